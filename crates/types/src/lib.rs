@@ -1,0 +1,11 @@
+//! provernet's shared vocabulary: the wire protocol, ids, amounts, keys and signed envelopes.
+//!
+//! Layout:
+//! - [`ids`]: [`ArtifactId`] (BLAKE3 of content) and [`RequestId`].
+//! - [`hex32`]: parsing of 32-byte hex identities.
+
+pub mod hex32;
+pub mod ids;
+
+pub use hex32::Hex32Error;
+pub use ids::ArtifactId;
