@@ -36,7 +36,10 @@ impl ArtifactId {
 
     /// Parses an id from a wire byte string, which must be exactly 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, Hex32Error> {
-        bytes.try_into().map(Self).map_err(|_| Hex32Error::Length { what: "artifact id", got: bytes.len() })
+        bytes
+            .try_into()
+            .map(Self)
+            .map_err(|_| Hex32Error::Length { what: "artifact id", got: bytes.len() })
     }
 }
 
