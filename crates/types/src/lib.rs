@@ -1,14 +1,44 @@
 //! provernet's shared vocabulary: the wire protocol, ids, amounts, keys and signed envelopes.
 //!
 //! Layout:
-//! - [`proto`]: the generated `provernet.v1` protocol and its file descriptor set.
-//! - [`ids`]: [`ArtifactId`] (BLAKE3 of content) and [`RequestId`].
+//! - [`proto`]: the generated `provernet.v1` protocol (messages, `ProverNetwork` client and
+//!   server) and [`FILE_DESCRIPTOR_SET`] for gRPC reflection.
+//! - [`address`]: [`Address`], an account's 20-byte Ethereum-style identity.
+//! - [`amount`]: [`Amount`], a u128 ledger quantity written as plain decimal.
+//! - [`ids`]: [`ArtifactId`] (BLAKE3 of content) and [`RequestId`] (keccak256 of signer ‖ body).
 //! - [`hex32`]: parsing of 32-byte hex identities.
+//! - [`signature`]: [`Domain`], [`Signature`], [`recover`] and [`verify`].
+//! - [`signer`]: [`Signer`], an account's secret key.
+//! - [`envelope`]: [`seal`] and [`open`] a [`proto::SignedMessage`]; the [`SignedBody`] and
+//!   [`Nonced`] traits of state-changing bodies.
+//! - [`field`]: reading proto fields into typed values, errors naming the field.
+//! - [`request`]: [`RequestSpec`], a typed `RequestProofBody` and its costs.
+//!
+//! How a state-changing call travels:
+//!
+//! ```text
+//! client: body ──encode──▶ bytes ──Signer::sign(domain/kind)──▶ SignedMessage ──gRPC──▶
+//! network: SignedMessage ──open(domain)──▶ (signer Address, body) ──check nonce, fields──▶ ledger
+//! ```
 
+pub mod address;
+pub mod amount;
+pub mod envelope;
+pub mod field;
 pub mod hex32;
 pub mod ids;
 pub mod proto;
+pub mod request;
+pub mod signature;
+pub mod signer;
 
+pub use address::{Address, AddressError};
+pub use amount::{Amount, AmountArithmeticError, AmountError};
+pub use envelope::{EnvelopeError, Nonced, SignedBody, check_signer, open, seal};
+pub use field::FieldError;
 pub use hex32::Hex32Error;
-pub use ids::ArtifactId;
+pub use ids::{ArtifactId, RequestId};
 pub use proto::FILE_DESCRIPTOR_SET;
+pub use request::RequestSpec;
+pub use signature::{Domain, Signature, SignatureError, recover, verify};
+pub use signer::{KeyError, Signer};
