@@ -1,0 +1,3 @@
+//! Tests of the built `provernet` binary, run as a separate process.
+
+mod local;

@@ -1,0 +1,3 @@
+//! Integration tests of the proving backends: real programs, real proofs.
+
+mod miden;
