@@ -83,9 +83,9 @@ impl ArtifactCache {
     pub async fn open(dir: impl Into<PathBuf>, capacity_bytes: u64) -> Result<Self, CacheError> {
         let dir = dir.into();
         let scan_dir = dir.clone();
-        let found = tokio::task::spawn_blocking(move || scan(&scan_dir))
-            .await
-            .map_err(|e| CacheError::Io { path: dir.clone(), source: std::io::Error::other(e) })??;
+        let found = tokio::task::spawn_blocking(move || scan(&scan_dir)).await.map_err(|e| {
+            CacheError::Io { path: dir.clone(), source: std::io::Error::other(e) }
+        })??;
         let cache = Self { dir, capacity: capacity_bytes, index: Mutex::new(Index::default()) };
         let victims = {
             let mut index = cache.lock();
@@ -148,7 +148,10 @@ impl ArtifactCache {
                 let touched = path.clone();
                 // Best effort: recency across restarts only.
                 let _ = tokio::task::spawn_blocking(move || {
-                    std::fs::File::options().write(true).open(touched)?.set_modified(SystemTime::now())
+                    std::fs::File::options()
+                        .write(true)
+                        .open(touched)?
+                        .set_modified(SystemTime::now())
                 })
                 .await;
                 Ok(Some(path))
@@ -159,7 +162,9 @@ impl ArtifactCache {
                 let _ = tokio::fs::remove_file(&path).await;
                 Ok(None)
             }
-            Err(ClientError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(ClientError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 self.lock().remove(id);
                 Ok(None)
             }
@@ -184,7 +189,9 @@ impl ArtifactCache {
         let size = self.check_size(id, src).await?;
         let dest = self.path_of(id);
         self.ensure_dir().await?;
-        tokio::fs::rename(src, &dest).await.map_err(|source| CacheError::Io { path: dest.clone(), source })?;
+        tokio::fs::rename(src, &dest)
+            .await
+            .map_err(|source| CacheError::Io { path: dest.clone(), source })?;
         self.admit(id, size).await;
         Ok(dest)
     }

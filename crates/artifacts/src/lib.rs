@@ -15,16 +15,16 @@
 //! ```
 //!
 //! Layout:
-//! - [`kind`]: [`ArtifactKind`], [`Visibility`], the [`ArtifactMeta`] sidecar;
-//! - [`presign`]: [`UrlSigner`], [`PresignedUrl`] and their verification;
-//! - [`storage`]: [`ArtifactStorage`] on a local folder, memory or S3-compatible storage;
-//! - [`server`]: [`ArtifactServer`], [`router`] and [`serve`];
-//! - [`retention`]: [`RetentionSweeper`];
-//! - [`metrics`]: request, byte and latency metrics (scope `artifacts.http`);
-//! - [`client`]: [`ArtifactClient`];
-//! - [`cache`]: [`ArtifactCache`];
-//! - [`config`]: [`ArtifactStoreConfig`];
-//! - [`error`]: one error enum per component.
+//! - [`kind`]: the [`ArtifactKind`], [`Visibility`], the [`ArtifactMeta`] sidecar;
+//! - [`presign`]: the [`UrlSigner`], [`PresignedUrl`] and their verification;
+//! - [`storage`]: the [`ArtifactStorage`] on a local folder, memory or S3-compatible storage;
+//! - [`server`]: the [`ArtifactServer`], [`router`] and [`serve`];
+//! - [`retention`]: the [`RetentionSweeper`];
+//! - [`metrics`]: the request, byte and latency metrics (scope `artifacts.http`);
+//! - [`client`]: the [`ArtifactClient`];
+//! - [`cache`]: the [`ArtifactCache`];
+//! - [`config`]: the [`ArtifactStoreConfig`];
+//! - [`error`]: the one error enum per component.
 //!
 //! No feature flags.
 
@@ -43,7 +43,10 @@ pub use provernet_types::ArtifactId;
 
 pub use self::{
     cache::ArtifactCache,
-    client::{ArtifactClient, ArtifactClientConfig, ArtifactInfo, Progress, ProgressFn, RetryPolicy, UploadReceipt},
+    client::{
+        ArtifactClient, ArtifactClientConfig, ArtifactInfo, Progress, ProgressFn, RetryPolicy,
+        UploadReceipt,
+    },
     config::ArtifactStoreConfig,
     error::{ApiError, CacheError, ClientError, ServerError, SignError, StorageError},
     kind::{ArtifactKind, ArtifactMeta, Visibility},

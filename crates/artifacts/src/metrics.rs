@@ -35,7 +35,11 @@ pub struct ArtifactsHttpMetrics;
 impl ArtifactsHttpMetrics {
     /// Registers the metric descriptions with the current recorder.
     pub fn describe() {
-        describe_counter!(REQUESTS_TOTAL, Unit::Count, "HTTP requests answered by the artifact store");
+        describe_counter!(
+            REQUESTS_TOTAL,
+            Unit::Count,
+            "HTTP requests answered by the artifact store"
+        );
         describe_histogram!(
             REQUEST_DURATION_SECONDS,
             Unit::Seconds,

@@ -180,7 +180,8 @@ impl UrlSigner {
         if secret.len() < MIN_SECRET_LEN {
             return Err(SignError::WeakSecret { min: MIN_SECRET_LEN });
         }
-        let mac = HmacSha256::new_from_slice(secret).map_err(|_| SignError::WeakSecret { min: 1 })?;
+        let mac =
+            HmacSha256::new_from_slice(secret).map_err(|_| SignError::WeakSecret { min: 1 })?;
         Ok(Self { mac })
     }
 
@@ -321,7 +322,12 @@ mod tests {
     #[test]
     fn tampering_is_caught() {
         let id = ArtifactId::of(b"x");
-        let url = signer().presign_get(id, ArtifactKind::Inputs, Visibility::Private, Duration::from_secs(60));
+        let url = signer().presign_get(
+            id,
+            ArtifactKind::Inputs,
+            Visibility::Private,
+            Duration::from_secs(60),
+        );
         let now = unix_now();
 
         let mut q = query_of(&url);

@@ -68,7 +68,9 @@ impl RetentionSweeper {
                     sweeps += 1;
                     self.report_tx.send_replace((sweeps, report));
                 }
-                Err(err) => tracing::warn!(target: "provernet::artifacts", %err, "retention sweep failed"),
+                Err(err) => {
+                    tracing::warn!(target: "provernet::artifacts", %err, "retention sweep failed")
+                }
             }
         }
     }
@@ -90,10 +92,17 @@ mod tests {
         let storage = ArtifactStorage::memory();
         let now = unix_now();
         let mut ids = Vec::new();
-        for (data, retain) in [(&b"old"[..], Some(now - 1)), (b"new", Some(now + 3600)), (b"kept", None)] {
+        for (data, retain) in
+            [(&b"old"[..], Some(now - 1)), (b"new", Some(now + 3600)), (b"kept", None)]
+        {
             let id = ArtifactId::of(data);
-            let new = NewArtifact { kind: ArtifactKind::Proof, visibility: Visibility::Public, retain_until: retain };
-            let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
+            let new = NewArtifact {
+                kind: ArtifactKind::Proof,
+                visibility: Visibility::Public,
+                retain_until: retain,
+            };
+            let body =
+                futures::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
             storage.put_stream(id, new, body, 100).await.expect("put");
             ids.push(id);
         }

@@ -27,7 +27,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, PutMode, PutPayload, WriteMultipart,
-    aws::AmazonS3Builder, local::LocalFileSystem, memory::InMemory, path::Path, prefix::PrefixStore,
+    aws::AmazonS3Builder, local::LocalFileSystem, memory::InMemory, path::Path,
+    prefix::PrefixStore,
 };
 use provernet_types::ArtifactId;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -177,7 +178,12 @@ impl ArtifactStorage {
 
     /// Storage on any object store, uploading in parts of `part_bytes`.
     pub fn from_object_store(store: Arc<dyn ObjectStore>, part_bytes: usize) -> Self {
-        Self { store, local_root: None, part_bytes: part_bytes.max(1), description: "object store".into() }
+        Self {
+            store,
+            local_root: None,
+            part_bytes: part_bytes.max(1),
+            description: "object store".into(),
+        }
     }
 
     /// Overrides the multipart part size (bytes); S3 needs at least 5 MiB.
@@ -275,7 +281,8 @@ impl ArtifactStorage {
                             .put_multipart(&key)
                             .await
                             .map_err(|e| StorageError::backend("put_multipart", id, e))?;
-                        let mut writer = WriteMultipart::new_with_chunk_size(multipart, self.part_bytes);
+                        let mut writer =
+                            WriteMultipart::new_with_chunk_size(multipart, self.part_bytes);
                         head.drain(..).for_each(|c| writer.put(c));
                         upload = Some(writer);
                     }
@@ -290,10 +297,10 @@ impl ArtifactStorage {
             if actual == id { Ok(()) } else { Err(StorageError::Mismatch { expected: id, actual }) }
         });
         if let Err(err) = result {
-            if let Some(writer) = upload {
-                if let Err(abort_err) = writer.abort().await {
-                    tracing::warn!(target: "provernet::artifacts", %id, %abort_err, "abort failed");
-                }
+            if let Some(writer) = upload
+                && let Err(abort_err) = writer.abort().await
+            {
+                tracing::warn!(target: "provernet::artifacts", %id, %abort_err, "abort failed");
             }
             return Err(err);
         }
@@ -317,12 +324,17 @@ impl ArtifactStorage {
     /// Writes the sidecar unless one exists; an existing one only has its retention extended.
     async fn publish_meta(&self, id: ArtifactId, meta: ArtifactMeta) -> StorageResult<PutOutcome> {
         let key = Path::from(Self::meta_key(&id));
-        let json = serde_json::to_vec(&meta).map_err(|source| StorageError::CorruptMeta { id, source })?;
+        let json =
+            serde_json::to_vec(&meta).map_err(|source| StorageError::CorruptMeta { id, source })?;
         // Expiry marker first: a marker without an artifact is harmless, the reverse would leak.
         if let Some(at) = meta.retain_until {
             self.put_marker(id, at).await?;
         }
-        match self.store.put_opts(&key, PutPayload::from(json.clone()), PutMode::Create.into()).await {
+        match self
+            .store
+            .put_opts(&key, PutPayload::from(json.clone()), PutMode::Create.into())
+            .await
+        {
             Ok(_) => Ok(PutOutcome::Created { size: meta.size }),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 self.extend_retention(&id, meta.retain_until).await?;
@@ -352,7 +364,11 @@ impl ArtifactStorage {
     ///
     /// # Errors
     /// [`StorageError::NotFound`] if it is not stored, and backend failures.
-    pub async fn extend_retention(&self, id: &ArtifactId, retain_until: Option<u64>) -> StorageResult<()> {
+    pub async fn extend_retention(
+        &self,
+        id: &ArtifactId,
+        retain_until: Option<u64>,
+    ) -> StorageResult<()> {
         let mut meta = self.meta(id).await?.ok_or(StorageError::NotFound { id: *id })?;
         let extended = later_retention(meta.retain_until, retain_until);
         if extended == meta.retain_until {
@@ -362,7 +378,8 @@ impl ArtifactStorage {
         if let Some(at) = extended {
             self.put_marker(*id, at).await?;
         }
-        let json = serde_json::to_vec(&meta).map_err(|source| StorageError::CorruptMeta { id: *id, source })?;
+        let json = serde_json::to_vec(&meta)
+            .map_err(|source| StorageError::CorruptMeta { id: *id, source })?;
         self.store
             .put(&Path::from(Self::meta_key(id)), PutPayload::from(json))
             .await
@@ -376,10 +393,18 @@ impl ArtifactStorage {
     ///
     /// # Errors
     /// [`StorageError::NotFound`] and backend failures.
-    pub async fn get(&self, id: &ArtifactId, range: Option<Range<u64>>) -> StorageResult<ArtifactBody> {
+    pub async fn get(
+        &self,
+        id: &ArtifactId,
+        range: Option<Range<u64>>,
+    ) -> StorageResult<ArtifactBody> {
         let key = Path::from(Self::object_key(id));
         let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
-        let result = self.store.get_opts(&key, options).await.map_err(|e| StorageError::backend("get", *id, e))?;
+        let result = self
+            .store
+            .get_opts(&key, options)
+            .await
+            .map_err(|e| StorageError::backend("get", *id, e))?;
         let range = result.range.clone();
         let stream = match result.payload {
             GetResultPayload::File(file, path) => {
@@ -466,7 +491,10 @@ impl ArtifactStorage {
         let Some(root) = self.local_root.clone() else { return Ok(0) };
         tokio::task::spawn_blocking(move || remove_stale_staged(&root.join("objects"), age))
             .await
-            .map_err(|e| StorageError::Io { path: PathBuf::from("objects"), source: std::io::Error::other(e) })?
+            .map_err(|e| StorageError::Io {
+            path: PathBuf::from("objects"),
+            source: std::io::Error::other(e),
+        })?
     }
 }
 
@@ -509,12 +537,19 @@ mod tests {
         NewArtifact { kind: ArtifactKind::Inputs, visibility: Visibility::Public, retain_until }
     }
 
-    fn body(data: &[u8], chunk: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+    fn body(
+        data: &[u8],
+        chunk: usize,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
         let chunks: Vec<_> = data.chunks(chunk).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         stream::iter(chunks)
     }
 
-    async fn read_all(storage: &ArtifactStorage, id: &ArtifactId, range: Option<Range<u64>>) -> Vec<u8> {
+    async fn read_all(
+        storage: &ArtifactStorage,
+        id: &ArtifactId,
+        range: Option<Range<u64>>,
+    ) -> Vec<u8> {
         let body = storage.get(id, range).await.expect("get");
         let chunks: Vec<Bytes> = body.stream.try_collect().await.expect("read");
         chunks.concat()
@@ -580,11 +615,12 @@ mod tests {
         storage.put_stream(id, new_artifact(None), body(&data, 1000), 1 << 20).await.expect("put");
         assert_eq!(read_all(&storage, &id, Some(100..5000)).await, &data[100..5000]);
         assert_eq!(read_all(&storage, &id, None).await, data);
-        let staged: Vec<_> = std::fs::read_dir(dir.path().join(&ArtifactStorage::object_key(&id)[..10]))
-            .expect("shard")
-            .flatten()
-            .filter(|f| f.file_name().to_string_lossy().contains('#'))
-            .collect();
+        let staged: Vec<_> =
+            std::fs::read_dir(dir.path().join(&ArtifactStorage::object_key(&id)[..10]))
+                .expect("shard")
+                .flatten()
+                .filter(|f| f.file_name().to_string_lossy().contains('#'))
+                .collect();
         assert!(staged.is_empty(), "no staged upload left behind");
     }
 

@@ -88,7 +88,8 @@ impl ArtifactClient {
         self.config
             .retry
             .run("download", |_| async {
-                let response = check(self.http.get(url).send().await.map_err(ClientError::request)?).await?;
+                let response =
+                    check(self.http.get(url).send().await.map_err(ClientError::request)?).await?;
                 let total = response.content_length();
                 // Capacity from the announced length, capped so a lying server can't make us reserve.
                 let mut buf = Vec::with_capacity(total.unwrap_or(0).min(64 << 20) as usize);
@@ -117,7 +118,8 @@ impl ArtifactClient {
         self.config
             .retry
             .run("download", |_| async {
-                let response = check(self.http.get(url).send().await.map_err(ClientError::request)?).await?;
+                let response =
+                    check(self.http.get(url).send().await.map_err(ClientError::request)?).await?;
                 let total = response.content_length();
                 let file = tokio::fs::File::create(tmp).await.map_err(io)?;
                 let mut writer = BufWriter::with_capacity(WRITE_BUF_BYTES, file);
@@ -189,18 +191,24 @@ impl ArtifactClient {
                         .http
                         .get(url)
                         .header(header::RANGE, format!("bytes={}-{}", range.start, range.end - 1));
-                    let response = check(request.send().await.map_err(ClientError::request)?).await?;
+                    let response =
+                        check(request.send().await.map_err(ClientError::request)?).await?;
                     if response.status() != StatusCode::PARTIAL_CONTENT {
                         return Err(ClientError::Other("server ignored the Range header".into()));
                     }
-                    let mut file = tokio::fs::OpenOptions::new().write(true).open(tmp).await.map_err(io)?;
+                    let mut file =
+                        tokio::fs::OpenOptions::new().write(true).open(tmp).await.map_err(io)?;
                     file.seek(SeekFrom::Start(range.start)).await.map_err(io)?;
                     let mut writer = BufWriter::with_capacity(WRITE_BUF_BYTES, file);
                     let mut chunks = response.bytes_stream();
                     while let Some(chunk) = chunks.try_next().await.map_err(ClientError::request)? {
                         let len = chunk.len() as u64;
                         if written + len > want {
-                            return Err(ClientError::Length { id, expected: want, got: written + len });
+                            return Err(ClientError::Length {
+                                id,
+                                expected: want,
+                                got: written + len,
+                            });
                         }
                         writer.write_all(&chunk).await.map_err(io)?;
                         written += len;
@@ -246,7 +254,12 @@ pub async fn hash_file(path: &Path) -> Result<ArtifactId, ClientError> {
     result.map_err(|source| ClientError::Io { path: path.to_owned(), source })
 }
 
-fn verify(id: &ArtifactId, hasher: &blake3::Hasher, total: Option<u64>, got: u64) -> Result<(), ClientError> {
+fn verify(
+    id: &ArtifactId,
+    hasher: &blake3::Hasher,
+    total: Option<u64>,
+    got: u64,
+) -> Result<(), ClientError> {
     if let Some(expected) = total.filter(|&t| t != got) {
         return Err(ClientError::Length { id: *id, expected, got });
     }

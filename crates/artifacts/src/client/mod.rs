@@ -151,12 +151,13 @@ impl ArtifactClient {
                 let file = tokio::fs::File::open(path).await.map_err(io)?;
                 let mut done = 0u64;
                 let progress = progress.clone();
-                let stream = ReaderStream::with_capacity(file, UPLOAD_READ_BYTES).inspect_ok(move |chunk| {
-                    done += chunk.len() as u64;
-                    if let Some(report) = &progress {
-                        report(Progress { done, total: Some(len) });
-                    }
-                });
+                let stream =
+                    ReaderStream::with_capacity(file, UPLOAD_READ_BYTES).inspect_ok(move |chunk| {
+                        done += chunk.len() as u64;
+                        if let Some(report) = &progress {
+                            report(Progress { done, total: Some(len) });
+                        }
+                    });
                 let request = self
                     .http
                     .put(url)
@@ -172,7 +173,11 @@ impl ArtifactClient {
     ///
     /// # Errors
     /// As [`upload_file`](Self::upload_file), without the file errors.
-    pub async fn upload_bytes(&self, url: &str, bytes: Bytes) -> Result<UploadReceipt, ClientError> {
+    pub async fn upload_bytes(
+        &self,
+        url: &str,
+        bytes: Bytes,
+    ) -> Result<UploadReceipt, ClientError> {
         self.config
             .retry
             .run("upload", |_| async {
@@ -194,12 +199,14 @@ impl ArtifactClient {
         self.config
             .retry
             .run("head", |_| async {
-                let response = check(self.http.head(url).send().await.map_err(ClientError::request)?).await?;
+                let response =
+                    check(self.http.head(url).send().await.map_err(ClientError::request)?).await?;
                 let headers = response.headers();
                 let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-                let size = text(header::CONTENT_LENGTH.as_str())
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| ClientError::Other("HEAD response without Content-Length".into()))?;
+                let size =
+                    text(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()).ok_or_else(
+                        || ClientError::Other("HEAD response without Content-Length".into()),
+                    )?;
                 Ok(ArtifactInfo {
                     size,
                     kind: text(KIND_HEADER).and_then(|v| v.parse().ok()),
@@ -224,7 +231,9 @@ async fn check(response: Response) -> Result<Response, ClientError> {
     let body = response.bytes().await.unwrap_or_default();
     let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
         Ok(e) => (e.code, e.error),
-        Err(_) => ("unknown".to_owned(), String::from_utf8_lossy(&body).chars().take(200).collect()),
+        Err(_) => {
+            ("unknown".to_owned(), String::from_utf8_lossy(&body).chars().take(200).collect())
+        }
     };
     Err(ClientError::Status { status: status.as_u16(), code, message })
 }

@@ -105,7 +105,9 @@ mod tests {
         let result: Result<(), _> = policy
             .run("test", |_| {
                 calls.fetch_add(1, Ordering::SeqCst);
-                async { Err(ClientError::Status { status: 403, code: "x".into(), message: "no".into() }) }
+                async {
+                    Err(ClientError::Status { status: 403, code: "x".into(), message: "no".into() })
+                }
             })
             .await;
         assert_eq!(result.err().and_then(|e| e.status()), Some(403));

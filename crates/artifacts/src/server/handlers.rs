@@ -54,7 +54,11 @@ pub async fn put_artifact(
     }
     let body = upload_stream(body, server.inner.idle_timeout);
     let storage = server.storage();
-    let new = NewArtifact { kind: grant.kind, visibility: grant.visibility, retain_until: grant.retain_until };
+    let new = NewArtifact {
+        kind: grant.kind,
+        visibility: grant.visibility,
+        retain_until: grant.retain_until,
+    };
 
     // Already stored: read and check the body (the client is sending it anyway) but write nothing.
     if let Some(meta) = storage.meta(&id).await?.filter(|m| !m.is_expired(unix_now())) {
@@ -124,8 +128,10 @@ pub async fn get_artifact(
         .header(KIND_HEADER, meta.kind.as_str())
         .header(VISIBILITY_HEADER, meta.visibility.as_str());
     if range.is_some() {
-        builder = builder
-            .header(header::CONTENT_RANGE, format!("bytes {}-{}/{}", span.start, span.end - 1, meta.size));
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{}", span.start, span.end - 1, meta.size),
+        );
     }
 
     let body = if method == HttpMethod::HEAD || span.is_empty() {
@@ -156,11 +162,16 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 
 fn cache_control(meta: &ArtifactMeta) -> &'static str {
     // Content-addressed bytes never change; private ones must not sit in shared caches.
-    if meta.is_private() { "private, max-age=31536000, immutable" } else { "public, max-age=31536000, immutable" }
+    if meta.is_private() {
+        "private, max-age=31536000, immutable"
+    } else {
+        "public, max-age=31536000, immutable"
+    }
 }
 
 fn stored_response(status: StatusCode, id: ArtifactId, size: u64, created: bool) -> Response {
-    (status, Json(serde_json::json!({ "id": id, "size": size, "created": created }))).into_response()
+    (status, Json(serde_json::json!({ "id": id, "size": size, "created": created })))
+        .into_response()
 }
 
 /// The request body as a stream that counts bytes in and gives up after `idle` without data.
@@ -182,7 +193,11 @@ fn upload_stream(body: Body, idle: Duration) -> UploadStream {
 }
 
 /// Reads a body to its end, checking its size and hash, storing nothing.
-async fn drain_verified(id: ArtifactId, mut body: UploadStream, limit: u64) -> Result<u64, StorageError> {
+async fn drain_verified(
+    id: ArtifactId,
+    mut body: UploadStream,
+    limit: u64,
+) -> Result<u64, StorageError> {
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     while let Some(chunk) = body.next().await {

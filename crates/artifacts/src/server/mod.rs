@@ -64,7 +64,11 @@ impl ArtifactServer {
 
     /// Builds a server on an already opened storage (e.g. [`ArtifactStorage::memory`]); the
     /// config's `storage` and `secret` fields are ignored.
-    pub fn from_parts(storage: ArtifactStorage, signer: UrlSigner, config: &ArtifactStoreConfig) -> Self {
+    pub fn from_parts(
+        storage: ArtifactStorage,
+        signer: UrlSigner,
+        config: &ArtifactStoreConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(ServerState {
                 storage,
@@ -136,8 +140,12 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     match server.storage().remove_stale_uploads(STALE_UPLOAD_AGE).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(target: "provernet::artifacts", removed = n, "removed stale staged uploads"),
-        Err(err) => tracing::warn!(target: "provernet::artifacts", %err, "could not scan for stale uploads"),
+        Ok(n) => {
+            tracing::info!(target: "provernet::artifacts", removed = n, "removed stale staged uploads")
+        }
+        Err(err) => {
+            tracing::warn!(target: "provernet::artifacts", %err, "could not scan for stale uploads")
+        }
     }
     let cancel = CancellationToken::new();
     let sweeper = tokio::spawn(server.retention().run(cancel.clone()));

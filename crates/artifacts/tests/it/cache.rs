@@ -18,14 +18,22 @@ async fn cache_downloads_once_and_evicts_least_recent() {
             client.upload_bytes(&url, data).await.expect("upload");
             ids.push(id);
         }
-        let cache = ArtifactCache::open(store.scratch("cache"), (2 << 20) + 10).await.expect("cache");
+        // Outside the store's folder, which goes away with the store.
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let cache = ArtifactCache::open(cache_dir.path(), (2 << 20) + 10).await.expect("cache");
         for id in &ids[..2] {
-            let path = cache.get_or_download(&client, &store.public_url(*id), id, None).await.expect("fetch");
+            let path = cache
+                .get_or_download(&client, &store.public_url(*id), id, None)
+                .await
+                .expect("fetch");
             assert_eq!(ArtifactId::of(&std::fs::read(path).expect("read")), *id);
         }
         // Touch the first, then fetch the third: the second is evicted.
         assert!(cache.get(&ids[0]).await.expect("get").is_some());
-        cache.get_or_download(&client, &store.public_url(ids[2]), &ids[2], None).await.expect("fetch");
+        cache
+            .get_or_download(&client, &store.public_url(ids[2]), &ids[2], None)
+            .await
+            .expect("fetch");
         assert!(cache.contains(&ids[0]) && cache.contains(&ids[2]) && !cache.contains(&ids[1]));
         assert_eq!(cache.used_bytes(), 2 << 20);
 

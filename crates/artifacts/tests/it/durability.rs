@@ -61,7 +61,8 @@ async fn flipped_byte_in_storage_is_caught() {
                 c.range_bytes = 1 << 20;
             });
             let dest = store.scratch(&format!("flip-{parallel}.out"));
-            let err = client.download_to_file(&url, &id, &dest, None).await.expect_err("caught on file");
+            let err =
+                client.download_to_file(&url, &id, &dest, None).await.expect_err("caught on file");
             assert!(err.to_string().contains(&id.to_string()), "{err}");
             assert!(!dest.exists(), "nothing left at the destination");
             let leftovers: Vec<_> = std::fs::read_dir(store.dir.path())
@@ -73,7 +74,8 @@ async fn flipped_byte_in_storage_is_caught() {
         }
 
         let cache = ArtifactCache::open(store.scratch("cache"), 64 << 20).await.expect("cache");
-        let err = cache.get_or_download(&client(), &url, &id, None).await.expect_err("caught by cache");
+        let err =
+            cache.get_or_download(&client(), &url, &id, None).await.expect_err("caught by cache");
         assert!(matches!(err, CacheError::Client(ClientError::Mismatch { .. })));
         assert!(err.to_string().contains(&id.to_string()), "{err}");
         assert!(cache.is_empty(), "the cache keeps nothing");
@@ -93,10 +95,8 @@ async fn partial_upload_left_by_a_killed_server_is_never_served() {
         // What a process killed mid-upload leaves on disk: a staged file, never published.
         let object = store.object_path(&id);
         std::fs::create_dir_all(object.parent().expect("shard")).expect("mkdir");
-        let staged = object.with_file_name(format!(
-            "{}#1",
-            object.file_name().expect("name").to_string_lossy()
-        ));
+        let staged = object
+            .with_file_name(format!("{}#1", object.file_name().expect("name").to_string_lossy()));
         std::fs::write(&staged, &data[..1 << 20]).expect("staged part");
         for request in [http().get(store.public_url(id)), http().head(store.public_url(id))] {
             assert_eq!(request.send().await.expect("send").status(), 404);
@@ -109,12 +109,16 @@ async fn partial_upload_left_by_a_killed_server_is_never_served() {
 
         // A real upload then succeeds and serves the right bytes.
         let put = store.put_url(id, ArtifactKind::Inputs, Visibility::Public);
-        assert!(client().upload_bytes(&put, Bytes::from(data.clone())).await.expect("upload").created);
-        let got = client().download_to_vec(&store.public_url(id), &id, None).await.expect("download");
+        assert!(
+            client().upload_bytes(&put, Bytes::from(data.clone())).await.expect("upload").created
+        );
+        let got =
+            client().download_to_vec(&store.public_url(id), &id, None).await.expect("download");
         assert_eq!(got, data);
 
         // On start, a server clears staged uploads older than an hour; with age 0, all of them.
-        let removed = store.server.storage().remove_stale_uploads(Duration::ZERO).await.expect("sweep");
+        let removed =
+            store.server.storage().remove_stale_uploads(Duration::ZERO).await.expect("sweep");
         assert_eq!(removed, 1);
         assert!(!staged.exists());
         store.stop().await;

@@ -45,12 +45,17 @@ async fn bytes_that_do_not_match_the_id_get_422() {
     within(async {
         let store = TestStore::start().await;
         let claimed = ArtifactId::of(b"what the network was told");
-        for data in [Bytes::from_static(b"something else"), Bytes::from(random_bytes(5 << 20, "big"))] {
+        for data in
+            [Bytes::from_static(b"something else"), Bytes::from(random_bytes(5 << 20, "big"))]
+        {
             let url = store.put_url(claimed, ArtifactKind::Program, Visibility::Public);
             let response = http().put(&url).body(data.clone()).send().await.expect("send");
             let message = expect_error(response, 422, "hash_mismatch").await;
             assert!(message.contains(&claimed.to_string()), "names the expected id: {message}");
-            assert!(message.contains(&ArtifactId::of(&data).to_string()), "names the actual id: {message}");
+            assert!(
+                message.contains(&ArtifactId::of(&data).to_string()),
+                "names the actual id: {message}"
+            );
         }
         let response = http().get(store.public_url(claimed)).send().await.expect("send");
         expect_error(response, 404, "not_found").await;

@@ -13,8 +13,8 @@ mod signatures;
 use std::{future::Future, path::Path, time::Duration};
 
 use provernet_artifacts::{
-    ArtifactClient, ArtifactClientConfig, ArtifactId, ArtifactKind, ArtifactServer, ArtifactStoreConfig,
-    RetryPolicy, UrlSigner, Visibility, presign::Grant, public_url, serve,
+    ArtifactClient, ArtifactClientConfig, ArtifactId, ArtifactKind, ArtifactServer,
+    ArtifactStoreConfig, RetryPolicy, UrlSigner, Visibility, presign::Grant, public_url, serve,
 };
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -53,7 +53,8 @@ impl TestStore {
     /// Starts a store after `tweak`ing its config.
     pub async fn start_with(tweak: impl FnOnce(&mut ArtifactStoreConfig)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = ArtifactStoreConfig::new(dir.path().join("store").display().to_string(), SECRET);
+        let mut config =
+            ArtifactStoreConfig::new(dir.path().join("store").display().to_string(), SECRET);
         tweak(&mut config);
         let server = ArtifactServer::new(&config).expect("server");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -126,7 +127,10 @@ impl TestStore {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task).await.expect("server stops").expect("server task");
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("server stops")
+                .expect("server task");
         }
     }
 }

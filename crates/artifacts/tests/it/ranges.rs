@@ -23,18 +23,21 @@ async fn range_requests_get_206() {
             ("bytes=500000-599999", 500_000..600_000, "bytes 500000-599999/1000000"),
             ("bytes=999999-2000000", 999_999..1_000_000, "bytes 999999-999999/1000000"),
         ] {
-            let response = http().get(&url).header(header::RANGE, range).send().await.expect("send");
+            let response =
+                http().get(&url).header(header::RANGE, range).send().await.expect("send");
             assert_eq!(response.status(), 206, "{range}");
             assert_eq!(response.headers()[header::CONTENT_RANGE], content_range);
             assert_eq!(response.bytes().await.expect("body"), data.slice(expected), "{range}");
         }
 
-        let response = http().get(&url).header(header::RANGE, "bytes=1000000-").send().await.expect("send");
+        let response =
+            http().get(&url).header(header::RANGE, "bytes=1000000-").send().await.expect("send");
         assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes */1000000");
         expect_error(response, 416, "range_not_satisfiable").await;
 
         // No Range, or one we don't serve (multi-range): the whole artifact.
-        let response = http().get(&url).header(header::RANGE, "bytes=0-1,5-6").send().await.expect("send");
+        let response =
+            http().get(&url).header(header::RANGE, "bytes=0-1,5-6").send().await.expect("send");
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()[header::ACCEPT_RANGES], "bytes");
         assert_eq!(response.bytes().await.expect("body"), data);

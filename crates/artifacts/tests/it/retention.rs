@@ -11,7 +11,13 @@ async fn upload(store: &TestStore, data: &'static [u8], retain_until: Option<u64
     let id = ArtifactId::of(data);
     let url = store
         .signer
-        .presign_put(id, ArtifactKind::Proof, Visibility::Public, Duration::from_secs(60), retain_until)
+        .presign_put(
+            id,
+            ArtifactKind::Proof,
+            Visibility::Public,
+            Duration::from_secs(60),
+            retain_until,
+        )
         .url(&store.base);
     client().upload_bytes(&url, Bytes::from_static(data)).await.expect("upload");
     id

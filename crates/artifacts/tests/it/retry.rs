@@ -46,7 +46,8 @@ async fn transient_failures_are_retried() {
     within(async {
         let (base, calls) = flaky_server(2).await;
         let id = ArtifactId::of(BODY);
-        let got = client().download_to_vec(&format!("{base}/ok"), &id, None).await.expect("third try");
+        let got =
+            client().download_to_vec(&format!("{base}/ok"), &id, None).await.expect("third try");
         assert_eq!(got, BODY);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     })
@@ -68,7 +69,10 @@ async fn permanent_failures_are_not_retried() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let dead = format!("http://{}/ok", listener.local_addr().expect("addr"));
         drop(listener);
-        let err = client().download_to_vec(&dead, &ArtifactId::of(BODY), None).await.expect_err("refused");
+        let err = client()
+            .download_to_vec(&dead, &ArtifactId::of(BODY), None)
+            .await
+            .expect_err("refused");
         assert!(err.is_retryable(), "{err}");
         assert!(!err.to_string().contains("127.0.0.1"), "URLs stay out of errors: {err}");
     })

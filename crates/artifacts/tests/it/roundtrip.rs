@@ -19,7 +19,10 @@ async fn small_round_trip() {
         let id = ArtifactId::of(&data);
 
         let receipt = client
-            .upload_bytes(&store.put_url(id, ArtifactKind::Program, Visibility::Public), data.clone())
+            .upload_bytes(
+                &store.put_url(id, ArtifactKind::Program, Visibility::Public),
+                data.clone(),
+            )
             .await
             .expect("upload");
         assert_eq!((receipt.id, receipt.size, receipt.created), (id, data.len() as u64, true));
@@ -27,7 +30,10 @@ async fn small_round_trip() {
         let url = store.public_url(id);
         assert_eq!(client.download_to_vec(&url, &id, None).await.expect("download"), data);
         let info = client.head(&url).await.expect("head");
-        assert_eq!((info.size, info.kind, info.visibility), (data.len() as u64, Some(ArtifactKind::Program), Some(Visibility::Public)));
+        assert_eq!(
+            (info.size, info.kind, info.visibility),
+            (data.len() as u64, Some(ArtifactKind::Program), Some(Visibility::Public))
+        );
 
         let dest = store.scratch("small.out");
         client.download_to_file(&url, &id, &dest, None).await.expect("download to file");
@@ -35,7 +41,10 @@ async fn small_round_trip() {
 
         // An id already stored: success, nothing rewritten.
         let again = client
-            .upload_bytes(&store.put_url(id, ArtifactKind::Program, Visibility::Public), data.clone())
+            .upload_bytes(
+                &store.put_url(id, ArtifactKind::Program, Visibility::Public),
+                data.clone(),
+            )
             .await
             .expect("second upload");
         assert!(!again.created);
@@ -44,7 +53,10 @@ async fn small_round_trip() {
         let empty = ArtifactId::of(b"");
         let put = store.put_url(empty, ArtifactKind::Inputs, Visibility::Public);
         client.upload_bytes(&put, Bytes::new()).await.expect("empty upload");
-        let got = client.download_to_vec(&store.public_url(empty), &empty, None).await.expect("empty download");
+        let got = client
+            .download_to_vec(&store.public_url(empty), &empty, None)
+            .await
+            .expect("empty download");
         assert!(got.is_empty());
         store.stop().await;
     })
@@ -93,7 +105,10 @@ async fn large_round_trip_100_mib() {
                 seen.fetch_max(p.done, Ordering::Relaxed);
             })
         };
-        parallel.download_to_file(&url, &id, &dest, Some(progress)).await.expect("parallel download");
+        parallel
+            .download_to_file(&url, &id, &dest, Some(progress))
+            .await
+            .expect("parallel download");
         assert_eq!(hash_file(&dest).await.expect("hash"), id);
         assert_eq!(seen.load(Ordering::Relaxed), 100 << 20);
 

@@ -35,12 +35,15 @@ async fn forged_signatures_are_refused() {
         expect_error(response, 403, "signature_invalid").await;
 
         // A field changed after signing (private → public).
-        let url = store.url_for(grant(Method::Put, id, Visibility::Private, later)).replace("visibility=private", "visibility=public");
+        let url = store
+            .url_for(grant(Method::Put, id, Visibility::Private, later))
+            .replace("visibility=private", "visibility=public");
         let response = http().put(&url).body(data).send().await.expect("send");
         expect_error(response, 403, "signature_invalid").await;
 
         // A signature for another id.
-        let url = store.url_for(grant(Method::Put, ArtifactId::of(b"x"), Visibility::Private, later));
+        let url =
+            store.url_for(grant(Method::Put, ArtifactId::of(b"x"), Visibility::Private, later));
         let url = url.replace(&ArtifactId::of(b"x").to_string(), &id.to_string());
         let response = http().put(&url).body(data).send().await.expect("send");
         expect_error(response, 403, "signature_invalid").await;
@@ -51,7 +54,8 @@ async fn forged_signatures_are_refused() {
 
         // Reading a private artifact with a forged GET signature.
         let id = store_private(&store, b"private bytes").await;
-        let forged = other.sign(grant(Method::Get, id, Visibility::Private, later)).url(&store.base);
+        let forged =
+            other.sign(grant(Method::Get, id, Visibility::Private, later)).url(&store.base);
         let response = http().get(&forged).send().await.expect("send");
         expect_error(response, 403, "signature_invalid").await;
         store.stop().await;
@@ -88,7 +92,12 @@ async fn wrong_method_and_missing_signatures_are_refused() {
 
         // A GET URL used to upload.
         let data: &[u8] = b"other";
-        let get = store.url_for(grant(Method::Get, ArtifactId::of(data), Visibility::Public, unix_now() + 60));
+        let get = store.url_for(grant(
+            Method::Get,
+            ArtifactId::of(data),
+            Visibility::Public,
+            unix_now() + 60,
+        ));
         let response = http().put(&get).body(data).send().await.expect("send");
         expect_error(response, 403, "signature_wrong_method").await;
 
@@ -107,7 +116,10 @@ async fn wrong_method_and_missing_signatures_are_refused() {
         let url = store.get_url(id);
         assert_eq!(http().get(&url).send().await.expect("send").status(), 200);
         assert_eq!(http().head(&url).send().await.expect("send").status(), 200);
-        assert_eq!(client().download_to_vec(&url, &id, None).await.expect("download"), &b"private"[..]);
+        assert_eq!(
+            client().download_to_vec(&url, &id, None).await.expect("download"),
+            &b"private"[..]
+        );
         store.stop().await;
     })
     .await;
@@ -124,7 +136,8 @@ async fn unknown_and_malformed_ids() {
         let response = http().head(store.public_url(id)).send().await.expect("send");
         assert_eq!(response.status(), 404);
 
-        let response = http().get(format!("{}/v1/artifacts/0xnothex", store.base)).send().await.expect("send");
+        let response =
+            http().get(format!("{}/v1/artifacts/0xnothex", store.base)).send().await.expect("send");
         expect_error(response, 400, "bad_id").await;
         let response = http().get(format!("{}/v1/nothing", store.base)).send().await.expect("send");
         expect_error(response, 400, "bad_request").await;
@@ -132,7 +145,13 @@ async fn unknown_and_malformed_ids() {
         // Presigned URLs carry their expiry; a far-future one still works.
         let url = store
             .signer
-            .presign_put(id, ArtifactKind::Proof, Visibility::Public, Duration::from_secs(86_400), None)
+            .presign_put(
+                id,
+                ArtifactKind::Proof,
+                Visibility::Public,
+                Duration::from_secs(86_400),
+                None,
+            )
             .url(&store.base);
         let response = http().put(&url).body("never uploaded").send().await.expect("send");
         assert_eq!(response.status(), 201);

@@ -1,0 +1,184 @@
+//! `provernet artifacts`: run the ArtifactStore on its own; plus upload and download helpers
+//! that show a progress bar.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use provernet_artifacts::{
+    ArtifactClient, ArtifactId, ArtifactServer, ArtifactStoreConfig, Progress, ProgressFn,
+    UploadReceipt, serve,
+};
+use tokio::net::TcpListener;
+
+/// Environment variable holding the HMAC secret shared with the network.
+pub const SECRET_ENV: &str = "PROVERNET_ARTIFACTS_SECRET";
+
+/// Arguments of `provernet artifacts`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  PROVERNET_ARTIFACTS_SECRET=$(openssl rand -hex 32) \\\n    provernet artifacts --storage ./artifacts --listen 127.0.0.1:7070\n\n\
+S3-compatible storage: --storage s3://bucket/prefix with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n\
+AWS_REGION and (for MinIO and friends) AWS_ENDPOINT, AWS_ALLOW_HTTP=true."
+)]
+pub struct ArtifactsArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070", env = "PROVERNET_ARTIFACTS_LISTEN")]
+    pub listen: SocketAddr,
+    /// Where artifacts are stored: a folder, `file:///abs/path`, `memory://` or
+    /// `s3://bucket/prefix`.
+    #[arg(long, default_value = ".provernet/artifacts", env = "PROVERNET_ARTIFACTS_STORAGE")]
+    pub storage: String,
+    /// Largest artifact accepted, in bytes (larger uploads get 413).
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_artifact_bytes: u64,
+    /// File holding the HMAC secret shared with the network (mode 0600). Without it, the secret
+    /// is read from PROVERNET_ARTIFACTS_SECRET.
+    #[arg(long, env = "PROVERNET_ARTIFACTS_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Seconds between retention sweeps that delete expired artifacts.
+    #[arg(long, default_value_t = 60)]
+    pub retention_sweep_secs: u64,
+}
+
+impl ArtifactsArgs {
+    /// The store config these flags describe (reads the secret).
+    pub fn config(&self) -> anyhow::Result<ArtifactStoreConfig> {
+        let secret = match &self.secret_file {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| {
+                    format!("cannot read the secret file {}: check the path", path.display())
+                })?
+                .trim()
+                .to_owned(),
+            None => std::env::var(SECRET_ENV).unwrap_or_default(),
+        };
+        if secret.is_empty() {
+            bail!(
+                "no HMAC secret: set {SECRET_ENV} or pass --secret-file (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        Ok(ArtifactStoreConfig {
+            storage: self.storage.clone(),
+            max_artifact_bytes: self.max_artifact_bytes,
+            secret,
+            retention_sweep_secs: self.retention_sweep_secs,
+            ..ArtifactStoreConfig::default()
+        })
+    }
+}
+
+/// Serves the ArtifactStore until Ctrl-C or SIGTERM.
+pub async fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let server = ArtifactServer::new(&config).context("cannot start the artifact store")?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!("cannot listen on {}: is the port in use? try --listen", args.listen)
+    })?;
+    println!("artifact store on http://{} ({})", listener.local_addr()?, config.storage);
+    serve(listener, server, shutdown_signal()).await.context("artifact store failed")?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down the artifact store");
+}
+
+/// Uploads the file at `path` to a presigned PUT `url`, showing a progress bar.
+pub async fn upload(
+    client: &ArtifactClient,
+    url: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<UploadReceipt> {
+    let bar = transfer_bar(&format!("upload {}", path.display()));
+    let started = Instant::now();
+    let receipt = client.upload_file(url, path, Some(progress_of(&bar))).await.with_context(|| {
+        format!("upload of {} failed: check the URL has not expired", path.display())
+    });
+    bar.finish_and_clear();
+    let receipt = receipt?;
+    println!(
+        "{} {} ({} bytes, {:.1} MB/s)",
+        if receipt.created { "stored" } else { "already stored" },
+        receipt.id,
+        receipt.size,
+        mb_per_s(receipt.size, started)
+    );
+    Ok(receipt)
+}
+
+/// Downloads artifact `id` from `url` into `path`, verified, showing a progress bar.
+pub async fn download(
+    client: &ArtifactClient,
+    url: &str,
+    id: &ArtifactId,
+    path: &std::path::Path,
+) -> anyhow::Result<u64> {
+    let bar = transfer_bar(&format!("download {id}"));
+    let started = Instant::now();
+    let size =
+        client.download_to_file(url, id, path, Some(progress_of(&bar))).await.with_context(|| {
+            format!("download of {id} failed: nothing was written to {}", path.display())
+        });
+    bar.finish_and_clear();
+    let size = size?;
+    println!(
+        "verified {id} → {} ({size} bytes, {:.1} MB/s)",
+        path.display(),
+        mb_per_s(size, started)
+    );
+    Ok(size)
+}
+
+fn transfer_bar(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(message.to_owned());
+    bar
+}
+
+fn progress_of(bar: &ProgressBar) -> ProgressFn {
+    let bar = bar.clone();
+    Arc::new(move |p: Progress| {
+        if let Some(total) = p.total {
+            if bar.length() != Some(total) {
+                bar.set_length(total);
+            }
+        }
+        bar.set_position(p.done);
+    })
+}
+
+fn mb_per_s(bytes: u64, since: Instant) -> f64 {
+    bytes as f64 / 1e6 / since.elapsed().as_secs_f64().max(1e-9)
+}
