@@ -162,6 +162,7 @@ impl From<Address> for Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

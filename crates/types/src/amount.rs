@@ -228,6 +228,7 @@ impl TryFrom<&str> for Amount {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use proptest::prelude::*;
 

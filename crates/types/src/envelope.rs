@@ -231,6 +231,7 @@ signed_bodies!(
 );
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use proptest::prelude::*;
     use prost::Name;

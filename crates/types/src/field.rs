@@ -121,6 +121,7 @@ pub fn request_id(field: &'static str, bytes: &[u8]) -> Result<RequestId, FieldE
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -140,6 +140,7 @@ impl TryFrom<&proto::RequestProofBody> for RequestSpec {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

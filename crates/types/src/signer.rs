@@ -102,6 +102,7 @@ impl fmt::Debug for Signer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use proptest::prelude::*;
 
