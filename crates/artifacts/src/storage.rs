@@ -348,7 +348,15 @@ impl ArtifactStorage {
                     .map_err(|e| StorageError::backend("put_meta", id, e))?;
                 Ok(PutOutcome::Created { size: meta.size })
             }
-            Err(e) => Err(StorageError::backend("put_meta", id, e)),
+            // Some S3 look-alikes answer a lost create race with another status than 412: if the
+            // sidecar is there now, another upload of the same bytes won.
+            Err(e) => match self.meta(&id).await {
+                Ok(Some(_)) => {
+                    self.extend_retention(&id, meta.retain_until).await?;
+                    Ok(PutOutcome::AlreadyStored { size: meta.size })
+                }
+                _ => Err(StorageError::backend("put_meta", id, e)),
+            },
         }
     }
 

@@ -8,6 +8,7 @@ mod ranges;
 mod retention;
 mod retry;
 mod roundtrip;
+mod s3;
 mod signatures;
 
 use std::{future::Future, path::Path, time::Duration};
