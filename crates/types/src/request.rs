@@ -14,7 +14,7 @@ pub const MAX_PROGRAM_ID_LEN: usize = 64;
 /// What a requester asks for, checked field by field: every id, address and amount parsed.
 ///
 /// Policy (deadline in the future, supported version, balance) is the network's to check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestSpec {
     /// The backend's identity of the program.
     pub program_id: Vec<u8>,

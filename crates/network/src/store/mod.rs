@@ -1,0 +1,84 @@
+//! Persistence of the market: a snapshot loaded at start, and batches of changed entities
+//! written in one database transaction each.
+//!
+//! The market's state lives in memory ([`crate::market::Market`]) and every operation's changed
+//! entities are written through before the caller is answered; a restarted network loads the
+//! snapshot and carries on. Entities are stored whole (JSON) under their key, with a few plain
+//! columns for operators' queries.
+//!
+//! Layout:
+//! - [`sql`]: [`SqlStore`], the tables in SQLite (default) or PostgreSQL: `open`, `load`,
+//!   `commit`.
+//! - [`writer`]: [`StoreWriter`], group commit: the market's [`Changes`] queued in call order,
+//!   many written per transaction, each caller answered once its change is durable.
+//! - [`error`]: [`StoreError`] and its `is_retryable()`.
+//!
+//! ```text
+//! market op (under its mutex) ──StoreWriterHandle::submit──▶ queue (call order)
+//!   ──StoreWriter: drain ≤ MAX_BATCH_CHANGES──▶ SqlStore::commit (one transaction)
+//!   ──oneshot──▶ each caller: durable (or the commit's error)
+//! start: SqlStore::open ──▶ SqlStore::load ──▶ Snapshot ──▶ market
+//! ```
+
+use provernet_types::Amount;
+use serde::{Deserialize, Serialize};
+
+use crate::market::{Account, Program, Prover, Request};
+
+pub mod error;
+pub mod sql;
+pub mod writer;
+
+pub use error::StoreError;
+pub use sql::{Backend, SqlStore};
+pub use writer::{CHANGES_CHANNEL_CAPACITY, MAX_BATCH_CHANGES, StoreWriter, StoreWriterHandle};
+
+/// Ledger totals that are not the sum of any entity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerTotals {
+    /// Everything ever credited by the faucet or the admin.
+    pub deposits: Amount,
+    /// Penalties collected by the network (unexecutable requests).
+    pub treasury: Amount,
+}
+
+/// Everything the market holds, as loaded at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every account.
+    pub accounts: Vec<Account>,
+    /// Every registered prover.
+    pub provers: Vec<Prover>,
+    /// Every registered program version.
+    pub programs: Vec<Program>,
+    /// Every proof request, bids included.
+    pub requests: Vec<Request>,
+    /// The ledger totals.
+    pub ledger: LedgerTotals,
+}
+
+/// The entities one market operation changed, in their new state: written atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Changed accounts.
+    pub accounts: Vec<Account>,
+    /// Changed provers.
+    pub provers: Vec<Prover>,
+    /// New programs.
+    pub programs: Vec<Program>,
+    /// Changed requests.
+    pub requests: Vec<Request>,
+    /// New ledger totals, if they changed.
+    pub ledger: Option<LedgerTotals>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+            && self.provers.is_empty()
+            && self.programs.is_empty()
+            && self.requests.is_empty()
+            && self.ledger.is_none()
+    }
+}
