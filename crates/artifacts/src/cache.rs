@@ -282,8 +282,7 @@ fn scan(dir: &Path) -> Result<Vec<(ArtifactId, u64, SystemTime)>, CacheError> {
             let _ = std::fs::remove_file(entry.path());
             continue;
         }
-        let Ok(bytes) = hex::decode(&name) else { continue };
-        let Ok(id) = ArtifactId::from_slice(&bytes) else { continue };
+        let Some(id) = crate::storage::id_from_hex(&name) else { continue };
         let Ok(meta) = entry.metadata() else { continue };
         found.push((id, meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
     }

@@ -454,8 +454,7 @@ impl ArtifactStorage {
             let item = item.map_err(|e| StorageError::Backend { op: "list", source: e })?;
             let parts: Vec<String> = item.location.parts().map(|p| p.as_ref().to_owned()).collect();
             let (Some(at), Some(hex)) = (parts.get(1), parts.get(2)) else { continue };
-            let (Ok(at), Ok(bytes)) = (at.parse::<u64>(), hex::decode(hex)) else { continue };
-            let Ok(id) = ArtifactId::from_slice(&bytes) else { continue };
+            let (Ok(at), Some(id)) = (at.parse::<u64>(), id_from_hex(hex)) else { continue };
             if at <= now {
                 due.push((id, item.location));
             }
@@ -504,6 +503,12 @@ impl ArtifactStorage {
             source: std::io::Error::other(e),
         })?
     }
+}
+
+/// Parses an id written as 64 hex digits without `0x` (how ids appear in keys and file names).
+pub(crate) fn id_from_hex(hex: &str) -> Option<ArtifactId> {
+    let bytes: [u8; 32] = hex::decode(hex).ok()?.try_into().ok()?;
+    Some(ArtifactId::from_bytes(bytes))
 }
 
 fn remove_stale_staged(objects: &FsPath, age: Duration) -> StorageResult<u64> {
