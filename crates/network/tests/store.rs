@@ -1,0 +1,611 @@
+//! The market's store on real databases: [`SqlStore`] and [`StoreWriter`] on a file-backed
+//! SQLite in a temp dir, and on PostgreSQL when `PROVERNET_TEST_POSTGRES_URL` (or
+//! `DATABASE_URL`) names a server where the role may create databases. Every check runs on
+//! both engines; each PostgreSQL test gets a database of its own, dropped at its end.
+
+use std::{
+    future::Future,
+    panic::AssertUnwindSafe,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::FutureExt;
+use provernet_network::{
+    market::{Account, Assignment, Bid, Execution, Program, Prover, Request, Status},
+    store::{
+        CHANGES_CHANNEL_CAPACITY, Changes, LedgerTotals, Snapshot, SqlStore, StoreError,
+        StoreWriter,
+    },
+};
+use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+/// Every test's bound: generous for a loaded 2-core machine, short of a hang.
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------------------------
+// Entities
+
+fn address(n: u8) -> Address {
+    Address::from_bytes([n; 20])
+}
+
+fn account(n: u8, nonce: u64) -> Account {
+    Account {
+        address: address(n),
+        balance: Amount::new(1_000_000_000_000_000_000_000 + u128::from(n)),
+        locked: Amount::new(u128::from(nonce) * 7),
+        nonce,
+    }
+}
+
+fn prover(n: u8) -> Prover {
+    Prover {
+        owner: address(n),
+        operator: address(n.wrapping_add(100)),
+        stake: Amount::new(5_000),
+        collateral: Amount::new(1_250),
+        misses: vec![1_700_000_000, 1_700_000_100],
+        suspended_until: 1_700_003_600,
+        registered_at: 1_699_999_999,
+    }
+}
+
+fn program(n: u8) -> Program {
+    Program {
+        program_id: vec![n; 32],
+        name: format!("fib-{n}"),
+        zkvm_version: "miden-0.23".into(),
+        artifact_id: ArtifactId::of(&[n]),
+        registered_by: address(n),
+        registered_at: 1_700_000_000 + u64::from(n),
+    }
+}
+
+fn spec(n: u8) -> RequestSpec {
+    RequestSpec {
+        program_id: vec![n; 32],
+        zkvm_version: "miden-0.23".into(),
+        program_artifact_id: ArtifactId::of(b"program"),
+        inputs_artifact_id: ArtifactId::of(&[n, n]),
+        inputs_private: n % 2 == 0,
+        deadline: 1_700_001_000,
+        gas_limit: 131_072,
+        max_price_per_pgu: Amount::new(10),
+        base_fee: Amount::new(1_000),
+        min_auction_period: 2,
+        whitelist: vec![address(7), address(8)],
+        expected_outputs_hash: Some([n; 32]),
+        proof_mode: String::new(),
+    }
+}
+
+fn request_id(n: u32) -> RequestId {
+    let mut bytes = [0xab; 32];
+    bytes[..4].copy_from_slice(&n.to_be_bytes());
+    RequestId::from_bytes(bytes)
+}
+
+/// A request in `status`, with every optional part filled when it is past the auction.
+fn request(n: u32, status: Status) -> Request {
+    let tag = n.to_le_bytes()[0];
+    let assigned = !matches!(status, Status::Requested | Status::Cancelled);
+    Request {
+        id: request_id(n),
+        requester: address(tag),
+        spec: spec(tag),
+        status,
+        execution: if assigned {
+            Execution::Executed { pgus: 65_536, outputs: vec![1, 2, 3] }
+        } else {
+            Execution::Unexecuted
+        },
+        lock: Amount::new(1_311_720),
+        created_at: 1_700_000_000 + u64::from(n),
+        bids: if assigned {
+            vec![
+                Bid { prover: address(7), price_per_pgu: Amount::new(4), at_ms: 1 },
+                Bid { prover: address(8), price_per_pgu: Amount::new(3), at_ms: 2 },
+            ]
+        } else {
+            Vec::new()
+        },
+        assignment: assigned.then(|| Assignment {
+            prover: address(8),
+            price_per_pgu: Amount::new(3),
+            collateral: Amount::new(100),
+            at_ms: 2_000,
+        }),
+        closed_at: status.is_closed().then_some(1_700_000_500),
+        close_reason: (status == Status::Unfulfillable).then(|| "deadline passed".to_owned()),
+        paid: if status == Status::Fulfilled { Amount::new(197_608) } else { Amount::ZERO },
+        proof_artifact_id: (status == Status::Fulfilled).then(|| ArtifactId::of(b"proof")),
+    }
+}
+
+fn ledger(deposits: u128) -> LedgerTotals {
+    LedgerTotals { deposits: Amount::new(deposits), treasury: Amount::new(17) }
+}
+
+fn accounts_only(accounts: Vec<Account>) -> Changes {
+    Changes { accounts, ..Changes::default() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engines
+
+static DB_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `check` against a fresh file-backed SQLite database in a temp dir.
+async fn on_sqlite<F, Fut>(check: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("network.db").display());
+    tokio::time::timeout(TEST_TIMEOUT, check(url)).await.expect("test timed out");
+}
+
+/// Runs `check` against a fresh PostgreSQL database, created for it and dropped after it, or
+/// prints why it is skipped.
+async fn on_postgres<F, Fut>(check: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(admin_url) = std::env::var("PROVERNET_TEST_POSTGRES_URL")
+        .ok()
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .filter(|url| url.starts_with("postgres"))
+    else {
+        println!("skipped: set PROVERNET_TEST_POSTGRES_URL to run against PostgreSQL");
+        return;
+    };
+    let name = format!(
+        "provernet_t_{}_{}_{}",
+        std::process::id(),
+        DB_SEQ.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+    );
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&name);
+    // Catch a failed check's panic so that its database is dropped all the same.
+    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, check(url.to_string())))
+        .catch_unwind()
+        .await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    match outcome {
+        Ok(result) => result.expect("test timed out"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Runs `sql` on its own connection to the database at `url`, outside the store.
+async fn exec_raw(url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::raw_sql(sql).execute(&mut conn).await?;
+        conn.close().await
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql(sql).execute(&mut conn).await?;
+        conn.close().await
+    }
+}
+
+/// The plain columns of request `id`: status, requester, zkvm_version, created_at.
+async fn request_columns(url: &str, id: &RequestId) -> (String, String, String, i64) {
+    let sql = "SELECT status, requester, zkvm_version, created_at FROM requests WHERE id = $1";
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).bind(id.to_string()).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).bind(id.to_string()).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+/// Makes every insert of request `id` fail inside the database.
+async fn reject_request_in_db(url: &str, id: &RequestId) {
+    let sql = if url.starts_with("sqlite") {
+        format!(
+            "CREATE TRIGGER reject_request BEFORE INSERT ON requests WHEN NEW.id = '{id}' \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )
+    } else {
+        format!(
+            "CREATE FUNCTION reject_request() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.id = '{id}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER reject_request BEFORE INSERT ON requests \
+             FOR EACH ROW EXECUTE FUNCTION reject_request();"
+        )
+    };
+    exec_raw(url, &sql).await.unwrap();
+}
+
+/// Declares each check as a test on SQLite and on PostgreSQL.
+macro_rules! on_both_engines {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $check() { super::on_sqlite(super::$check).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $check() { super::on_postgres(super::$check).await } )*
+        }
+    };
+}
+
+on_both_engines!(
+    every_entity_round_trips_and_survives_reopening,
+    later_change_wins,
+    failed_batch_writes_nothing,
+    concurrent_submits_are_all_durable_in_order,
+    writer_failure_answers_everyone_and_stops,
+    shutdown_writes_what_was_queued,
+    reserve_waits_for_a_free_slot,
+    corrupt_rows_are_named,
+    unique_violation_is_mapped,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+async fn every_entity_round_trips_and_survives_reopening(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    assert_eq!(store.load().await.unwrap(), Snapshot::default());
+
+    let statuses = [
+        Status::Requested,
+        Status::Assigned,
+        Status::Fulfilled,
+        Status::Unfulfillable,
+        Status::Cancelled,
+    ];
+    let requests: Vec<Request> =
+        statuses.iter().enumerate().map(|(i, s)| request(i as u32 + 1, *s)).collect();
+    let mut unexecutable = request(9, Status::Unfulfillable);
+    unexecutable.execution = Execution::Unexecutable { reason: "over gas limit".into() };
+    let expected = Snapshot {
+        accounts: vec![account(1, 3), account(2, 0)],
+        provers: vec![prover(3), prover(4)],
+        programs: vec![program(5), program(6)],
+        requests: requests.iter().cloned().chain([unexecutable.clone()]).collect(),
+        ledger: ledger(u128::MAX),
+    };
+    let batch = [
+        Changes {
+            accounts: expected.accounts.clone(),
+            provers: expected.provers.clone(),
+            programs: expected.programs.clone(),
+            ..Changes::default()
+        },
+        Changes { requests, ledger: Some(ledger(u128::MAX)), ..Changes::default() },
+        Changes { requests: vec![unexecutable], ..Changes::default() },
+    ];
+    store.commit(&batch).await.unwrap();
+    assert_eq!(store.load().await.unwrap(), expected);
+    store.close().await;
+    drop(store);
+
+    // Durable: a new store on the same database sees everything.
+    let reopened = SqlStore::open(&url).await.unwrap();
+    assert_eq!(reopened.load().await.unwrap(), expected);
+
+    // The plain columns follow the entity, for operators' queries.
+    let (status, requester, zkvm_version, created_at) = request_columns(&url, &request_id(2)).await;
+    assert_eq!(status, "Assigned");
+    assert_eq!(requester, address(2).to_string());
+    assert_eq!(zkvm_version, "miden-0.23");
+    assert_eq!(created_at, 1_700_000_002);
+    reopened.close().await;
+}
+
+async fn later_change_wins(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    // Within one batch.
+    store
+        .commit(&[
+            accounts_only(vec![account(1, 1), account(2, 1)]),
+            accounts_only(vec![account(1, 2)]),
+            Changes { requests: vec![request(1, Status::Requested)], ..Changes::default() },
+            Changes { requests: vec![request(1, Status::Assigned)], ..Changes::default() },
+            Changes { ledger: Some(ledger(1)), ..Changes::default() },
+            Changes { ledger: Some(ledger(2)), ..Changes::default() },
+            Changes::default(),
+        ])
+        .await
+        .unwrap();
+    let snapshot = store.load().await.unwrap();
+    assert_eq!(snapshot.accounts, vec![account(1, 2), account(2, 1)]);
+    assert_eq!(snapshot.requests, vec![request(1, Status::Assigned)]);
+    assert_eq!(snapshot.ledger, ledger(2));
+    // Across batches, plain columns included.
+    store
+        .commit(&[Changes {
+            accounts: vec![account(2, 9)],
+            requests: vec![request(1, Status::Fulfilled)],
+            ..Changes::default()
+        }])
+        .await
+        .unwrap();
+    let snapshot = store.load().await.unwrap();
+    assert_eq!(snapshot.accounts, vec![account(1, 2), account(2, 9)]);
+    assert_eq!(snapshot.requests, vec![request(1, Status::Fulfilled)]);
+    assert_eq!(request_columns(&url, &request_id(1)).await.0, "Fulfilled");
+    // An empty batch writes nothing and succeeds.
+    store.commit(&[]).await.unwrap();
+    store.close().await;
+}
+
+async fn failed_batch_writes_nothing(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    store.commit(&[accounts_only(vec![account(1, 1)])]).await.unwrap();
+    reject_request_in_db(&url, &request_id(66)).await;
+
+    // The first Changes is written inside the transaction before the second one's insert
+    // fails in the database: the whole batch must roll back.
+    let err = store
+        .commit(&[
+            Changes {
+                accounts: vec![account(1, 2), account(3, 1)],
+                provers: vec![prover(4)],
+                ..Changes::default()
+            },
+            Changes { requests: vec![request(66, Status::Requested)], ..Changes::default() },
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert!(!err.is_retryable());
+
+    let snapshot = store.load().await.unwrap();
+    assert_eq!(snapshot.accounts, vec![account(1, 1)]);
+    assert!(snapshot.provers.is_empty() && snapshot.requests.is_empty());
+
+    // The store is still usable.
+    store.commit(&[accounts_only(vec![account(3, 1)])]).await.unwrap();
+    assert_eq!(store.load().await.unwrap().accounts.len(), 2);
+    store.close().await;
+}
+
+async fn concurrent_submits_are_all_durable_in_order(url: String) {
+    const TASKS: u8 = 8;
+    const OPS_PER_TASK: u64 = 150;
+
+    let store = SqlStore::open(&url).await.unwrap();
+    let cancel = CancellationToken::new();
+    let (handle, writer) = StoreWriter::spawn(store.clone(), cancel.clone());
+
+    // A stand-in for the market: a counter account that every task bumps under one std mutex,
+    // submitting its change before releasing the lock, plus an account of the task's own.
+    let market = Arc::new(Mutex::new(0_u64));
+    let mut tasks = Vec::new();
+    for task in 1..=TASKS {
+        let handle = handle.clone();
+        let market = Arc::clone(&market);
+        tasks.push(tokio::spawn(async move {
+            for op in 1..=OPS_PER_TASK {
+                let durable = {
+                    let mut counter = market.lock().unwrap();
+                    *counter += 1;
+                    handle.submit(accounts_only(vec![account(0, *counter), account(task, op)]))
+                };
+                durable.await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = u64::from(TASKS) * OPS_PER_TASK;
+    assert_eq!(*market.lock().unwrap(), total);
+
+    // Every change is durable, and the last one applied is the one stored.
+    let snapshot = SqlStore::open(&url).await.unwrap().load().await.unwrap();
+    let mut expected = vec![account(0, total)];
+    expected.extend((1..=TASKS).map(|task| account(task, OPS_PER_TASK)));
+    assert_eq!(snapshot.accounts, expected);
+
+    cancel.cancel();
+    writer.await.unwrap().unwrap();
+    assert!(handle.is_closed());
+    let err = handle.submit(accounts_only(vec![account(1, 0)])).await.unwrap_err();
+    assert!(matches!(err, StoreError::WriterStopped), "{err:?}");
+    store.close().await;
+}
+
+async fn writer_failure_answers_everyone_and_stops(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    reject_request_in_db(&url, &request_id(66)).await;
+
+    // Queue three changes before the writer runs, so that they form one batch.
+    let (writer, handle) = StoreWriter::new(store.clone());
+    let good = handle.submit(accounts_only(vec![account(1, 1)]));
+    let bad = handle
+        .submit(Changes { requests: vec![request(66, Status::Requested)], ..Changes::default() });
+    let also_good = handle.submit(accounts_only(vec![account(2, 1)]));
+    let err = writer.run(CancellationToken::new()).await.unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    for waiter in [good.await, bad.await, also_good.await] {
+        let waiter_err = waiter.unwrap_err();
+        assert!(waiter_err.to_string().contains("injected failure"), "{waiter_err}");
+    }
+    // Stopped: later changes are refused, and nothing of the batch was written.
+    assert!(handle.is_closed());
+    let late = handle.submit(accounts_only(vec![account(3, 1)])).await.unwrap_err();
+    assert!(matches!(late, StoreError::WriterStopped), "{late:?}");
+    assert!(matches!(handle.reserve().await.unwrap_err(), StoreError::WriterStopped));
+    assert_eq!(store.load().await.unwrap(), Snapshot::default());
+    store.close().await;
+}
+
+async fn shutdown_writes_what_was_queued(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    let (writer, handle) = StoreWriter::new(store.clone());
+    let cancel = CancellationToken::new();
+    // Cancelled before it starts: it must still write what was queued before it stopped.
+    let waiters: Vec<_> = (1..=3_000_u64)
+        .map(|nonce| handle.submit(accounts_only(vec![account((nonce % 50) as u8, nonce)])))
+        .collect();
+    cancel.cancel();
+    writer.run(cancel).await.unwrap();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    let snapshot = store.load().await.unwrap();
+    assert_eq!(snapshot.accounts.len(), 50);
+    assert!(
+        snapshot
+            .accounts
+            .iter()
+            .all(|a| a.nonce > 2_900 && a.nonce % 50 == u64::from(a.address.as_bytes()[0]))
+    );
+    store.close().await;
+}
+
+async fn reserve_waits_for_a_free_slot(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    let (writer, handle) = StoreWriter::new(store.clone());
+    let mut slots = Vec::new();
+    for _ in 0..CHANGES_CHANNEL_CAPACITY {
+        slots.push(handle.reserve().await.unwrap());
+    }
+    // Full: a reservation waits …
+    let more = tokio::time::timeout(Duration::from_millis(100), handle.reserve()).await;
+    assert!(more.is_err(), "reserve should wait while the queue is full");
+    // … while submit still queues, over capacity, in call order.
+    let over = handle.submit(accounts_only(vec![account(1, 1)]));
+    let waiters: Vec<_> = slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, slot)| slot.submit(accounts_only(vec![account(1, i as u64 + 2)])))
+        .collect();
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn(writer.run(cancel.clone()));
+    // Slots come back as changes are written.
+    let slot = handle.reserve().await.unwrap();
+    let last = CHANGES_CHANNEL_CAPACITY as u64 + 2;
+    slot.submit(accounts_only(vec![account(1, last)])).await.unwrap();
+    over.await.unwrap();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    assert_eq!(store.load().await.unwrap().accounts, vec![account(1, last)]);
+    cancel.cancel();
+    running.await.unwrap().unwrap();
+    store.close().await;
+}
+
+async fn corrupt_rows_are_named(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    store.commit(&[accounts_only(vec![account(1, 1)])]).await.unwrap();
+    exec_raw(
+        &url,
+        "INSERT INTO provers (owner, operator, data) VALUES ('0xbad', '0x0', '{not json')",
+    )
+    .await
+    .unwrap();
+    match store.load().await.unwrap_err() {
+        StoreError::Corrupt { table, key, .. } => {
+            assert_eq!((table, key.as_str()), ("provers", "0xbad"))
+        }
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+    exec_raw(&url, "DELETE FROM provers").await.unwrap();
+    // Valid JSON under another key.
+    let data = serde_json::to_string(&account(2, 0)).unwrap();
+    exec_raw(&url, &format!("INSERT INTO accounts (address, data) VALUES ('0xa1', '{data}')"))
+        .await
+        .unwrap();
+    let err = store.load().await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::KeyMismatch { table: "accounts", key, found } if key == "0xa1" && *found == address(2).to_string()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("0xa1"));
+    store.close().await;
+}
+
+async fn unique_violation_is_mapped(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    store.commit(&[accounts_only(vec![account(1, 1)])]).await.unwrap();
+    let insert = format!("INSERT INTO accounts (address, data) VALUES ('{}', '{{}}')", address(1));
+    let err = StoreError::from_sqlx(exec_raw(&url, &insert).await.unwrap_err());
+    assert!(matches!(err, StoreError::UniqueViolation { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine-specific
+
+#[tokio::test]
+async fn sqlite_memory_store_works_from_spawned_tasks() {
+    // Spawned, as the network does: the store's futures must be `Send` for other crates too.
+    let store = tokio::spawn(SqlStore::open("sqlite::memory:")).await.unwrap().unwrap();
+    let writing = store.clone();
+    tokio::spawn(async move { writing.commit(&[accounts_only(vec![account(1, 1)])]).await })
+        .await
+        .unwrap()
+        .unwrap();
+    let reading = store.clone();
+    let snapshot = tokio::spawn(async move { reading.load().await }).await.unwrap().unwrap();
+    assert_eq!(snapshot.accounts, vec![account(1, 1)]);
+    // The in-memory database lives as long as the store.
+    assert_eq!(store.load().await.unwrap().accounts, vec![account(1, 1)]);
+}
+
+#[tokio::test]
+async fn sqlite_busy_database_is_retryable() {
+    on_sqlite(|url| async move {
+        let store = SqlStore::open(&url).await.unwrap();
+        // Another connection holds the write lock past the busy timeout.
+        let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+        let err = store.commit(&[accounts_only(vec![account(1, 1)])]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+        assert!(err.is_retryable());
+        sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+        store.commit(&[accounts_only(vec![account(1, 1)])]).await.unwrap();
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn open_failures_name_the_url_without_its_password() {
+    let err = SqlStore::open("mysql://root:hunter2@localhost/x").await.unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(err.to_string().contains("mysql://root:***@localhost/x"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}/no/such/dir/network.db", dir.path().display());
+    let err = SqlStore::open(&missing).await.unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+
+    // Nothing listens on port 1.
+    let err = tokio::time::timeout(
+        TEST_TIMEOUT,
+        SqlStore::open("postgres://provernet:hunter2@127.0.0.1:1/provernet"),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
