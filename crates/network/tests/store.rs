@@ -3,6 +3,9 @@
 //! `DATABASE_URL`) names a server where the role may create databases. Every check runs on
 //! both engines; each PostgreSQL test gets a database of its own, dropped at its end.
 
+// Helpers too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     future::Future,
     panic::AssertUnwindSafe,
@@ -73,7 +76,7 @@ fn spec(n: u8) -> RequestSpec {
         zkvm_version: "miden-0.23".into(),
         program_artifact_id: ArtifactId::of(b"program"),
         inputs_artifact_id: ArtifactId::of(&[n, n]),
-        inputs_private: n % 2 == 0,
+        inputs_private: n.is_multiple_of(2),
         deadline: 1_700_001_000,
         gas_limit: 131_072,
         max_price_per_pgu: Amount::new(10),

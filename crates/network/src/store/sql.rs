@@ -167,6 +167,7 @@ impl SqlStore {
     /// # Errors
     /// [`StoreError::Corrupt`] or [`StoreError::KeyMismatch`] naming the table and key of a
     /// row that does not decode; a database error otherwise.
+    #[allow(clippy::manual_async_fn, reason = "spells out `Send`, see the comment")]
     pub fn load(&self) -> impl Future<Output = Result<Snapshot>> + Send + '_ {
         // The `Send` bound is spelled out so that it is proven here, for the concrete pools:
         // callers in other crates cannot prove it through the generic helpers' higher-ranked
@@ -188,6 +189,7 @@ impl SqlStore {
     /// # Errors
     /// [`StoreError::Encode`] if an entity cannot be written (nothing is); a database error
     /// if the transaction fails (it is rolled back).
+    #[allow(clippy::manual_async_fn, reason = "spells out `Send`, see the comment")]
     pub fn commit<'a>(
         &'a self,
         batch: &'a [Changes],
