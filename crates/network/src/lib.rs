@@ -5,6 +5,15 @@
 //! - [`market`]: the rules, as a deterministic state machine over accounts, provers, programs
 //!   and requests.
 //! - [`store`]: persistence of the market (SQLite by default, PostgreSQL by URL).
+//! - [`service`]: the gRPC service, the executor and the timers.
+//! - [`config`]: [`NetworkConfig`].
+//! - [`serve`]: [`launch`], which wires it all on given listeners.
 
+pub mod config;
 pub mod market;
+pub mod serve;
+pub mod service;
 pub mod store;
+
+pub use config::NetworkConfig;
+pub use serve::{NetworkHandle, launch};

@@ -306,6 +306,15 @@ impl Market {
         Ok(())
     }
 
+    /// Uses the signer's nonce for a call that changes nothing else (presigned URLs), so that a
+    /// captured call cannot be replayed.
+    pub fn consume_nonce(&mut self, signer: Address, nonce: u64) -> Result<Outcome> {
+        self.check_nonce(&signer, nonce)?;
+        let mut touched = Touched::default();
+        self.use_nonce(&signer, &mut touched);
+        Ok(self.finish(touched))
+    }
+
     /// Credits `amount` to `to`: the faucet (signer = `to`) or an admin deposit.
     pub fn deposit(
         &mut self,
@@ -788,7 +797,7 @@ impl Market {
         proof: ArtifactId,
         now_ms: u64,
     ) -> Result<Outcome> {
-        self.check_assigned_action(&signer, nonce, &id, &prover, "be fulfilled")?;
+        self.check_fulfil(&signer, nonce, &id, &prover)?;
         let request = &self.requests[&id];
         let (assignment, pgus) = match (&request.assignment, request.pgus()) {
             (Some(a), Some(pgus)) => (a.clone(), pgus),
@@ -815,6 +824,18 @@ impl Market {
         touched.accounts.insert(prover);
         touched.events.push(Event::Fulfilled(id));
         Ok(self.finish(touched))
+    }
+
+    /// Checks, without changing anything, that `signer` may fulfil request `id` for `prover`
+    /// with `nonce` (so the caller can verify the proof before applying [`Market::fulfill`]).
+    pub fn check_fulfil(
+        &self,
+        signer: &Address,
+        nonce: u64,
+        id: &RequestId,
+        prover: &Address,
+    ) -> Result<()> {
+        self.check_assigned_action(signer, nonce, id, prover, "be fulfilled")
     }
 
     fn check_assigned_action(

@@ -1,0 +1,67 @@
+//! [`NetworkConfig`]: everything an operator sets for `provernet network`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use crate::market::MarketConfig;
+
+/// How the ProverNetwork runs.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// The network's id: the signing domain. Messages signed for another id are refused.
+    pub network_id: String,
+    /// Database URL: `sqlite://path` (default, WAL) or `postgres://…`.
+    pub database_url: String,
+    /// Where the embedded ArtifactStore keeps artifacts: a folder, `memory://` or `s3://…`.
+    pub artifact_storage: String,
+    /// HMAC secret shared with the ArtifactStore for presigned URLs.
+    pub artifact_secret: String,
+    /// The ArtifactStore's public base URL, as handed to clients (e.g. `http://127.0.0.1:7070`).
+    pub artifact_base_url: String,
+    /// Largest artifact accepted, in bytes.
+    pub max_artifact_bytes: u64,
+    /// The market's rules.
+    pub market: MarketConfig,
+    /// Requests executed at once by the network's executor.
+    pub executor_concurrency: usize,
+    /// Largest gRPC message accepted, in bytes (proof bytes travel in FulfillProof).
+    pub max_message_bytes: usize,
+    /// How long presigned URLs stay valid.
+    pub presign_ttl: Duration,
+    /// Subscriber buffer, in events; a slower subscriber is told it lagged.
+    pub subscriber_buffer: usize,
+    /// Timeout of every RPC.
+    pub request_timeout: Duration,
+    /// Folder for the default SQLite file and artifacts, when their URLs are not given.
+    pub data_dir: PathBuf,
+    /// Where to serve Prometheus metrics (`None`: not served).
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl NetworkConfig {
+    /// Defaults for a local network in `data_dir`: SQLite and artifacts in that folder, the
+    /// faucet on.
+    pub fn local(
+        data_dir: impl Into<PathBuf>,
+        network_id: &str,
+        artifact_base_url: &str,
+        artifact_secret: &str,
+    ) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            network_id: network_id.to_owned(),
+            database_url: format!("sqlite://{}", data_dir.join("network.db").display()),
+            artifact_storage: data_dir.join("artifacts").display().to_string(),
+            artifact_secret: artifact_secret.to_owned(),
+            artifact_base_url: artifact_base_url.to_owned(),
+            max_artifact_bytes: 1 << 30,
+            market: MarketConfig::default(),
+            executor_concurrency: 2,
+            max_message_bytes: 8 << 20,
+            presign_ttl: Duration::from_secs(900),
+            subscriber_buffer: 1024,
+            request_timeout: Duration::from_secs(30),
+            data_dir,
+            metrics_addr: None,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! [`launch`]: the ProverNetwork wired on given listeners — store, market, executor, timers,
+//! the gRPC service (with health and reflection) and the embedded ArtifactStore.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use provernet_artifacts::{ArtifactServer, ArtifactStoreConfig};
+use provernet_types::proto::prover_network_server::ProverNetworkServer;
+use provernet_zkvm::ZkVmRegistry;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    NetworkConfig,
+    market::Market,
+    service::{Background, NetworkService, NetworkState},
+    store::{SqlStore, StoreWriter},
+};
+
+/// Why the network could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The database could not be opened or loaded.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The ArtifactStore could not be set up.
+    #[error("artifact store: {0}")]
+    Artifacts(String),
+    /// A listener has no local address.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running network.
+pub struct NetworkHandle {
+    /// The gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// The ArtifactStore's HTTP address.
+    pub artifacts_addr: SocketAddr,
+    /// The shared state (for tests and the devnet).
+    pub state: Arc<NetworkState>,
+    /// Finishes when every task has stopped after `cancel`.
+    pub join: JoinHandle<()>,
+}
+
+/// Starts the network on `grpc` and `artifacts` listeners; it runs until `cancel` fires.
+///
+/// # Errors
+/// A database that cannot be opened or loaded, or an ArtifactStore that cannot be set up.
+pub async fn launch(
+    config: NetworkConfig,
+    grpc: TcpListener,
+    artifacts: TcpListener,
+    cancel: CancellationToken,
+) -> Result<NetworkHandle, LaunchError> {
+    let grpc_addr = grpc.local_addr()?;
+    let artifacts_addr = artifacts.local_addr()?;
+    let store = SqlStore::open(&config.database_url).await?;
+    let snapshot = store.load().await?;
+    let requests = snapshot.requests.len();
+    let market = Market::new(config.market.clone(), snapshot);
+    let (writer, writer_task) = StoreWriter::spawn(store, cancel.child_token());
+
+    let mut artifact_config =
+        ArtifactStoreConfig::new(&config.artifact_storage, &config.artifact_secret);
+    artifact_config.max_artifact_bytes = config.max_artifact_bytes;
+    let artifact_server =
+        ArtifactServer::new(&artifact_config).map_err(|e| LaunchError::Artifacts(e.to_string()))?;
+
+    let zkvms = ZkVmRegistry::with_default_backends();
+    let (state, work_rx) =
+        NetworkState::new(config.clone(), market, writer, artifact_server.clone(), zkvms);
+    let background = Background::new(state.clone(), work_rx);
+    background.restore();
+    tracing::info!(target: "provernet::network", %grpc_addr, %artifacts_addr, requests, network_id = %config.network_id, "network listening");
+
+    let stop = cancel.clone();
+    let artifacts_task =
+        tokio::spawn(provernet_artifacts::serve(artifacts, artifact_server, async move {
+            stop.cancelled().await
+        }));
+    let background_task = tokio::spawn(background.run(cancel.clone()));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<ProverNetworkServer<NetworkService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(provernet_types::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| LaunchError::Artifacts(format!("reflection: {e}")))?;
+    let service = ProverNetworkServer::new(NetworkService::new(state.clone()))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+    let stop = cancel.clone();
+    let grpc_task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .timeout(config.request_timeout)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), async move {
+                stop.cancelled().await
+            }),
+    );
+
+    let join = tokio::spawn(async move {
+        if let Ok(Err(e)) = grpc_task.await {
+            tracing::error!(target: "provernet::network", %e, "gRPC server failed");
+        }
+        let _ = background_task.await;
+        if let Ok(Err(e)) = artifacts_task.await {
+            tracing::error!(target: "provernet::network", %e, "artifact store failed");
+        }
+        if let Ok(Err(e)) = writer_task.await {
+            tracing::error!(target: "provernet::network", %e, "store writer failed");
+        }
+    });
+    Ok(NetworkHandle { grpc_addr, artifacts_addr, state, join })
+}

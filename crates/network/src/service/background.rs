@@ -1,0 +1,156 @@
+//! The network's own work: executing new requests, settling auctions when their period ends and
+//! closing requests whose deadline passed — on timers, not polling.
+
+use std::{
+    cmp::Reverse,
+    collections::BinaryHeap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use provernet_types::RequestId;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{NetworkState, Work, now_ms, rpc::read_artifact};
+use crate::market::{Execution, Status};
+
+/// A timer: fire at a unix millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Settle(RequestId),
+    Sweep,
+}
+
+/// Runs the executor and the timers until cancelled.
+pub struct Background {
+    state: Arc<NetworkState>,
+    work_rx: mpsc::UnboundedReceiver<Work>,
+}
+
+impl Background {
+    /// The background tasks of `state`, fed by `work_rx`.
+    pub fn new(state: Arc<NetworkState>, work_rx: mpsc::UnboundedReceiver<Work>) -> Self {
+        Self { state, work_rx }
+    }
+
+    /// Schedules what a restored market still has to do: executions, auctions, deadlines.
+    pub fn restore(&self) {
+        let market = self.state.market();
+        for r in market.requests().filter(|r| !r.status.is_closed()) {
+            self.state.schedule(Work::Sweep(r.spec.deadline * 1000));
+            match (&r.execution, r.status) {
+                (Execution::Unexecuted, Status::Requested) => {
+                    self.state.schedule(Work::Execute(r.id))
+                }
+                (Execution::Executed { .. }, Status::Requested) => {
+                    self.state.schedule(Work::Settle(r.id, r.auction_end() * 1000))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs until `cancel` fires.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let executors = Arc::new(Semaphore::new(self.state.config.executor_concurrency.max(1)));
+        let mut timers: BinaryHeap<Reverse<(u64, Timer)>> = BinaryHeap::new();
+        loop {
+            let next = timers.peek().map(|Reverse((at, _))| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => {
+                        let wait = at.saturating_sub(now_ms());
+                        tokio::time::sleep_until(
+                            (Instant::now() + Duration::from_millis(wait)).into(),
+                        )
+                        .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                work = self.work_rx.recv() => match work {
+                    None => return,
+                    Some(Work::Execute(id)) => {
+                        let state = self.state.clone();
+                        let executors = executors.clone();
+                        tokio::spawn(async move {
+                            // Never closed: the semaphore lives as long as this task.
+                            let Ok(_permit) = executors.acquire_owned().await else { return };
+                            execute(&state, id).await;
+                        });
+                    }
+                    Some(Work::Settle(id, at)) => timers.push(Reverse((at, Timer::Settle(id)))),
+                    Some(Work::Sweep(at)) => timers.push(Reverse((at, Timer::Sweep))),
+                },
+                () = sleep => {
+                    let now = now_ms();
+                    while let Some(Reverse((at, timer))) = timers.peek().copied() {
+                        if at > now {
+                            break;
+                        }
+                        timers.pop();
+                        self.fire(timer, at, now).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fire(&self, timer: Timer, due_ms: u64, now: u64) {
+        let result = match timer {
+            Timer::Settle(id) => {
+                let settled = self.state.apply(|m, now| Ok((m.settle(id, now), ()))).await;
+                metrics::histogram!("network_auction_settle_delay_seconds")
+                    .record(now.saturating_sub(due_ms) as f64 / 1e3);
+                settled
+            }
+            Timer::Sweep => self.state.apply(|m, now| Ok((m.sweep(now), ()))).await,
+        };
+        if let Err(e) = result {
+            tracing::error!(target: "provernet::network", ?timer, %e, "timer failed");
+        }
+    }
+}
+
+/// Executes request `id` within its gas limit and records PGUs and outputs, or why it cannot be
+/// proven.
+async fn execute(state: &Arc<NetworkState>, id: RequestId) {
+    let spec = match state.market().request(&id) {
+        Some(r) if r.execution == Execution::Unexecuted && r.status == Status::Requested => {
+            r.spec.clone()
+        }
+        _ => return,
+    };
+    let started = Instant::now();
+    let result = async {
+        let backend = state.zkvms.get(&spec.zkvm_version).map_err(|e| e.to_string())?;
+        let program = read_artifact(state, &spec.program_artifact_id)
+            .await
+            .map_err(|_| "program artifact unreadable".to_string())?;
+        let inputs = read_artifact(state, &spec.inputs_artifact_id)
+            .await
+            .map_err(|_| "inputs artifact unreadable".to_string())?;
+        let gas = spec.gas_limit;
+        tokio::task::spawn_blocking(move || backend.execute(&program, &inputs, gas))
+            .await
+            .map_err(|e| format!("executor failed: {e}"))?
+            .map(|e| (e.pgus, e.outputs.0))
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    metrics::histogram!("network_execution_seconds").record(started.elapsed().as_secs_f64());
+    match &result {
+        Ok((pgus, _)) => {
+            tracing::info!(target: "provernet::network", request_id = %id, pgus, "executed")
+        }
+        Err(reason) => {
+            tracing::info!(target: "provernet::network", request_id = %id, %reason, "unexecutable")
+        }
+    }
+    if let Err(e) = state.apply(|m, now| Ok((m.record_execution(id, result, now)?, ()))).await {
+        tracing::error!(target: "provernet::network", request_id = %id, %e, "cannot record execution");
+    }
+}

@@ -1,0 +1,224 @@
+//! The ProverNetwork service: the market behind a mutex, written through to the store, its
+//! events published to subscribers, and the gRPC surface.
+//!
+//! Layout:
+//! - this file: [`NetworkState`], which applies market operations durably and publishes events;
+//! - `rpc`: the `ProverNetwork` gRPC service;
+//! - `convert`: market entities to protocol messages, and errors to gRPC statuses;
+//! - `background`: the executor and the auction/deadline timers.
+//!
+//! ```text
+//! RPC ──open envelope──▶ NetworkState::apply ──(market mutex)──▶ Market op ──▶ Changes
+//!                                                     │ enqueue in order ▼
+//!                                              StoreWriter (one transaction per batch)
+//!                                                     │ durable
+//!                                                     ▼
+//!                          events ──▶ broadcast ──▶ subscribers; executor and timers
+//! ```
+
+mod background;
+mod convert;
+mod rpc;
+
+use std::{
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use provernet_artifacts::ArtifactServer;
+use provernet_types::{Domain, RequestId, proto};
+use provernet_zkvm::ZkVmRegistry;
+use tokio::sync::{broadcast, mpsc};
+use tonic::Status;
+
+pub use self::{background::Background, rpc::NetworkService};
+use crate::{
+    NetworkConfig,
+    market::{Event, Market, MarketError, Outcome},
+    store::StoreWriterHandle,
+};
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Work the background tasks are told about after an operation commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// A new request to execute.
+    Execute(RequestId),
+    /// Settle this request's auction at this unix millisecond.
+    Settle(RequestId, u64),
+    /// Sweep deadlines at this unix millisecond.
+    Sweep(u64),
+}
+
+/// The state shared by the RPC handlers and the background tasks.
+pub struct NetworkState {
+    /// The signing domain.
+    pub domain: Domain,
+    /// The configuration.
+    pub config: NetworkConfig,
+    /// The zkVM backends.
+    pub zkvms: ZkVmRegistry,
+    /// The embedded ArtifactStore (storage and URL signer).
+    pub artifacts: ArtifactServer,
+    /// The market. A std mutex: no await while held, and operations are short.
+    market: Mutex<Market>,
+    /// Durable writes, enqueued in operation order while the market lock is held.
+    writer: StoreWriterHandle,
+    /// Published events (bounded: slow subscribers are told they lagged).
+    events_tx: broadcast::Sender<proto::RequestEvent>,
+    /// Events published so far, for sequence numbers.
+    sequence: AtomicU64,
+    /// Work for the background tasks (executor, timers); read by [`Background`].
+    work_tx: mpsc::UnboundedSender<Work>,
+}
+
+/// The result of [`NetworkState::apply`]: what the operation returned.
+type Applied<T> = Result<T, Status>;
+
+impl NetworkState {
+    /// Builds the state around a restored market; returns it with the receiver of its work.
+    pub fn new(
+        config: NetworkConfig,
+        market: Market,
+        writer: StoreWriterHandle,
+        artifacts: ArtifactServer,
+        zkvms: ZkVmRegistry,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Work>) {
+        let (events_tx, _) = broadcast::channel(config.subscriber_buffer.max(1));
+        let (work_tx, work_rx) = mpsc::unbounded_channel();
+        let state = Arc::new(Self {
+            domain: Domain::new(config.network_id.as_str()),
+            config,
+            zkvms,
+            artifacts,
+            market: Mutex::new(market),
+            writer,
+            events_tx,
+            sequence: AtomicU64::new(0),
+            work_tx,
+        });
+        (state, work_rx)
+    }
+
+    /// The market, locked. Never hold across an await.
+    pub fn market(&self) -> MutexGuard<'_, Market> {
+        // A panic under the lock leaves a market whose every operation was all-or-nothing.
+        self.market.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Subscribes to events.
+    pub fn subscribe(&self) -> broadcast::Receiver<proto::RequestEvent> {
+        self.events_tx.subscribe()
+    }
+
+    /// Runs a market operation, makes its changes durable, then publishes its events and hands
+    /// follow-up work to the background tasks.
+    ///
+    /// # Cancellation safety
+    /// The operation and the enqueueing of its changes happen before the first await: once
+    /// called, the operation takes effect even if the returned future is dropped.
+    pub async fn apply<T>(
+        &self,
+        op: impl FnOnce(&mut Market, u64) -> Result<(Outcome, T), MarketError>,
+    ) -> Applied<T> {
+        let (durable, events, value) = {
+            let mut market = self.market();
+            let now = now_ms();
+            let (outcome, value) = op(&mut market, now).map_err(convert::market_status)?;
+            let events: Vec<(proto::RequestEvent, Vec<Work>)> =
+                outcome.events.iter().map(|e| self.event_message(&market, e, now)).collect();
+            let durable =
+                (!outcome.changes.is_empty()).then(|| self.writer.submit(outcome.changes));
+            (durable, events, value)
+        };
+        if let Some(durable) = durable {
+            durable.await.map_err(|e| {
+                tracing::error!(target: "provernet::network", %e, "store write failed");
+                Status::unavailable(format!("the network could not store the change: {e}"))
+            })?;
+        }
+        for (event, work) in events {
+            for w in work {
+                let _ = self.work_tx.send(w);
+            }
+            // No subscribers is fine.
+            let _ = self.events_tx.send(event);
+        }
+        Ok(value)
+    }
+
+    /// Hands work to the background tasks directly (used when restoring).
+    pub fn schedule(&self, work: Work) {
+        let _ = self.work_tx.send(work);
+    }
+
+    fn event_message(
+        &self,
+        market: &Market,
+        event: &Event,
+        now_ms: u64,
+    ) -> (proto::RequestEvent, Vec<Work>) {
+        use proto::request_event::Event as E;
+        let id = event.request_id();
+        let request = market.request(&id);
+        let mut work = Vec::new();
+        let body = match event {
+            Event::Created(_) => {
+                work.push(Work::Execute(id));
+                if let Some(r) = request {
+                    work.push(Work::Sweep(r.spec.deadline * 1000));
+                }
+                E::Created(proto::RequestCreated { request: request.map(convert::request) })
+            }
+            Event::Executed(_) => {
+                if let Some(r) = request {
+                    work.push(Work::Settle(id, r.auction_end() * 1000));
+                }
+                let (pgus, outputs) = match request.map(|r| &r.execution) {
+                    Some(crate::market::Execution::Executed { pgus, outputs }) => {
+                        (*pgus, outputs.clone())
+                    }
+                    _ => (0, Vec::new()),
+                };
+                E::Executed(proto::RequestExecuted { pgus, public_outputs: outputs })
+            }
+            Event::Unexecutable(_) => E::Unexecutable(proto::RequestUnexecutable {
+                reason: match request.map(|r| &r.execution) {
+                    Some(crate::market::Execution::Unexecutable { reason }) => reason.clone(),
+                    _ => String::new(),
+                },
+            }),
+            Event::Assigned(_) => {
+                let a = request.and_then(|r| r.assignment.as_ref());
+                E::Assigned(proto::RequestAssigned {
+                    prover: a.map(|a| a.prover.as_bytes().to_vec()).unwrap_or_default(),
+                    price_per_pgu: a.map(|a| a.price_per_pgu.to_string()).unwrap_or_default(),
+                })
+            }
+            Event::Fulfilled(_) => E::Fulfilled(proto::RequestFulfilled {
+                proof_artifact_id: request
+                    .and_then(|r| r.proof_artifact_id)
+                    .map(|a| a.as_bytes().to_vec())
+                    .unwrap_or_default(),
+            }),
+            Event::Unfulfillable(_) => E::Unfulfillable(proto::RequestUnfulfillable {
+                reason: request.and_then(|r| r.close_reason.clone()).unwrap_or_default(),
+            }),
+            Event::Cancelled(_) => E::Cancelled(proto::RequestCancelled {}),
+        };
+        let message = proto::RequestEvent {
+            request_id: id.as_bytes().to_vec(),
+            sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+            at: now_ms / 1000,
+            event: Some(body),
+        };
+        (message, work)
+    }
+}

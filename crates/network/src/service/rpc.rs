@@ -1,0 +1,647 @@
+//! The `ProverNetwork` gRPC service: each RPC opens its envelope, checks what needs more than
+//! the market (versions, artifacts, proofs), and applies one market operation.
+
+use std::{pin::Pin, sync::Arc};
+
+use futures::{Stream, TryStreamExt};
+use provernet_artifacts::{ArtifactKind, NewArtifact, Visibility};
+use provernet_types::{
+    Address, ArtifactId, RequestId, RequestSpec, SignedBody, field, open,
+    proto::{self, prover_network_server::ProverNetwork},
+};
+use provernet_zkvm::{ProgramId, ProofBundle, ProofMode, PublicOutputs};
+use tokio::sync::broadcast::error::RecvError;
+use tonic::{Request, Response, Status};
+
+use super::{NetworkState, convert};
+use crate::market::{Execution, Market, Program};
+
+/// Most requests one List call returns.
+const MAX_LIST_LIMIT: usize = 1_000;
+
+/// The gRPC service over a [`NetworkState`].
+#[derive(Clone)]
+pub struct NetworkService {
+    state: Arc<NetworkState>,
+}
+
+impl NetworkService {
+    /// The service over `state`.
+    pub fn new(state: Arc<NetworkState>) -> Self {
+        Self { state }
+    }
+
+    fn open<B: SignedBody>(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<(Address, B, Vec<u8>), Status> {
+        let message = request.into_inner();
+        let (signer, body) = open::<B>(&self.state.domain, &message)?;
+        Ok((signer, body, message.body))
+    }
+
+    /// Reads a whole artifact from the embedded store (programs, inputs, proofs: bounded).
+    async fn read_artifact(&self, id: &ArtifactId, what: &str) -> Result<Vec<u8>, Status> {
+        read_artifact(&self.state, id).await.map_err(|e| match e {
+            ReadError::Missing => Status::not_found(format!(
+                "{what} artifact {id} is not in the ArtifactStore: upload it first"
+            )),
+            ReadError::Storage(e) => {
+                Status::unavailable(format!("cannot read {what} artifact {id}: {e}"))
+            }
+        })
+    }
+}
+
+/// Why an artifact could not be read.
+pub(crate) enum ReadError {
+    /// Not stored.
+    Missing,
+    /// The storage failed.
+    Storage(String),
+}
+
+/// Reads a whole artifact from the embedded store.
+pub(crate) async fn read_artifact(
+    state: &NetworkState,
+    id: &ArtifactId,
+) -> Result<Vec<u8>, ReadError> {
+    let storage = state.artifacts.storage();
+    match storage.meta(id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(ReadError::Missing),
+        Err(e) => return Err(ReadError::Storage(e.to_string())),
+    }
+    let body = storage.get(id, None).await.map_err(|e| ReadError::Storage(e.to_string()))?;
+    let chunks: Vec<_> =
+        body.stream.try_collect().await.map_err(|e| ReadError::Storage(e.to_string()))?;
+    let bytes = chunks.concat();
+    if ArtifactId::of(&bytes) != *id {
+        return Err(ReadError::Storage(format!("stored bytes of {id} do not match their id")));
+    }
+    Ok(bytes)
+}
+
+fn missing(field: &'static str) -> Status {
+    Status::invalid_argument(format!("missing field {field}"))
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<proto::RequestEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ProverNetwork for NetworkService {
+    async fn get_network_info(
+        &self,
+        _: Request<proto::GetNetworkInfoRequest>,
+    ) -> Result<Response<proto::GetNetworkInfoResponse>, Status> {
+        let config = &self.state.config;
+        let market = self.state.market();
+        let rules = market.config();
+        Ok(Response::new(proto::GetNetworkInfoResponse {
+            network_id: config.network_id.clone(),
+            zkvm_versions: self.state.zkvms.versions(),
+            artifact_store_url: config.artifact_base_url.clone(),
+            faucet_enabled: rules.faucet_limit.is_some(),
+            faucet_max_amount: rules.faucet_limit.map(|a| a.to_string()).unwrap_or_default(),
+            min_prover_stake: rules.min_stake.to_string(),
+            collateral_bps: rules.collateral_bps,
+            now: super::now_ms() / 1000,
+            max_message_bytes: config.max_message_bytes as u64,
+        }))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<proto::GetAccountRequest>,
+    ) -> Result<Response<proto::GetAccountResponse>, Status> {
+        let address = field::address("address", &request.into_inner().address)?;
+        let market = self.state.market();
+        let account = convert::account(&market.account(&address), market.prover(&address));
+        Ok(Response::new(proto::GetAccountResponse { account: Some(account) }))
+    }
+
+    async fn faucet(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::FaucetResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::FaucetBody>(request)?;
+        let amount = field::amount("amount", &body.amount)?;
+        let balance = self
+            .state
+            .apply(|m, _| {
+                m.deposit(signer, body.nonce, signer, amount)
+                    .map(|o| (o, m.account(&signer).balance))
+            })
+            .await?;
+        Ok(Response::new(proto::FaucetResponse { balance: balance.to_string() }))
+    }
+
+    async fn admin_deposit(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::AdminDepositResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::AdminDepositBody>(request)?;
+        let to = field::address("to", &body.to)?;
+        let amount = field::amount("amount", &body.amount)?;
+        let balance = self
+            .state
+            .apply(|m, _| {
+                m.deposit(signer, body.nonce, to, amount).map(|o| (o, m.account(&to).balance))
+            })
+            .await?;
+        Ok(Response::new(proto::AdminDepositResponse { balance: balance.to_string() }))
+    }
+
+    async fn register_prover(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::RegisterProverResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::RegisterProverBody>(request)?;
+        let stake = field::amount("stake", &body.stake)?;
+        let operator = field::optional_address("operator", &body.operator)?;
+        let prover = self
+            .state
+            .apply(|m, now| {
+                let outcome = m.register_prover(signer, body.nonce, stake, operator, now)?;
+                Ok((outcome, m.prover(&signer).map(convert::prover_info)))
+            })
+            .await?;
+        Ok(Response::new(proto::RegisterProverResponse { prover }))
+    }
+
+    async fn add_stake(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::AddStakeResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::AddStakeBody>(request)?;
+        let amount = field::amount("amount", &body.amount)?;
+        let prover = self
+            .state
+            .apply(|m, _| {
+                Ok((
+                    m.change_stake(signer, body.nonce, amount, true)?,
+                    m.prover(&signer).map(convert::prover_info),
+                ))
+            })
+            .await?;
+        Ok(Response::new(proto::AddStakeResponse { prover }))
+    }
+
+    async fn withdraw_stake(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::WithdrawStakeResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::WithdrawStakeBody>(request)?;
+        let amount = field::amount("amount", &body.amount)?;
+        let prover = self
+            .state
+            .apply(|m, _| {
+                Ok((
+                    m.change_stake(signer, body.nonce, amount, false)?,
+                    m.prover(&signer).map(convert::prover_info),
+                ))
+            })
+            .await?;
+        Ok(Response::new(proto::WithdrawStakeResponse { prover }))
+    }
+
+    async fn register_program(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::RegisterProgramResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::RegisterProgramBody>(request)?;
+        let artifact_id = field::artifact_id("program_artifact_id", &body.program_artifact_id)?;
+        let backend = self
+            .state
+            .zkvms
+            .get(&body.zkvm_version)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let bytes = self.read_artifact(&artifact_id, "program").await?;
+        let program_id = tokio::task::spawn_blocking(move || backend.program_id(&bytes))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let program = Program {
+            program_id: program_id.as_bytes().to_vec(),
+            name: body.name.clone(),
+            zkvm_version: body.zkvm_version.clone(),
+            artifact_id,
+            registered_by: signer,
+            registered_at: super::now_ms() / 1000,
+        };
+        let message = self
+            .state
+            .apply(|m, _| {
+                let outcome = m.register_program(signer, body.nonce, program.clone())?;
+                let version = m.programs_named(&program.name).len() as u32;
+                Ok((outcome, convert::program(&program, version)))
+            })
+            .await?;
+        Ok(Response::new(proto::RegisterProgramResponse { program: Some(message) }))
+    }
+
+    async fn get_program(
+        &self,
+        request: Request<proto::GetProgramRequest>,
+    ) -> Result<Response<proto::GetProgramResponse>, Status> {
+        use proto::get_program_request::Lookup;
+        let market = self.state.market();
+        let programs = match request
+            .into_inner()
+            .lookup
+            .ok_or_else(|| missing("lookup (name or program_id)"))?
+        {
+            Lookup::Name(name) => {
+                let found = market.programs_named(&name);
+                if found.is_empty() {
+                    return Err(Status::not_found(format!("no program named {name:?}")));
+                }
+                found.iter().enumerate().map(|(i, p)| convert::program(p, i as u32 + 1)).collect()
+            }
+            Lookup::ProgramId(id) => {
+                let p = market.program(&id).ok_or_else(|| {
+                    Status::not_found(format!("no program 0x{}", hex::encode(&id)))
+                })?;
+                let version = market
+                    .programs_named(&p.name)
+                    .iter()
+                    .position(|q| q.program_id == id)
+                    .map_or(1, |i| i as u32 + 1);
+                vec![convert::program(p, version)]
+            }
+        };
+        Ok(Response::new(proto::GetProgramResponse { programs }))
+    }
+
+    async fn request_proof(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::RequestProofResponse>, Status> {
+        let (signer, body, bytes) = self.open::<proto::RequestProofBody>(request)?;
+        let spec = RequestSpec::try_from(&body)?;
+        let backend = self
+            .state
+            .zkvms
+            .get(&spec.zkvm_version)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mode: ProofMode = spec
+            .proof_mode
+            .parse()
+            .map_err(|e: provernet_zkvm::ZkVmError| Status::invalid_argument(e.to_string()))?;
+        backend.check_mode(mode).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if spec.gas_limit > backend.max_gas_limit() {
+            return Err(Status::invalid_argument(format!(
+                "gas_limit {} is above {}'s maximum {}",
+                spec.gas_limit,
+                backend.version(),
+                backend.max_gas_limit()
+            )));
+        }
+        match self.state.artifacts.storage().meta(&spec.inputs_artifact_id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(Status::not_found(format!(
+                    "inputs artifact {} is not in the ArtifactStore: upload it first",
+                    spec.inputs_artifact_id
+                )));
+            }
+            Err(e) => {
+                return Err(Status::unavailable(format!("cannot check the inputs artifact: {e}")));
+            }
+        }
+        let id = RequestId::derive(&signer, &bytes);
+        self.state
+            .apply(|m, now| Ok((m.request_proof(signer, body.nonce, id, spec, now)?, ())))
+            .await?;
+        tracing::info!(target: "provernet::network", request_id = %id, requester = %signer, "proof requested");
+        Ok(Response::new(proto::RequestProofResponse { request_id: id.as_bytes().to_vec() }))
+    }
+
+    async fn cancel_request(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::CancelRequestResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::CancelRequestBody>(request)?;
+        let id = field::request_id("request_id", &body.request_id)?;
+        self.state.apply(|m, now| Ok((m.cancel(signer, body.nonce, id, now)?, ()))).await?;
+        Ok(Response::new(proto::CancelRequestResponse {}))
+    }
+
+    async fn get_proof_request(
+        &self,
+        request: Request<proto::GetProofRequestRequest>,
+    ) -> Result<Response<proto::GetProofRequestResponse>, Status> {
+        let id = field::request_id("request_id", &request.into_inner().request_id)?;
+        let market = self.state.market();
+        let r = market
+            .request(&id)
+            .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
+        Ok(Response::new(proto::GetProofRequestResponse { request: Some(convert::request(r)) }))
+    }
+
+    async fn list_proof_requests(
+        &self,
+        request: Request<proto::ListProofRequestsRequest>,
+    ) -> Result<Response<proto::ListProofRequestsResponse>, Status> {
+        let q = request.into_inner();
+        let requester = field::optional_address("requester", &q.requester)?;
+        let prover = field::optional_address("prover", &q.prover)?;
+        // The cursor is the last (created_at, id) returned, as "secs:0xid".
+        let after = if q.cursor.is_empty() {
+            None
+        } else {
+            let (secs, id) = q
+                .cursor
+                .split_once(':')
+                .ok_or_else(|| Status::invalid_argument("malformed cursor"))?;
+            let secs: u64 =
+                secs.parse().map_err(|_| Status::invalid_argument("malformed cursor"))?;
+            let id: RequestId =
+                id.parse().map_err(|_| Status::invalid_argument("malformed cursor"))?;
+            Some((secs, id))
+        };
+        let limit = if q.limit == 0 { 100 } else { (q.limit as usize).min(MAX_LIST_LIMIT) };
+        let market = self.state.market();
+        let mut matching: Vec<_> = market
+            .requests()
+            .filter(|r| {
+                q.statuses.is_empty() || q.statuses.contains(&(convert::status(r.status) as i32))
+            })
+            .filter(|r| {
+                q.execution_statuses.is_empty()
+                    || q.execution_statuses
+                        .contains(&(convert::execution_status(&r.execution) as i32))
+            })
+            .filter(|r| q.zkvm_version.is_empty() || r.spec.zkvm_version == q.zkvm_version)
+            .filter(|r| requester.is_none_or(|a| r.requester == a))
+            .filter(|r| prover.is_none_or(|p| r.assignment.as_ref().is_some_and(|a| a.prover == p)))
+            .filter(|r| after.is_none_or(|c| (r.created_at, r.id) > c))
+            .collect();
+        matching.sort_by_key(|r| (r.created_at, r.id));
+        let more = matching.len() > limit;
+        matching.truncate(limit);
+        let next_cursor = match (more, matching.last()) {
+            (true, Some(last)) => format!("{}:{}", last.created_at, last.id),
+            _ => String::new(),
+        };
+        let requests = matching.into_iter().map(convert::request).collect();
+        Ok(Response::new(proto::ListProofRequestsResponse { requests, next_cursor }))
+    }
+
+    type SubscribeRequestsStream = EventStream;
+
+    async fn subscribe_requests(
+        &self,
+        request: Request<proto::SubscribeRequestsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let filter = request.into_inner();
+        let prover = field::optional_address("prover", &filter.prover)?;
+        let state = self.state.clone();
+        let rx = self.state.subscribe();
+        let stream = futures::stream::unfold(rx, move |mut rx| {
+            let state = state.clone();
+            let filter = filter.clone();
+            async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(event) => {
+                            if passes(&state.market(), &filter, prover, &event) {
+                                return Some((Ok(event), rx));
+                            }
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            let lagged = proto::RequestEvent {
+                                event: Some(proto::request_event::Event::Lagged(proto::Lagged {
+                                    missed,
+                                })),
+                                at: super::now_ms() / 1000,
+                                ..Default::default()
+                            };
+                            return Some((Ok(lagged), rx));
+                        }
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn bid(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::BidResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::BidBody>(request)?;
+        let id = field::request_id("request_id", &body.request_id)?;
+        let prover = field::address("prover", &body.prover)?;
+        let price = field::amount("price_per_pgu", &body.price_per_pgu)?;
+        self.state
+            .apply(|m, now| Ok((m.bid(signer, body.nonce, id, prover, price, now)?, ())))
+            .await?;
+        metrics::counter!("network_auction_bids_total").increment(1);
+        Ok(Response::new(proto::BidResponse {}))
+    }
+
+    async fn fulfill_proof(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::FulfillProofResponse>, Status> {
+        use proto::fulfill_proof_body::Proof;
+        let (signer, body, _) = self.open::<proto::FulfillProofBody>(request)?;
+        let id = field::request_id("request_id", &body.request_id)?;
+        let prover = field::address("prover", &body.prover)?;
+        let bundle_bytes = match body.proof.clone().ok_or_else(|| missing("proof"))? {
+            Proof::ProofBytes(bytes) => bytes,
+            Proof::ProofArtifactId(a) => {
+                self.read_artifact(&field::artifact_id("proof_artifact_id", &a)?, "proof").await?
+            }
+        };
+        // Check who may fulfil before spending time verifying.
+        let (spec, outputs) = {
+            let market = self.state.market();
+            market
+                .check_fulfil(&signer, body.nonce, &id, &prover)
+                .map_err(convert::market_status)?;
+            let r = market
+                .request(&id)
+                .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
+            match &r.execution {
+                Execution::Executed { outputs, .. } => (r.spec.clone(), outputs.clone()),
+                _ => {
+                    return Err(Status::failed_precondition(format!(
+                        "proof request {id} is not executed"
+                    )));
+                }
+            }
+        };
+        let bundle = ProofBundle::decode(&bundle_bytes)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let program_id =
+            ProgramId::from_slice(&spec.program_id).map_err(|e| Status::internal(e.to_string()))?;
+        if bundle.zkvm != spec.zkvm_version
+            || bundle.program_id != program_id
+            || bundle.outputs.0 != outputs
+        {
+            return Err(Status::invalid_argument(format!(
+                "the proof bundle is for {} program {} with other outputs; request {id} needs {} program {program_id} with the executor's outputs",
+                bundle.zkvm, bundle.program_id, spec.zkvm_version
+            )));
+        }
+        let inputs = self.read_artifact(&spec.inputs_artifact_id, "inputs").await?;
+        let backend = self
+            .state
+            .zkvms
+            .get(&spec.zkvm_version)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let proof = bundle.proof.clone();
+        tokio::task::spawn_blocking(move || backend.verify(&program_id, &inputs, &PublicOutputs(outputs), &proof))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| {
+                tracing::warn!(target: "provernet::network", request_id = %id, %prover, %e, "invalid proof rejected");
+                Status::invalid_argument(format!("the proof is rejected: {e}; the request stays assigned until its deadline"))
+            })?;
+        metrics::histogram!("network_verification_seconds").record(started.elapsed().as_secs_f64());
+        let proof_id = ArtifactId::of(&bundle_bytes);
+        let new = NewArtifact {
+            kind: ArtifactKind::Proof,
+            visibility: Visibility::Public,
+            retain_until: None,
+        };
+        let stream = futures::stream::once(async move {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(bundle_bytes))
+        });
+        self.state
+            .artifacts
+            .storage()
+            .put_stream(proof_id, new, Box::pin(stream), self.state.config.max_artifact_bytes)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot store the proof: {e}")))?;
+        self.state
+            .apply(|m, now| Ok((m.fulfill(signer, body.nonce, id, prover, proof_id, now)?, ())))
+            .await?;
+        tracing::info!(target: "provernet::network", request_id = %id, %prover, "proof accepted");
+        Ok(Response::new(proto::FulfillProofResponse {
+            proof_artifact_id: proof_id.as_bytes().to_vec(),
+        }))
+    }
+
+    async fn fail_fulfillment(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::FailFulfillmentResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::FailFulfillmentBody>(request)?;
+        let id = field::request_id("request_id", &body.request_id)?;
+        let prover = field::address("prover", &body.prover)?;
+        self.state
+            .apply(|m, now| Ok((m.fail(signer, body.nonce, id, prover, &body.reason, now)?, ())))
+            .await?;
+        Ok(Response::new(proto::FailFulfillmentResponse {}))
+    }
+
+    async fn presign_artifact_upload(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::PresignArtifactUploadResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::PresignArtifactUploadBody>(request)?;
+        let id = field::artifact_id("artifact_id", &body.artifact_id)?;
+        let (kind, visibility) = match proto::ArtifactKind::try_from(body.kind) {
+            Ok(proto::ArtifactKind::Program) => (ArtifactKind::Program, Visibility::Public),
+            Ok(proto::ArtifactKind::Inputs) => (ArtifactKind::Inputs, Visibility::Public),
+            Ok(proto::ArtifactKind::PrivateInputs) => (ArtifactKind::Inputs, Visibility::Private),
+            Ok(proto::ArtifactKind::Proof) => (ArtifactKind::Proof, Visibility::Public),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "kind must be program, inputs, private inputs or proof",
+                ));
+            }
+        };
+        if body.size > self.state.config.max_artifact_bytes {
+            return Err(Status::invalid_argument(format!(
+                "size {} is above the store's limit of {} bytes",
+                body.size, self.state.config.max_artifact_bytes
+            )));
+        }
+        self.state.apply(|m, _| Ok((m.consume_nonce(signer, body.nonce)?, ()))).await?;
+        let ttl = self.state.config.presign_ttl;
+        let url = self.state.artifacts.signer().presign_put(id, kind, visibility, ttl, None);
+        Ok(Response::new(proto::PresignArtifactUploadResponse {
+            url: url.url(&self.state.config.artifact_base_url),
+            expires_at: url.grant.expires,
+        }))
+    }
+
+    async fn presign_artifact_download(
+        &self,
+        request: Request<proto::SignedMessage>,
+    ) -> Result<Response<proto::PresignArtifactDownloadResponse>, Status> {
+        let (signer, body, _) = self.open::<proto::PresignArtifactDownloadBody>(request)?;
+        let artifact = field::artifact_id("artifact_id", &body.artifact_id)?;
+        let id = field::request_id("request_id", &body.request_id)?;
+        {
+            let market = self.state.market();
+            let r = market
+                .request(&id)
+                .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
+            let names_artifact = [
+                Some(r.spec.inputs_artifact_id),
+                Some(r.spec.program_artifact_id),
+                r.proof_artifact_id,
+            ]
+            .contains(&Some(artifact));
+            if !names_artifact {
+                return Err(Status::invalid_argument(format!(
+                    "artifact {artifact} is not part of request {id}"
+                )));
+            }
+            let assigned = r.assignment.as_ref().and_then(|a| market.prover(&a.prover));
+            let allowed = r.requester == signer
+                || assigned.is_some_and(|p| p.owner == signer || p.operator == signer);
+            if !allowed {
+                return Err(Status::permission_denied(format!(
+                    "{signer} may not read artifacts of request {id}: only its requester and assigned prover may"
+                )));
+            }
+        }
+        self.state.apply(|m, _| Ok((m.consume_nonce(signer, body.nonce)?, ()))).await?;
+        let ttl = self.state.config.presign_ttl;
+        let url = self.state.artifacts.signer().presign_get(
+            artifact,
+            ArtifactKind::Inputs,
+            Visibility::Private,
+            ttl,
+        );
+        Ok(Response::new(proto::PresignArtifactDownloadResponse {
+            url: url.url(&self.state.config.artifact_base_url),
+            expires_at: url.grant.expires,
+        }))
+    }
+}
+
+/// Whether a subscriber with `filter` (and prover) wants `event`.
+fn passes(
+    market: &Market,
+    filter: &proto::SubscribeRequestsRequest,
+    prover: Option<Address>,
+    event: &proto::RequestEvent,
+) -> bool {
+    let Ok(id) = RequestId::from_slice(&event.request_id) else { return true };
+    let Some(r) = market.request(&id) else { return true };
+    if !filter.zkvm_versions.is_empty() && !filter.zkvm_versions.contains(&r.spec.zkvm_version) {
+        return false;
+    }
+    if !filter.statuses.is_empty() && !filter.statuses.contains(&(convert::status(r.status) as i32))
+    {
+        return false;
+    }
+    if let Some(p) = prover {
+        if !r.spec.admits(&p) {
+            return false;
+        }
+        if let Some(a) = &r.assignment {
+            return a.prover == p;
+        }
+    }
+    true
+}
