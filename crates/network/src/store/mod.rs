@@ -12,6 +12,8 @@
 //! - [`writer`]: [`StoreWriter`], group commit: the market's [`Changes`] queued in call order,
 //!   many written per transaction, each caller answered once its change is durable.
 //! - [`error`]: [`StoreError`] and its `is_retryable()`.
+//! - `rows`: entities as table rows (keys as `0x` hex, JSON, plain columns); `upsert`: one
+//!   batch of rows in one transaction, per engine.
 //!
 //! ```text
 //! market op (under its mutex) ──StoreWriterHandle::submit──▶ queue (call order)
@@ -26,10 +28,13 @@ use serde::{Deserialize, Serialize};
 use crate::market::{Account, Program, Prover, Request};
 
 pub mod error;
+mod rows;
 pub mod sql;
+mod upsert;
 pub mod writer;
 
 pub use error::StoreError;
+pub use rows::program_key;
 pub use sql::{Backend, SqlStore};
 pub use writer::{CHANGES_CHANNEL_CAPACITY, MAX_BATCH_CHANGES, StoreWriter, StoreWriterHandle};
 

@@ -5,21 +5,21 @@
 //! `SELECT id FROM requests WHERE status = 'Assigned'`). The JSON is authoritative.
 //!
 //! ```text
-//! commit(&[Changes]) ──last version of each key──▶ encode (JSON + columns)
-//!                    ──one transaction──▶ INSERT … ON CONFLICT (key) DO UPDATE, table by table
+//! commit(&[Changes]) ──rows::Rows: last version of each key, JSON + columns──▶
+//!   upsert: one transaction of INSERT … ON CONFLICT (key) DO UPDATE
+//!   (SQLite: a statement per row; PostgreSQL: a statement per table, UNNEST of arrays)
 //! load() ──SELECT key, data──▶ decode JSON, check key ──▶ Snapshot
 //! ```
 //!
 //! The schema lives in `migrations/sqlite` and `migrations/postgres` (the same today, kept
 //! apart so either engine's DDL may change alone) and is applied by [`SqlStore::open`].
 
-use std::{collections::BTreeMap, future::Future, str::FromStr, sync::Arc, time::Duration};
+use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
 
 use futures::TryStreamExt;
-use provernet_types::{Address, RequestId};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type,
+    ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Type,
     migrate::Migrator,
     postgres::{PgPool, PgPoolOptions},
     sqlite::{
@@ -30,6 +30,8 @@ use sqlx::{
 use super::{
     Changes, LedgerTotals, Snapshot,
     error::{Result, StoreError, redact_url},
+    rows::{Rows, program_key},
+    upsert::{commit_postgres, commit_sqlite},
 };
 use crate::market::{Account, Program, Prover, Request};
 
@@ -201,8 +203,8 @@ impl SqlStore {
                 return Ok(());
             }
             match &self.pool {
-                AnyPool::Sqlite(pool) => commit_to(pool, rows).await,
-                AnyPool::Postgres(pool) => commit_to(pool, rows).await,
+                AnyPool::Sqlite(pool) => commit_sqlite(pool, rows).await,
+                AnyPool::Postgres(pool) => commit_postgres(pool, rows).await,
             }
         }
     }
@@ -221,177 +223,7 @@ fn is_sqlite_memory(url: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Encoding: entities to rows
-
-const UPSERT_ACCOUNT: &str = "INSERT INTO accounts (address, data) VALUES ($1, $2) \
-     ON CONFLICT (address) DO UPDATE SET data = excluded.data";
-const UPSERT_PROVER: &str = "INSERT INTO provers (owner, operator, data) VALUES ($1, $2, $3) \
-     ON CONFLICT (owner) DO UPDATE SET operator = excluded.operator, data = excluded.data";
-const UPSERT_PROGRAM: &str = "INSERT INTO programs \
-     (program_id, name, zkvm_version, registered_at, data) VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT (program_id) DO UPDATE SET name = excluded.name, \
-     zkvm_version = excluded.zkvm_version, registered_at = excluded.registered_at, \
-     data = excluded.data";
-const UPSERT_REQUEST: &str = "INSERT INTO requests \
-     (id, status, requester, zkvm_version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (id) DO UPDATE SET status = excluded.status, requester = excluded.requester, \
-     zkvm_version = excluded.zkvm_version, created_at = excluded.created_at, \
-     data = excluded.data";
-const UPSERT_LEDGER: &str = "INSERT INTO ledger (id, data) VALUES (1, $1) \
-     ON CONFLICT (id) DO UPDATE SET data = excluded.data";
-
-/// A program id as stored: `0x`-prefixed lowercase hex.
-pub fn program_key(program_id: &[u8]) -> String {
-    format!("0x{}", hex::encode(program_id))
-}
-
-/// One batch's rows, encoded before the transaction starts so that a transaction is never
-/// held open while encoding (or abandoned because an entity does not encode).
-#[derive(Default)]
-struct Rows {
-    /// (address, data)
-    accounts: Vec<[String; 2]>,
-    /// (owner, operator, data)
-    provers: Vec<[String; 3]>,
-    /// (program_id, name, zkvm_version, data) and registered_at
-    programs: Vec<([String; 4], i64)>,
-    /// (id, status, requester, zkvm_version, data) and created_at
-    requests: Vec<([String; 5], i64)>,
-    ledger: Option<String>,
-}
-
-impl Rows {
-    /// The rows for the last version of each key in `batch`, in key order (a fixed order
-    /// keeps concurrent writers on PostgreSQL from deadlocking on each other's row locks).
-    fn encode(batch: &[Changes]) -> Result<Rows> {
-        let mut accounts: BTreeMap<&Address, &Account> = BTreeMap::new();
-        let mut provers: BTreeMap<&Address, &Prover> = BTreeMap::new();
-        let mut programs: BTreeMap<&[u8], &Program> = BTreeMap::new();
-        let mut requests: BTreeMap<&RequestId, &Request> = BTreeMap::new();
-        let mut ledger = None;
-        for changes in batch {
-            accounts.extend(changes.accounts.iter().map(|a| (&a.address, a)));
-            provers.extend(changes.provers.iter().map(|p| (&p.owner, p)));
-            programs.extend(changes.programs.iter().map(|p| (p.program_id.as_slice(), p)));
-            requests.extend(changes.requests.iter().map(|r| (&r.id, r)));
-            if let Some(totals) = &changes.ledger {
-                ledger = Some(totals);
-            }
-        }
-        let mut rows = Rows::default();
-        for (address, account) in accounts {
-            let key = address.to_string();
-            let data = to_json("accounts", &key, account)?;
-            rows.accounts.push([key, data]);
-        }
-        for (owner, prover) in provers {
-            let key = owner.to_string();
-            let data = to_json("provers", &key, prover)?;
-            rows.provers.push([key, prover.operator.to_string(), data]);
-        }
-        for (program_id, program) in programs {
-            let key = program_key(program_id);
-            let registered_at = to_i64("programs", &key, "registered_at", program.registered_at)?;
-            let data = to_json("programs", &key, program)?;
-            rows.programs.push((
-                [key, program.name.clone(), program.zkvm_version.clone(), data],
-                registered_at,
-            ));
-        }
-        for (id, request) in requests {
-            let key = id.to_string();
-            let created_at = to_i64("requests", &key, "created_at", request.created_at)?;
-            let status = match serde_json::to_value(request.status) {
-                Ok(serde_json::Value::String(status)) => status,
-                Ok(other) => other.to_string(),
-                Err(err) => return Err(encode_err("requests", &key, err)),
-            };
-            let data = to_json("requests", &key, request)?;
-            rows.requests.push((
-                [
-                    key,
-                    status,
-                    request.requester.to_string(),
-                    request.spec.zkvm_version.clone(),
-                    data,
-                ],
-                created_at,
-            ));
-        }
-        if let Some(totals) = ledger {
-            rows.ledger = Some(to_json("ledger", "1", totals)?);
-        }
-        Ok(rows)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.accounts.is_empty()
-            && self.provers.is_empty()
-            && self.programs.is_empty()
-            && self.requests.is_empty()
-            && self.ledger.is_none()
-    }
-}
-
-fn encode_err(table: &'static str, key: &str, err: impl std::fmt::Display) -> StoreError {
-    StoreError::Encode { table, key: key.to_owned(), reason: err.to_string() }
-}
-
-fn to_json(table: &'static str, key: &str, value: &impl Serialize) -> Result<String> {
-    serde_json::to_string(value).map_err(|err| encode_err(table, key, err))
-}
-
-fn to_i64(table: &'static str, key: &str, column: &str, value: u64) -> Result<i64> {
-    i64::try_from(value)
-        .map_err(|_| encode_err(table, key, format!("{column} = {value} does not fit a BIGINT")))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The two engines, one code path: the SQL above is the same text for both (`$n` parameters
-// and `ON CONFLICT … DO UPDATE` are understood by SQLite and PostgreSQL alike).
-
-async fn commit_to<DB>(pool: &Pool<DB>, rows: Rows) -> Result<()>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-{
-    let mut tx = pool.begin().await?;
-    for [address, data] in rows.accounts {
-        sqlx::query(UPSERT_ACCOUNT).bind(address).bind(data).execute(&mut *tx).await?;
-    }
-    for [owner, operator, data] in rows.provers {
-        sqlx::query(UPSERT_PROVER).bind(owner).bind(operator).bind(data).execute(&mut *tx).await?;
-    }
-    for ([program_id, name, zkvm_version, data], registered_at) in rows.programs {
-        sqlx::query(UPSERT_PROGRAM)
-            .bind(program_id)
-            .bind(name)
-            .bind(zkvm_version)
-            .bind(registered_at)
-            .bind(data)
-            .execute(&mut *tx)
-            .await?;
-    }
-    for ([id, status, requester, zkvm_version, data], created_at) in rows.requests {
-        sqlx::query(UPSERT_REQUEST)
-            .bind(id)
-            .bind(status)
-            .bind(requester)
-            .bind(zkvm_version)
-            .bind(created_at)
-            .bind(data)
-            .execute(&mut *tx)
-            .await?;
-    }
-    if let Some(data) = rows.ledger {
-        sqlx::query(UPSERT_LEDGER).bind(data).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
+// Loading: the same SQL for both engines, through one generic path.
 
 async fn load_from<DB>(pool: &Pool<DB>) -> Result<Snapshot>
 where
