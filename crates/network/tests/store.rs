@@ -595,9 +595,14 @@ async fn open_failures_name_the_url_without_its_password() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(err.to_string().contains("mysql://root:***@localhost/x"), "{err}");
 
+    // A missing folder is created; a folder that cannot be is an open failure.
     let dir = tempfile::tempdir().unwrap();
-    let missing = format!("sqlite://{}/no/such/dir/network.db", dir.path().display());
-    let err = SqlStore::open(&missing).await.unwrap_err();
+    let nested = format!("sqlite://{}/new/folder/network.db", dir.path().display());
+    SqlStore::open(&nested).await.unwrap().close().await;
+    assert!(dir.path().join("new/folder/network.db").is_file());
+    std::fs::write(dir.path().join("a-file"), b"").unwrap();
+    let under_a_file = format!("sqlite://{}/a-file/network.db", dir.path().display());
+    let err = SqlStore::open(&under_a_file).await.unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(!err.is_retryable());
 

@@ -36,7 +36,9 @@ pub mod writer;
 pub use error::StoreError;
 pub use rows::program_key;
 pub use sql::{Backend, SqlStore};
-pub use writer::{CHANGES_CHANNEL_CAPACITY, MAX_BATCH_CHANGES, StoreWriter, StoreWriterHandle};
+pub use writer::{
+    CHANGES_CHANNEL_CAPACITY, MAX_BATCH_CHANGES, StoreWriter, StoreWriterHandle, SubmitSlot,
+};
 
 /// Ledger totals that are not the sum of any entity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -79,7 +79,7 @@ impl SqlStore {
     /// Opens the database at `url` and applies any pending schema migrations.
     ///
     /// URLs:
-    /// - `sqlite://path/to/file.db` (or `sqlite:path`): created if missing; WAL journal,
+    /// - `sqlite://path/to/file.db` (or `sqlite:path`): created (with its folder) if missing; WAL journal,
     ///   `synchronous=NORMAL` (durable across a process crash; a power loss may lose the last
     ///   commits but never corrupts), and a busy timeout of [`SQLITE_BUSY_TIMEOUT`].
     /// - `sqlite::memory:`: a private in-memory database for tests (one connection, gone when
@@ -105,8 +105,16 @@ impl SqlStore {
             source: Arc::new(source),
         };
         let pool = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(open_err)?
+            let options = SqliteConnectOptions::from_str(url).map_err(open_err)?;
+            if !is_sqlite_memory(url) {
+                // "Create if missing" includes the folder it goes in.
+                if let Some(dir) =
+                    options.get_filename().parent().filter(|d| !d.as_os_str().is_empty())
+                {
+                    tokio::fs::create_dir_all(dir).await.map_err(|err| open_err(err.into()))?;
+                }
+            }
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)

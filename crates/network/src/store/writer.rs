@@ -131,10 +131,11 @@ impl StoreWriter {
         let mut jobs = Vec::with_capacity(MAX_BATCH_CHANGES);
         loop {
             let received = tokio::select! {
-                // Queued work first: a shutdown must not strand changes already submitted.
+                // Cancellation first, so that a steady stream of changes cannot delay shutdown;
+                // what is queued by then is still written below.
                 biased;
-                received = self.jobs_rx.recv_many(&mut jobs, MAX_BATCH_CHANGES) => received,
                 () = cancel.cancelled() => break,
+                received = self.jobs_rx.recv_many(&mut jobs, MAX_BATCH_CHANGES) => received,
             };
             if received == 0 {
                 tracing::debug!(target: "provernet::store", "every writer handle dropped");
