@@ -557,6 +557,10 @@ async fn unique_violation_is_mapped(url: String) {
 
 #[tokio::test]
 async fn sqlite_memory_store_works_from_spawned_tasks() {
+    tokio::time::timeout(TEST_TIMEOUT, memory_store_from_spawned_tasks()).await.unwrap();
+}
+
+async fn memory_store_from_spawned_tasks() {
     // Spawned, as the network does: the store's futures must be `Send` for other crates too.
     let store = tokio::spawn(SqlStore::open("sqlite::memory:")).await.unwrap().unwrap();
     let writing = store.clone();
@@ -590,6 +594,10 @@ async fn sqlite_busy_database_is_retryable() {
 
 #[tokio::test]
 async fn open_failures_name_the_url_without_its_password() {
+    tokio::time::timeout(TEST_TIMEOUT, open_failures()).await.unwrap();
+}
+
+async fn open_failures() {
     let err = SqlStore::open("mysql://root:hunter2@localhost/x").await.unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
@@ -607,13 +615,8 @@ async fn open_failures_name_the_url_without_its_password() {
     assert!(!err.is_retryable());
 
     // Nothing listens on port 1.
-    let err = tokio::time::timeout(
-        TEST_TIMEOUT,
-        SqlStore::open("postgres://provernet:hunter2@127.0.0.1:1/provernet"),
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
+    let err =
+        SqlStore::open("postgres://provernet:hunter2@127.0.0.1:1/provernet").await.unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
