@@ -1,0 +1,21 @@
+//! The ProverNetwork end to end over real gRPC on loopback: every test launches the network
+//! ([`provernet_network::launch`]) on `127.0.0.1:0` with its SQLite file and artifacts in a temp
+//! dir, talks to it through the generated client and the artifact client, waits on the event
+//! subscription (never on sleeps), and checks the ledger when it stops the network.
+//!
+//! Layout:
+//! - `harness`: [`harness::Net`], actors, uploads, signing, events, the ledger check;
+//! - `happy`: a request's whole life, from faucet to a downloaded, verified proof;
+//! - `scenarios`: auctions, rejected proofs, failures, cancellation, unexecutable requests,
+//!   private inputs, and all of them at once on one network;
+//! - `restart`: stopping the network mid-auction and relaunching it on the same data;
+//! - `bad_input`: refused calls leave the state exactly as it was.
+
+// Helpers too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod happy;
+mod harness;
+mod restart;
+mod scenarios;
