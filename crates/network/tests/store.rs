@@ -534,10 +534,11 @@ async fn corrupt_rows_are_named(url: String) {
         .await
         .unwrap();
     let err = store.load().await.unwrap_err();
-    assert!(
-        matches!(&err, StoreError::KeyMismatch { table: "accounts", key, found } if key == "0xa1" && *found == address(2).to_string()),
-        "{err:?}"
-    );
+    let StoreError::KeyMismatch { table, key, found } = &err else {
+        panic!("expected a key mismatch, got {err:?}");
+    };
+    assert_eq!((*table, key.as_str()), ("accounts", "0xa1"));
+    assert_eq!(*found, address(2).to_string());
     assert!(err.to_string().contains("0xa1"));
     store.close().await;
 }

@@ -15,7 +15,8 @@ pub enum StoreError {
     /// The database could not be opened or connected to (bad URL, unreachable server, refused
     /// credentials, unwritable file).
     #[error(
-        "[PN-STORE-001] cannot open the database at {url}: {source}; check the URL, that the server is running and the credentials"
+        "[PN-STORE-001] cannot open the database at {url}: {source}; \
+         check the URL, that the server is running and the credentials"
     )]
     Open {
         /// The URL, with any password replaced by `***`.
@@ -27,7 +28,8 @@ pub enum StoreError {
 
     /// The schema migrations could not be applied.
     #[error(
-        "[PN-STORE-002] cannot migrate the database at {url}: {source}; the database may belong to a newer provernet or have been altered by hand"
+        "[PN-STORE-002] cannot migrate the database at {url}: {source}; \
+         the database may belong to a newer provernet or have been altered by hand"
     )]
     Migrate {
         /// The URL, with any password replaced by `***`.
@@ -57,7 +59,10 @@ pub enum StoreError {
     },
 
     /// A write violated a unique constraint.
-    #[error("[PN-STORE-005] unique constraint {} violated: {source}", constraint.as_deref().unwrap_or("(unnamed)"))]
+    #[error(
+        "[PN-STORE-005] unique constraint {} violated: {source}",
+        constraint.as_deref().unwrap_or("(unnamed)")
+    )]
     UniqueViolation {
         /// The constraint's name, when the driver reports it.
         constraint: Option<String>,
@@ -110,7 +115,8 @@ pub enum StoreError {
     /// The store writer has stopped (after a failed commit, or on shutdown): nothing more is
     /// written until the network restarts and reloads its state from the database.
     #[error(
-        "[PN-STORE-010] the store writer has stopped; restart the network to reload its state from the database"
+        "[PN-STORE-010] the store writer has stopped; \
+         restart the network to reload its state from the database"
     )]
     WriterStopped,
 

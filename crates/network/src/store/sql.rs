@@ -79,9 +79,10 @@ impl SqlStore {
     /// Opens the database at `url` and applies any pending schema migrations.
     ///
     /// URLs:
-    /// - `sqlite://path/to/file.db` (or `sqlite:path`): created (with its folder) if missing; WAL journal,
-    ///   `synchronous=NORMAL` (durable across a process crash; a power loss may lose the last
-    ///   commits but never corrupts), and a busy timeout of [`SQLITE_BUSY_TIMEOUT`].
+    /// - `sqlite://path/to/file.db` (or `sqlite:path`): created, with its folder, if missing.
+    ///   WAL journal and `synchronous=NORMAL`: a commit survives a crash of the process, but a
+    ///   power loss or OS crash may roll back the last commits (never corrupting the file).
+    ///   Busy timeout [`SQLITE_BUSY_TIMEOUT`].
     /// - `sqlite::memory:`: a private in-memory database for tests (one connection, gone when
     ///   the store is dropped).
     /// - `postgres://user:password@host:port/database` (or `postgresql://`).
