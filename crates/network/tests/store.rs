@@ -594,6 +594,28 @@ async fn sqlite_busy_database_is_retryable() {
 }
 
 #[tokio::test]
+async fn sqlite_writer_retries_a_busy_database() {
+    on_sqlite(|url| async move {
+        let store = SqlStore::open(&url).await.unwrap();
+        let (handle, writer) = StoreWriter::spawn(store.clone(), CancellationToken::new());
+        // Hold the write lock past one busy timeout (5 s), not past the retry that follows.
+        let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+        let durable = handle.submit(accounts_only(vec![account(1, 1)]));
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(5_500)).await;
+            sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+        };
+        let (result, ()) = tokio::join!(durable, release);
+        result.unwrap();
+        assert_eq!(store.load().await.unwrap().accounts, vec![account(1, 1)]);
+        assert!(!handle.is_closed() && !writer.is_finished());
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn open_failures_name_the_url_without_its_password() {
     tokio::time::timeout(TEST_TIMEOUT, open_failures()).await.unwrap();
 }
