@@ -1,0 +1,1 @@
+//! Refused calls leave the stored state exactly as it was.

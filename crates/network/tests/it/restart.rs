@@ -1,0 +1,1 @@
+//! Stopping the network mid-auction and relaunching it on the same data.
