@@ -75,3 +75,143 @@ pub async fn track(request: Request, next: Next) -> Response {
     histogram!(REQUEST_DURATION_SECONDS, &labels).record(start.elapsed().as_secs_f64());
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        sync::{
+            Arc, Mutex,
+            atomic::{AtomicU64, Ordering},
+        },
+    };
+
+    use axum::{
+        body::Body,
+        http::{Method, Request},
+    };
+    use metrics::{
+        Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString,
+    };
+    use provernet_types::ArtifactId;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{
+        ArtifactKind, ArtifactServer, ArtifactStorage, ArtifactStoreConfig, UrlSigner, Visibility,
+        router,
+    };
+
+    /// Counts everything recorded, keyed by `name{label=value,...}`.
+    #[derive(Default)]
+    struct TestRecorder {
+        counters: Mutex<HashMap<String, Arc<AtomicU64>>>,
+        histograms: Mutex<HashMap<String, Arc<Samples>>>,
+    }
+
+    #[derive(Default)]
+    struct Samples(AtomicU64);
+
+    impl HistogramFn for Samples {
+        fn record(&self, _value: f64) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn render(key: &Key) -> String {
+        let labels: Vec<String> =
+            key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        format!("{}{{{}}}", key.name(), labels.join(","))
+    }
+
+    impl Recorder for TestRecorder {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            Counter::from_arc(counters.entry(render(key)).or_default().clone())
+        }
+
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            let mut histograms = self.histograms.lock().unwrap_or_else(|e| e.into_inner());
+            Histogram::from_arc(histograms.entry(render(key)).or_default().clone())
+        }
+    }
+
+    impl TestRecorder {
+        fn counter(&self, key: &str) -> u64 {
+            let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            counters.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
+        }
+    }
+
+    #[test]
+    fn requests_bytes_and_latency_are_recorded_without_ids() {
+        let recorder = TestRecorder::default();
+        let signer = UrlSigner::new("metrics-test-secret-0123").expect("signer");
+        let server = ArtifactServer::from_parts(
+            ArtifactStorage::memory(),
+            signer.clone(),
+            &ArtifactStoreConfig::default(),
+        );
+        let data = vec![9u8; 10_000];
+        let id = ArtifactId::of(&data);
+        let put = signer.presign_put(
+            id,
+            ArtifactKind::Proof,
+            Visibility::Public,
+            std::time::Duration::from_secs(60),
+            None,
+        );
+        let requests = [
+            (Method::PUT, format!("{}?{}", put.path(), put.query()), Body::from(data)),
+            (Method::GET, put.path(), Body::empty()),
+            (Method::GET, crate::presign::artifact_path(&ArtifactId::of(b"none")), Body::empty()),
+        ];
+
+        // The local recorder is per thread: drive the router on a current-thread runtime here.
+        metrics::with_local_recorder(&recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                for (method, uri, body) in requests {
+                    let request =
+                        Request::builder().method(method).uri(uri).body(body).expect("request");
+                    let response = router(server.clone()).oneshot(request).await.expect("response");
+                    axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+                }
+            });
+        });
+
+        let route = "route=/v1/artifacts/{id}";
+        assert_eq!(
+            recorder.counter(&format!("{REQUESTS_TOTAL}{{method=PUT,{route},status=201}}")),
+            1
+        );
+        assert_eq!(
+            recorder.counter(&format!("{REQUESTS_TOTAL}{{method=GET,{route},status=200}}")),
+            1
+        );
+        assert_eq!(
+            recorder.counter(&format!("{REQUESTS_TOTAL}{{method=GET,{route},status=404}}")),
+            1
+        );
+        assert_eq!(recorder.counter(&format!("{BYTES_IN_TOTAL}{{}}")), 10_000);
+        assert_eq!(recorder.counter(&format!("{BYTES_OUT_TOTAL}{{}}")), 10_000);
+        let histograms = recorder.histograms.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(histograms.values().map(|s| s.0.load(Ordering::Relaxed)).sum::<u64>(), 3);
+        let counters = recorder.counters.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            counters.keys().chain(histograms.keys()).all(|k| !k.contains("0x")),
+            "no ids in labels"
+        );
+    }
+}
