@@ -21,7 +21,7 @@
 //! - [`server`]: the [`ArtifactServer`], [`router`] and [`serve`];
 //! - [`retention`]: the [`RetentionSweeper`];
 //! - [`metrics`]: the request, byte and latency metrics (scope `artifacts.http`);
-//! - [`client`]: the [`ArtifactClient`];
+//! - [`client`]: the [`ArtifactClient`] and the [`ArtifactTransfer`] seam (with an in-memory impl);
 //! - [`cache`]: the [`ArtifactCache`];
 //! - [`config`]: the [`ArtifactStoreConfig`];
 //! - [`error`]: the one error enum per component.
@@ -44,8 +44,8 @@ pub use provernet_types::ArtifactId;
 pub use self::{
     cache::ArtifactCache,
     client::{
-        ArtifactClient, ArtifactClientConfig, ArtifactInfo, Progress, ProgressFn, RetryPolicy,
-        UploadReceipt,
+        ArtifactClient, ArtifactClientConfig, ArtifactInfo, ArtifactTransfer,
+        MemoryArtifactTransfer, Progress, ProgressFn, RetryPolicy, UploadReceipt,
     },
     config::ArtifactStoreConfig,
     error::{ApiError, CacheError, ClientError, ServerError, SignError, StorageError},

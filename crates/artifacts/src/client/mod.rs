@@ -2,7 +2,8 @@
 //!
 //! Layout:
 //! - `retry`: [`RetryPolicy`], exponential backoff on transient failures;
-//! - `download`: sequential and parallel ranged downloads, always verified against the id.
+//! - `download`: sequential and parallel ranged downloads, always verified against the id;
+//! - `transfer`: the [`ArtifactTransfer`] seam and its in-memory [`MemoryArtifactTransfer`].
 //!
 //! The client works with full URLs: presigned ones from the network, or [`public_url`] for
 //! public artifacts. It never logs URLs, which may carry a signature.
@@ -12,6 +13,7 @@
 mod download;
 pub use self::download::hash_file;
 mod retry;
+mod transfer;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -22,7 +24,10 @@ use reqwest::{Response, header};
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
-pub use self::retry::RetryPolicy;
+pub use self::{
+    retry::RetryPolicy,
+    transfer::{ArtifactTransfer, MemoryArtifactTransfer},
+};
 use crate::{
     error::ClientError,
     kind::{ArtifactKind, Visibility},
