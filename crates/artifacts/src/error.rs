@@ -167,6 +167,12 @@ pub enum ApiError {
         /// Artifact size, bytes.
         size: u64,
     },
+    /// No route matches the path.
+    #[error("no such route")]
+    NoRoute,
+    /// The route exists but not for this method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     /// The upload body broke off before its end.
     #[error("upload interrupted")]
     UploadInterrupted,
@@ -183,7 +189,8 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::Sign(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Mismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -203,6 +210,8 @@ impl ApiError {
             Self::Sign(SignError::Expired { .. }) => "signature_expired",
             Self::Sign(SignError::WeakSecret { .. }) => "signature_invalid",
             Self::NotFound(_) => "not_found",
+            Self::NoRoute => "no_route",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge { .. } => "too_large",
             Self::Mismatch { .. } => "hash_mismatch",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",

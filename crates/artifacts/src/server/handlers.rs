@@ -5,7 +5,10 @@ use std::{pin::Pin, str::FromStr, time::Duration};
 use axum::{
     Json,
     body::Body,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::{
+        Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
+    },
     http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -40,11 +43,12 @@ pub async fn health() -> Json<serde_json::Value> {
 /// `PUT /v1/artifacts/{id}?<presigned PUT>`: stores the body if it hashes to `id`.
 pub async fn put_artifact(
     State(server): State<ArtifactServer>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: Result<Query<PresignQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadId(e.body_text()))?;
     let id = parse_id(&id)?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let grant = server.signer().verify(Method::Put, &id, &query, unix_now())?;
@@ -80,11 +84,12 @@ pub async fn put_artifact(
 /// `GET`/`HEAD /v1/artifacts/{id}[?<presigned GET>]`, honouring a single `Range`.
 pub async fn get_artifact(
     State(server): State<ArtifactServer>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     method: HttpMethod,
     query: Result<Query<PresignQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadId(e.body_text()))?;
     let id = parse_id(&id)?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let now = unix_now();

@@ -116,10 +116,8 @@ pub fn router(server: ArtifactServer) -> Router {
             get(handlers::get_artifact).head(handlers::get_artifact).put(handlers::put_artifact),
         )
         .route("/health", get(handlers::health))
-        .fallback(|| async { ApiError::BadRequest("no such route".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("method not allowed on this route".into())
-        })
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Our handlers enforce the configured limit while streaming; axum's 2 MB default would not.
         .layer(DefaultBodyLimit::disable())
         .route_layer(middleware::from_fn(track))

@@ -140,7 +140,9 @@ async fn unknown_and_malformed_ids() {
             http().get(format!("{}/v1/artifacts/0xnothex", store.base)).send().await.expect("send");
         expect_error(response, 400, "bad_id").await;
         let response = http().get(format!("{}/v1/nothing", store.base)).send().await.expect("send");
-        expect_error(response, 400, "bad_request").await;
+        expect_error(response, 404, "no_route").await;
+        let response = http().delete(store.public_url(id)).send().await.expect("send");
+        expect_error(response, 405, "method_not_allowed").await;
 
         // Presigned URLs carry their expiry; a far-future one still works.
         let url = store
