@@ -51,8 +51,14 @@ impl Background {
         }
     }
 
-    /// Runs until `cancel` fires.
+    /// Runs until `cancel` fires, then ends the subscription streams (see
+    /// [`NetworkState::close_streams`]).
     pub async fn run(mut self, cancel: CancellationToken) {
+        self.run_timers(cancel).await;
+        self.state.close_streams();
+    }
+
+    async fn run_timers(&mut self, cancel: CancellationToken) {
         let executors = Arc::new(Semaphore::new(self.state.config.executor_concurrency.max(1)));
         let mut timers: BinaryHeap<Reverse<(u64, Timer)>> = BinaryHeap::new();
         loop {

@@ -32,6 +32,7 @@ use provernet_artifacts::ArtifactServer;
 use provernet_types::{Domain, RequestId, proto};
 use provernet_zkvm::ZkVmRegistry;
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 pub use self::{background::Background, rpc::NetworkService};
@@ -77,6 +78,10 @@ pub struct NetworkState {
     sequence: AtomicU64,
     /// Work for the background tasks (executor, timers); read by [`Background`].
     work_tx: mpsc::UnboundedSender<Work>,
+    /// Fired when the network stops ([`Background::run`] returns): ends the subscription
+    /// streams, which never end by themselves, so that the gRPC server's graceful shutdown
+    /// does not wait for connected subscribers forever.
+    closing: CancellationToken,
 }
 
 /// The result of [`NetworkState::apply`]: what the operation returned.
@@ -103,6 +108,7 @@ impl NetworkState {
             events_tx,
             sequence: AtomicU64::new(0),
             work_tx,
+            closing: CancellationToken::new(),
         });
         (state, work_rx)
     }
@@ -152,6 +158,17 @@ impl NetworkState {
             let _ = self.events_tx.send(event);
         }
         Ok(value)
+    }
+
+    /// Ends every subscription stream (with UNAVAILABLE, so that subscribers reconnect) and
+    /// refuses new ones: the network is stopping.
+    pub fn close_streams(&self) {
+        self.closing.cancel();
+    }
+
+    /// Fires when [`close_streams`](Self::close_streams) is called.
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.closing
     }
 
     /// Hands work to the background tasks directly (used when restoring).

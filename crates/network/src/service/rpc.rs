@@ -3,7 +3,7 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use provernet_artifacts::{ArtifactKind, NewArtifact, Visibility};
 use provernet_types::{
     Address, ArtifactId, RequestId, RequestSpec, SignedBody, field, open,
@@ -80,6 +80,10 @@ pub(crate) async fn read_artifact(
         return Err(ReadError::Storage(format!("stored bytes of {id} do not match their id")));
     }
     Ok(bytes)
+}
+
+fn shutting_down() -> Status {
+    Status::unavailable("the network is shutting down: subscribe again once it is back")
 }
 
 fn missing(field: &'static str) -> Status {
@@ -396,6 +400,10 @@ impl ProverNetwork for NetworkService {
     ) -> Result<Response<EventStream>, Status> {
         let filter = request.into_inner();
         let prover = field::optional_address("prover", &filter.prover)?;
+        let closing = self.state.closing().clone();
+        if closing.is_cancelled() {
+            return Err(shutting_down());
+        }
         let state = self.state.clone();
         let rx = self.state.subscribe();
         let stream = futures::stream::unfold(rx, move |mut rx| {
@@ -424,6 +432,11 @@ impl ProverNetwork for NetworkService {
                 }
             }
         });
+        // A subscription never ends by itself; end it when the network stops, so that the
+        // server's graceful shutdown can finish, and say why so that the subscriber reconnects.
+        let stream = stream
+            .take_until(closing.cancelled_owned())
+            .chain(futures::stream::once(async { Err(shutting_down()) }));
         Ok(Response::new(Box::pin(stream)))
     }
 
