@@ -477,7 +477,7 @@ impl Program {
 pub const DEFAULT_SAMPLE: Sample = FIB;
 
 /// A stream of events.
-pub struct Events(tonic::Streaming<proto::RequestEvent>);
+pub struct Events(pub tonic::Streaming<proto::RequestEvent>);
 
 impl Events {
     /// The next event about `id`, within [`WAIT`].
