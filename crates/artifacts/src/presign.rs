@@ -134,7 +134,7 @@ pub fn public_url(base: &str, id: &ArtifactId) -> String {
 }
 
 /// The presign fields of a request's query string, as the server receives them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct PresignQuery {
     /// `GET` or `PUT`.
     pub method: Option<String>,
@@ -148,6 +148,20 @@ pub struct PresignQuery {
     pub retain_until: Option<u64>,
     /// Hex HMAC-SHA256.
     pub sig: Option<String>,
+}
+
+impl fmt::Debug for PresignQuery {
+    // The signature is a bearer credential: keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresignQuery")
+            .field("method", &self.method)
+            .field("kind", &self.kind)
+            .field("visibility", &self.visibility)
+            .field("expires", &self.expires)
+            .field("retain_until", &self.retain_until)
+            .field("signed", &self.sig.is_some())
+            .finish()
+    }
 }
 
 impl PresignQuery {
