@@ -323,8 +323,31 @@ impl Market {
         to: Address,
         amount: Amount,
     ) -> Result<Outcome> {
+        self.credit_deposit(signer, nonce, to, amount, signer == to)
+    }
+
+    /// Credits `amount` to `to` as an admin deposit: only the admin may, to any account
+    /// (its own included), whether or not the faucet is on.
+    pub fn admin_deposit(
+        &mut self,
+        signer: Address,
+        nonce: u64,
+        to: Address,
+        amount: Amount,
+    ) -> Result<Outcome> {
+        self.credit_deposit(signer, nonce, to, amount, false)
+    }
+
+    fn credit_deposit(
+        &mut self,
+        signer: Address,
+        nonce: u64,
+        to: Address,
+        amount: Amount,
+        faucet: bool,
+    ) -> Result<Outcome> {
         self.check_nonce(&signer, nonce)?;
-        if signer == to {
+        if faucet {
             match self.config.faucet_limit {
                 None => return Err(MarketError::FaucetDisabled),
                 Some(limit) if amount > limit => {

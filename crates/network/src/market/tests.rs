@@ -66,6 +66,26 @@ fn open_request(m: &mut Market, id: u8, now_ms: u64) -> RequestId {
 }
 
 #[test]
+fn only_the_admin_makes_admin_deposits_even_to_itself() {
+    let admin = addr(50);
+    let config = MarketConfig { admin: Some(admin), faucet_limit: None, ..MarketConfig::default() };
+    let mut m = Market::new(config, Snapshot::default());
+    let before = m.clone();
+    // To itself, a non-admin is refused as a non-admin (not served by the faucet rules).
+    let err = m.admin_deposit(addr(1), 0, addr(1), Amount::new(5)).unwrap_err();
+    assert!(matches!(err, MarketError::Unauthorized { .. }), "{err:?}");
+    assert_eq!(m, before);
+    // The admin may credit itself with the faucet off.
+    m.admin_deposit(admin, 0, admin, Amount::new(5)).unwrap();
+    m.admin_deposit(admin, 1, addr(1), Amount::new(7)).unwrap();
+    assert_eq!(
+        (m.account(&admin).balance, m.account(&addr(1)).balance),
+        (Amount::new(5), Amount::new(7))
+    );
+    assert_eq!(m.check_ledger(), Ok(()));
+}
+
+#[test]
 fn lowest_bid_wins_earliest_on_tie_and_is_paid_as_bid() {
     let mut m = market();
     let id = open_request(&mut m, 1, T0);

@@ -150,7 +150,7 @@ impl ProverNetwork for NetworkService {
         let balance = self
             .state
             .apply(|m, _| {
-                m.deposit(signer, body.nonce, to, amount).map(|o| (o, m.account(&to).balance))
+                m.admin_deposit(signer, body.nonce, to, amount).map(|o| (o, m.account(&to).balance))
             })
             .await?;
         Ok(Response::new(proto::AdminDepositResponse { balance: balance.to_string() }))
