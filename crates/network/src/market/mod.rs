@@ -476,18 +476,20 @@ impl Market {
         program: Program,
     ) -> Result<Outcome> {
         self.check_nonce(&signer, nonce)?;
-        if program.name.is_empty() || program.name.len() > 128 {
-            return Err(MarketError::InvalidField {
-                field: "name",
-                reason: "must have 1 to 128 characters".into(),
-            });
-        }
+        check_program_name(&program.name)?;
         if let Some(existing) = self.programs.get(&program.program_id) {
             return Err(MarketError::ProgramExists(format!(
                 "0x{} (as {:?})",
                 hex::encode(&existing.program_id),
                 existing.name
             )));
+        }
+        // A name belongs to the account that registered its first version.
+        if self.programs_named(&program.name).first().is_some_and(|p| p.registered_by != signer) {
+            return Err(MarketError::Unauthorized {
+                signer,
+                action: "register a version of a program name another account registered first",
+            });
         }
         let mut touched = Touched::default();
         self.use_nonce(&signer, &mut touched);
@@ -973,6 +975,24 @@ impl Market {
             .or_insert_with(|| Account { address: *address, ..Account::default() });
         account.balance = Amount::new(account.balance.get() + amount.get());
     }
+}
+
+/// Longest program name.
+const MAX_PROGRAM_NAME_LEN: usize = 64;
+
+/// A program name is 1 to 64 characters of `a-z`, `0-9`, `-`, `_` and `.` (the protocol's rule).
+fn check_program_name(name: &str) -> Result<()> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
+    if name.is_empty() || name.len() > MAX_PROGRAM_NAME_LEN || !name.chars().all(allowed) {
+        return Err(MarketError::InvalidField {
+            field: "name",
+            reason: format!(
+                "{:?} must be 1 to {MAX_PROGRAM_NAME_LEN} characters of a-z, 0-9, '-', '_' and '.'",
+                name.chars().take(80).collect::<String>()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Requests grouped by status, for metrics.

@@ -86,6 +86,29 @@ fn only_the_admin_makes_admin_deposits_even_to_itself() {
 }
 
 #[test]
+fn program_names_follow_the_protocol_and_belong_to_their_first_registrant() {
+    let mut m = market();
+    let before = m.clone();
+    let version = |name: &str, id: u8| Program {
+        name: name.into(),
+        program_id: vec![id; 32],
+        registered_by: addr(1),
+        ..program()
+    };
+    for bad in ["", "Fib", "fib program", "fib/2", &"a".repeat(65)] {
+        let err = m.register_program(addr(1), 1, version(bad, 8)).unwrap_err();
+        assert!(matches!(err, MarketError::InvalidField { field: "name", .. }), "{bad:?}: {err:?}");
+    }
+    // "fib" was registered first by account 200.
+    let err = m.register_program(addr(1), 1, version("fib", 8)).unwrap_err();
+    assert!(matches!(err, MarketError::Unauthorized { .. }), "{err:?}");
+    assert_eq!(m, before);
+    m.register_program(addr(1), 1, version("fib-2.0_b", 8)).unwrap();
+    m.register_program(addr(200), 1, Program { program_id: vec![9; 32], ..program() }).unwrap();
+    assert_eq!(m.programs_named("fib").len(), 2);
+}
+
+#[test]
 fn lowest_bid_wins_earliest_on_tie_and_is_paid_as_bid() {
     let mut m = market();
     let id = open_request(&mut m, 1, T0);
