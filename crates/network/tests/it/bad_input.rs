@@ -8,7 +8,7 @@ use provernet_types::{
     proto::{self, SignedMessage},
     seal,
 };
-use provernet_zkvm::samples::FIB;
+use provernet_zkvm::samples::{FIB, HASHCHAIN};
 use tonic::{Code, Status};
 
 use crate::harness::{
@@ -100,8 +100,13 @@ struct World {
     stranger: Signer,
     program: Program,
     open: RequestId,
+    whitelisted: RequestId,
     assigned: RequestId,
     not_masm: ArtifactId,
+    /// Another program, uploaded by the stranger.
+    hashchain: ArtifactId,
+    /// A prover with the least stake, too little for any collateral here.
+    poor: Prover,
 }
 
 async fn world(net: &Net) -> World {
@@ -112,9 +117,15 @@ async fn world(net: &Net) -> World {
     let program = net.program(&requester, &FIB, false).await;
     let not_masm =
         net.upload(&requester, b"this is not miden assembly", proto::ArtifactKind::Program).await;
+    let hashchain =
+        net.upload(&stranger, HASHCHAIN.source.as_bytes(), proto::ArtifactKind::Program).await;
+    let poor = net.prover_with_stake(1_000).await;
     let mut events = net.events().await;
     // Open for a while yet (no bids, so nothing settles), and one won by `prover`.
     let open = net.request(&requester, &program.spec(30)).await;
+    let mut spec = program.spec(30);
+    spec.whitelist = vec![other.address()];
+    let whitelisted = net.request(&requester, &spec).await;
     let assigned = net.request(&requester, &program.spec(1)).await;
     events.executed(&assigned).await;
     net.bid(&prover, &assigned, 3).await.expect("Bid");
@@ -123,7 +134,19 @@ async fn world(net: &Net) -> World {
         r.execution_status == proto::ExecutionStatus::Executed as i32
     })
     .await;
-    World { requester, prover, other, stranger, program, open, assigned, not_masm }
+    World {
+        requester,
+        prover,
+        other,
+        stranger,
+        program,
+        open,
+        whitelisted,
+        assigned,
+        not_masm,
+        hashchain,
+        poor,
+    }
 }
 
 /// Every refused call, signed with the nonces of now (a refusal uses none, so they all stay
@@ -135,6 +158,8 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
     let np = net.nonce(&w.prover.operator.address()).await;
     let npo = net.nonce(&w.prover.owner.address()).await;
     let nq = net.nonce(&w.other.operator.address()).await;
+    let ns = net.nonce(&w.stranger.address()).await;
+    let npp = net.nonce(&w.poor.operator.address()).await;
     let faucet = |nonce: u64, amount: &str| proto::FaucetBody { nonce, amount: amount.into() };
     let good_faucet = seal(r, domain, &faucet(nr, "5"));
     let spec = w.program.spec(2);
@@ -344,7 +369,7 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
         case(
             "balance too small",
             RequestProof,
-            seal(&w.stranger, domain, &spec.to_body(0)),
+            seal(&w.stranger, domain, &spec.to_body(ns)),
             FailedPrecondition,
             "spendable",
         ),
@@ -443,12 +468,56 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
             "risc0-1",
         ),
         case(
+            "program name with a space",
+            RegisterProgram,
+            register_program("fib program", "miden-0.23", &w.program.artifact_id),
+            InvalidArgument,
+            "characters of a-z",
+        ),
+        case(
+            "program name in capitals",
+            RegisterProgram,
+            register_program("Fib", "miden-0.23", &w.program.artifact_id),
+            InvalidArgument,
+            "characters of a-z",
+        ),
+        case(
+            "program name of 65 characters",
+            RegisterProgram,
+            register_program(&"f".repeat(65), "miden-0.23", &w.program.artifact_id),
+            InvalidArgument,
+            "characters of a-z",
+        ),
+        case(
+            "a version under another account's name",
+            RegisterProgram,
+            seal(
+                &w.stranger,
+                domain,
+                &proto::RegisterProgramBody {
+                    nonce: ns,
+                    name: FIB.name.into(),
+                    zkvm_version: "miden-0.23".into(),
+                    program_artifact_id: w.hashchain.as_bytes().to_vec(),
+                },
+            ),
+            PermissionDenied,
+            "another account registered first",
+        ),
+        case(
+            "a program registered twice",
+            RegisterProgram,
+            register_program("fib-again", "miden-0.23", &w.program.artifact_id),
+            AlreadyExists,
+            "already registered",
+        ),
+        case(
             "stake below the minimum",
             RegisterProver,
             seal(
                 &w.stranger,
                 domain,
-                &proto::RegisterProverBody { nonce: 0, stake: "1".into(), operator: vec![] },
+                &proto::RegisterProverBody { nonce: ns, stake: "1".into(), operator: vec![] },
             ),
             InvalidArgument,
             "minimum stake",
@@ -556,11 +625,25 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
             FailedPrecondition,
             "Assigned",
         ),
+        case(
+            "bid off the whitelist",
+            Bid,
+            seal(&w.prover.operator, domain, &bid_body(np, &w.whitelisted, &w.prover, 3)),
+            PermissionDenied,
+            "whitelist",
+        ),
+        case(
+            "bid without the stake for the collateral",
+            Bid,
+            seal(&w.poor.operator, domain, &bid_body(npp, &w.open, &w.poor, 3)),
+            FailedPrecondition,
+            "free stake",
+        ),
         // Who may call.
         case(
             "bid for a prover one does not operate",
             Bid,
-            seal(&w.stranger, domain, &bid_body(0, &w.open, &w.prover, 3)),
+            seal(&w.stranger, domain, &bid_body(ns, &w.open, &w.prover, 3)),
             PermissionDenied,
             "may not act for this prover",
         ),
@@ -579,7 +662,7 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
                 domain,
                 &proto::BidBody {
                     prover: w.stranger.address().as_bytes().to_vec(),
-                    ..bid_body(0, &w.open, &w.prover, 3)
+                    ..bid_body(ns, &w.open, &w.prover, 3)
                 },
             ),
             NotFound,
@@ -588,7 +671,7 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
         case(
             "cancel someone else's request",
             CancelRequest,
-            cancel(&w.stranger, 0, &w.open),
+            cancel(&w.stranger, ns, &w.open),
             PermissionDenied,
             "cancel another account's request",
         ),
@@ -609,7 +692,7 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
         case(
             "fulfil for the assigned prover with another key",
             FulfillProof,
-            fulfil(&w.stranger, 0, &w.assigned, &w.prover, junk_proof.clone()),
+            fulfil(&w.stranger, ns, &w.assigned, &w.prover, junk_proof.clone()),
             PermissionDenied,
             "may not act for this prover",
         ),
@@ -688,8 +771,10 @@ async fn refused_calls_say_why_and_change_nothing() {
             w.other.address(),
             w.other.operator.address(),
             w.stranger.address(),
+            w.poor.address(),
+            w.poor.operator.address(),
         ];
-        let ids = [w.open, w.assigned];
+        let ids = [w.open, w.whitelisted, w.assigned];
         let before = observe(&net, &addresses, &ids).await;
         let cases = cases(&net, &w).await;
         let mut failures = Vec::new();

@@ -244,13 +244,18 @@ impl Net {
 
     /// A new prover with [`STAKE`] and a separate operator key.
     pub async fn prover(&self) -> Prover {
+        self.prover_with_stake(STAKE).await
+    }
+
+    /// A new prover with `stake` and a separate operator key.
+    pub async fn prover_with_stake(&self, stake: u128) -> Prover {
         let owner = self.funded().await;
         let operator = Signer::random();
         self.track(operator.address());
         let message = self
             .sign(&owner, |nonce| proto::RegisterProverBody {
                 nonce,
-                stake: STAKE.to_string(),
+                stake: stake.to_string(),
                 operator: operator.address().as_bytes().to_vec(),
             })
             .await;
