@@ -6,7 +6,7 @@
 //!   and requests.
 //! - [`store`]: persistence of the market (SQLite by default, PostgreSQL by URL).
 //! - [`service`]: the gRPC service, the executor and the timers.
-//! - [`config`]: [`NetworkConfig`].
+//! - [`config`]: the [`NetworkConfig`].
 //! - [`serve`]: [`launch`], which wires it all on given listeners.
 
 pub mod config;

@@ -102,6 +102,16 @@ pub async fn launch(
             }),
     );
 
+    // A failed write leaves memory ahead of the database: stop, and reload on restart.
+    let writer_cancel = cancel.clone();
+    let writer_task = tokio::spawn(async move {
+        let result = writer_task.await;
+        if let Ok(Err(e)) = &result {
+            tracing::error!(target: "provernet::network", %e, "store writer failed: shutting down; restart to reload from the database");
+            writer_cancel.cancel();
+        }
+        result
+    });
     let join = tokio::spawn(async move {
         if let Ok(Err(e)) = grpc_task.await {
             tracing::error!(target: "provernet::network", %e, "gRPC server failed");
@@ -110,9 +120,7 @@ pub async fn launch(
         if let Ok(Err(e)) = artifacts_task.await {
             tracing::error!(target: "provernet::network", %e, "artifact store failed");
         }
-        if let Ok(Err(e)) = writer_task.await {
-            tracing::error!(target: "provernet::network", %e, "store writer failed");
-        }
+        let _ = writer_task.await;
     });
     Ok(NetworkHandle { grpc_addr, artifacts_addr, state, join })
 }

@@ -1,14 +1,9 @@
-//! `provernet artifacts`: run the ArtifactStore on its own; plus upload and download helpers
-//! that show a progress bar.
+//! `provernet artifacts`: run the ArtifactStore on its own.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Instant};
+use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use provernet_artifacts::{
-    ArtifactClient, ArtifactId, ArtifactServer, ArtifactStoreConfig, Progress, ProgressFn,
-    UploadReceipt, serve,
-};
+use provernet_artifacts::{ArtifactServer, ArtifactStoreConfig, serve};
 use tokio::net::TcpListener;
 
 /// Environment variable holding the HMAC secret shared with the network.
@@ -81,7 +76,7 @@ pub async fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(%err, "cannot listen for Ctrl-C");
@@ -107,78 +102,4 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down the artifact store");
-}
-
-/// Uploads the file at `path` to a presigned PUT `url`, showing a progress bar.
-pub async fn upload(
-    client: &ArtifactClient,
-    url: &str,
-    path: &std::path::Path,
-) -> anyhow::Result<UploadReceipt> {
-    let bar = transfer_bar(&format!("upload {}", path.display()));
-    let started = Instant::now();
-    let receipt = client.upload_file(url, path, Some(progress_of(&bar))).await.with_context(|| {
-        format!("upload of {} failed: check the URL has not expired", path.display())
-    });
-    bar.finish_and_clear();
-    let receipt = receipt?;
-    println!(
-        "{} {} ({} bytes, {:.1} MB/s)",
-        if receipt.created { "stored" } else { "already stored" },
-        receipt.id,
-        receipt.size,
-        mb_per_s(receipt.size, started)
-    );
-    Ok(receipt)
-}
-
-/// Downloads artifact `id` from `url` into `path`, verified, showing a progress bar.
-pub async fn download(
-    client: &ArtifactClient,
-    url: &str,
-    id: &ArtifactId,
-    path: &std::path::Path,
-) -> anyhow::Result<u64> {
-    let bar = transfer_bar(&format!("download {id}"));
-    let started = Instant::now();
-    let size =
-        client.download_to_file(url, id, path, Some(progress_of(&bar))).await.with_context(|| {
-            format!("download of {id} failed: nothing was written to {}", path.display())
-        });
-    bar.finish_and_clear();
-    let size = size?;
-    println!(
-        "verified {id} → {} ({size} bytes, {:.1} MB/s)",
-        path.display(),
-        mb_per_s(size, started)
-    );
-    Ok(size)
-}
-
-fn transfer_bar(message: &str) -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_message(message.to_owned());
-    bar
-}
-
-fn progress_of(bar: &ProgressBar) -> ProgressFn {
-    let bar = bar.clone();
-    Arc::new(move |p: Progress| {
-        if let Some(total) = p.total {
-            if bar.length() != Some(total) {
-                bar.set_length(total);
-            }
-        }
-        bar.set_position(p.done);
-    })
-}
-
-fn mb_per_s(bytes: u64, since: Instant) -> f64 {
-    bytes as f64 / 1e6 / since.elapsed().as_secs_f64().max(1e-9)
 }

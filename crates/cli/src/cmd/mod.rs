@@ -1,7 +1,9 @@
 //! The `provernet` commands, one module each.
 
+mod artifacts;
 mod execute;
 mod local;
+mod network;
 mod prove;
 mod verify;
 
@@ -19,6 +21,10 @@ pub enum Command {
     /// Verify a proof bundle against a program and its inputs.
     #[command(after_help = "Example:\n  provernet verify programs/fib --proof fib.proof")]
     Verify(verify::VerifyArgs),
+    /// Run the ProverNetwork (gRPC) with the ArtifactStore embedded.
+    Network(network::NetworkArgs),
+    /// Run the ArtifactStore on its own.
+    Artifacts(artifacts::ArtifactsArgs),
 }
 
 /// Runs `command` to completion.
@@ -27,5 +33,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Execute(args) => execute::run(args),
         Command::Prove(args) => prove::run(args).await,
         Command::Verify(args) => verify::run(args),
+        Command::Network(args) => network::run(args).await,
+        Command::Artifacts(args) => artifacts::run(args).await,
     }
 }

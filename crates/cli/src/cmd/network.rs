@@ -1,0 +1,109 @@
+//! `provernet network`: run the ProverNetwork, with the ArtifactStore embedded.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use provernet_network::{NetworkConfig, launch};
+use provernet_types::{Address, Amount};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::artifacts::{SECRET_ENV, shutdown_signal};
+
+/// Arguments of `provernet network`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  PROVERNET_ARTIFACTS_SECRET=$(openssl rand -hex 32) provernet network --data-dir ./net\n\n\
+PostgreSQL instead of SQLite:\n  provernet network --database-url postgres://user:pass@host/db"
+)]
+pub struct NetworkArgs {
+    /// gRPC address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50051", env = "PROVERNET_NETWORK_LISTEN")]
+    listen: SocketAddr,
+    /// ArtifactStore (HTTP) address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070", env = "PROVERNET_ARTIFACTS_LISTEN")]
+    artifacts_listen: SocketAddr,
+    /// The ArtifactStore URL handed to clients (default: http://<artifacts-listen>).
+    #[arg(long, env = "PROVERNET_ARTIFACTS_URL")]
+    artifacts_url: Option<String>,
+    /// Folder for the SQLite database and artifacts.
+    #[arg(long, default_value = ".provernet/network", env = "PROVERNET_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Database URL (`sqlite://file` or `postgres://…`); default: SQLite in the data folder.
+    #[arg(long, env = "PROVERNET_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Artifact storage (folder, `memory://`, `s3://bucket/prefix`); default: the data folder.
+    #[arg(long, env = "PROVERNET_ARTIFACTS_STORAGE")]
+    artifact_storage: Option<String>,
+    /// The network id: the signing domain.
+    #[arg(long, default_value = "provernet-devnet", env = "PROVERNET_NETWORK_ID")]
+    network_id: String,
+    /// Largest faucet deposit; 0 disables the faucet (production: use --admin).
+    #[arg(long, default_value = "1000000000000")]
+    faucet_limit: Amount,
+    /// The account allowed to make admin deposits.
+    #[arg(long, env = "PROVERNET_ADMIN")]
+    admin: Option<Address>,
+}
+
+/// Serves the network until Ctrl-C or SIGTERM.
+pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", args.data_dir.display()))?;
+    let secret = secret(&args.data_dir)?;
+    let artifacts_url =
+        args.artifacts_url.clone().unwrap_or_else(|| format!("http://{}", args.artifacts_listen));
+    let mut config =
+        NetworkConfig::local(&args.data_dir, &args.network_id, &artifacts_url, &secret);
+    if let Some(url) = args.database_url {
+        config.database_url = url;
+    }
+    if let Some(storage) = args.artifact_storage {
+        config.artifact_storage = storage;
+    }
+    config.market.faucet_limit = (!args.faucet_limit.is_zero()).then_some(args.faucet_limit);
+    config.market.admin = args.admin;
+    let grpc = TcpListener::bind(args.listen).await.with_context(|| {
+        format!("cannot listen on {}: is another network running?", args.listen)
+    })?;
+    let artifacts = TcpListener::bind(args.artifacts_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.artifacts_listen))?;
+    let cancel = CancellationToken::new();
+    let handle = launch(config, grpc, artifacts, cancel.clone())
+        .await
+        .context("cannot start the network")?;
+    println!("network     grpc://{}  (id {})", handle.grpc_addr, args.network_id);
+    println!("artifacts   {artifacts_url}");
+    shutdown_signal().await;
+    cancel.cancel();
+    handle.join.await.context("network task failed")?;
+    Ok(())
+}
+
+/// The artifact HMAC secret: from the environment, or kept in the data folder (mode 0600),
+/// created on first start.
+fn secret(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    if let Ok(secret) = std::env::var(SECRET_ENV)
+        && !secret.is_empty()
+    {
+        return Ok(secret);
+    }
+    let path = data_dir.join("artifacts.secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(existing.trim().to_owned());
+    }
+    let secret = provernet_types::Signer::random().secret_hex();
+    write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(secret)
+}
+
+/// Writes `text` to a new file readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
