@@ -101,5 +101,5 @@ pub(crate) async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down the artifact store");
+    tracing::info!("shutting down");
 }

@@ -51,8 +51,17 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data folder {}", args.data_dir.display()))?;
     let secret = secret(&args.data_dir)?;
-    let artifacts_url =
-        args.artifacts_url.clone().unwrap_or_else(|| format!("http://{}", args.artifacts_listen));
+    let grpc = TcpListener::bind(args.listen).await.with_context(|| {
+        format!("cannot listen on {}: is another network running?", args.listen)
+    })?;
+    let artifacts = TcpListener::bind(args.artifacts_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.artifacts_listen))?;
+    // From the bound address, so that port 0 (any free port) works.
+    let artifacts_url = match args.artifacts_url {
+        Some(url) => url,
+        None => format!("http://{}", artifacts.local_addr()?),
+    };
     let mut config =
         NetworkConfig::local(&args.data_dir, &args.network_id, &artifacts_url, &secret);
     if let Some(url) = args.database_url {
@@ -63,12 +72,6 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     }
     config.market.faucet_limit = (!args.faucet_limit.is_zero()).then_some(args.faucet_limit);
     config.market.admin = args.admin;
-    let grpc = TcpListener::bind(args.listen).await.with_context(|| {
-        format!("cannot listen on {}: is another network running?", args.listen)
-    })?;
-    let artifacts = TcpListener::bind(args.artifacts_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.artifacts_listen))?;
     let cancel = CancellationToken::new();
     let handle = launch(config, grpc, artifacts, cancel.clone())
         .await
