@@ -44,6 +44,9 @@ pub struct NetworkArgs {
     /// The account allowed to make admin deposits.
     #[arg(long, env = "PROVERNET_ADMIN")]
     admin: Option<Address>,
+    /// Serve Prometheus metrics at http://<addr>/metrics.
+    #[arg(long, env = "PROVERNET_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Serves the network until Ctrl-C or SIGTERM.
@@ -51,6 +54,13 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data folder {}", args.data_dir.display()))?;
     let secret = secret(&args.data_dir)?;
+    if let Some(addr) = args.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        println!("metrics     http://{addr}/metrics");
+    }
     let grpc = TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {}: is another network running?", args.listen)
     })?;

@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 use super::{NetworkState, Work, now_ms, rpc::read_artifact};
 use crate::market::{Execution, Status};
 
+/// How often the per-state request gauges are refreshed: a scrape interval is seconds.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// A timer: fire at a unix millisecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -58,7 +61,17 @@ impl Background {
         self.state.close_streams();
     }
 
+    /// Publishes the number of requests in each state as `network_requests{state}` gauges.
+    fn record_gauges(&self) {
+        let counts = crate::market::count_by_status(self.state.market().requests());
+        for state in ["requested", "assigned", "fulfilled", "unfulfillable", "cancelled"] {
+            let n = counts.get(state).copied().unwrap_or(0);
+            metrics::gauge!("network_requests", "state" => state).set(n as f64);
+        }
+    }
+
     async fn run_timers(&mut self, cancel: CancellationToken) {
+        let mut gauges = tokio::time::interval(GAUGE_INTERVAL);
         let executors = Arc::new(Semaphore::new(self.state.config.executor_concurrency.max(1)));
         let mut timers: BinaryHeap<Reverse<(u64, Timer)>> = BinaryHeap::new();
         loop {
@@ -77,6 +90,7 @@ impl Background {
             };
             tokio::select! {
                 () = cancel.cancelled() => return,
+                _ = gauges.tick() => self.record_gauges(),
                 work = self.work_rx.recv() => match work {
                     None => return,
                     Some(Work::Execute(id)) => {
