@@ -11,16 +11,22 @@
 //! RPC ──open envelope──▶ NetworkState::apply ──(market mutex)──▶ Market op ──▶ Changes
 //!                                                     │ enqueue in order ▼
 //!                                              StoreWriter (one transaction per batch)
-//!                                                     │ durable
-//!                                                     ▼
+//!                                                     │ durable, awaited in order by
+//!                                                     ▼ the publisher task
 //!                          events ──▶ broadcast ──▶ subscribers; executor and timers
 //! ```
+//!
+//! The publisher task takes each operation's changes and events in the order the operations
+//! were applied, so subscribers see events in sequence order, and publishes them even when the
+//! caller of `apply` is gone (a client that hung up, an RPC timeout).
 
 mod background;
 mod convert;
 mod rpc;
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -31,7 +37,7 @@ use std::{
 use provernet_artifacts::ArtifactServer;
 use provernet_types::{Domain, RequestId, proto};
 use provernet_zkvm::ZkVmRegistry;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
@@ -39,7 +45,7 @@ pub use self::{background::Background, rpc::NetworkService};
 use crate::{
     NetworkConfig,
     market::{Event, Market, MarketError, Outcome},
-    store::StoreWriterHandle,
+    store::{StoreError, StoreWriterHandle},
 };
 
 /// Unix milliseconds now.
@@ -78,6 +84,10 @@ pub struct NetworkState {
     sequence: AtomicU64,
     /// Work for the background tasks (executor, timers); read by [`Background`].
     work_tx: mpsc::UnboundedSender<Work>,
+    /// Applied operations, sent under the market lock (so in operation order) by `apply`; read
+    /// by the publisher task. Unbounded: the operation is already applied in memory and must
+    /// not be refused; the store writer's queue is what bounds the work in flight.
+    publication_tx: mpsc::UnboundedSender<Publication>,
     /// Fired when the network stops ([`Background::run`] returns): ends the subscription
     /// streams, which never end by themselves, so that the gRPC server's graceful shutdown
     /// does not wait for connected subscribers forever.
@@ -87,8 +97,53 @@ pub struct NetworkState {
 /// The result of [`NetworkState::apply`]: what the operation returned.
 type Applied<T> = Result<T, Status>;
 
+/// Resolves once an operation's changes are stored.
+type Durable = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
+/// An applied operation waiting to be made durable and published.
+struct Publication {
+    /// Resolves once the changes are stored (`None`: nothing to store).
+    durable: Option<Durable>,
+    /// The events to publish, with the work each hands to the background tasks.
+    events: Vec<(proto::RequestEvent, Vec<Work>)>,
+    /// Tells `apply` whether the changes were stored (its caller may be gone).
+    done_tx: oneshot::Sender<Result<(), String>>,
+}
+
+/// Makes applied operations durable and publishes their events, one operation at a time in
+/// the order they were applied, until every sender is gone.
+async fn publish(
+    mut publication_rx: mpsc::UnboundedReceiver<Publication>,
+    work_tx: mpsc::UnboundedSender<Work>,
+    events_tx: broadcast::Sender<proto::RequestEvent>,
+) {
+    while let Some(publication) = publication_rx.recv().await {
+        let stored = match publication.durable {
+            Some(durable) => durable.await.map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        match &stored {
+            Ok(()) => {
+                for (event, work) in publication.events {
+                    for w in work {
+                        let _ = work_tx.send(w);
+                    }
+                    // No subscribers is fine.
+                    let _ = events_tx.send(event);
+                }
+            }
+            Err(e) => tracing::error!(target: "provernet::network", %e, "store write failed"),
+        }
+        let _ = publication.done_tx.send(stored);
+    }
+}
+
 impl NetworkState {
-    /// Builds the state around a restored market; returns it with the receiver of its work.
+    /// Builds the state around a restored market and spawns its publisher task; returns it
+    /// with the receiver of its work.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
     pub fn new(
         config: NetworkConfig,
         market: Market,
@@ -98,6 +153,8 @@ impl NetworkState {
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Work>) {
         let (events_tx, _) = broadcast::channel(config.subscriber_buffer.max(1));
         let (work_tx, work_rx) = mpsc::unbounded_channel();
+        let (publication_tx, publication_rx) = mpsc::unbounded_channel();
+        tokio::spawn(publish(publication_rx, work_tx.clone(), events_tx.clone()));
         let state = Arc::new(Self {
             domain: Domain::new(config.network_id.as_str()),
             config,
@@ -108,6 +165,7 @@ impl NetworkState {
             events_tx,
             sequence: AtomicU64::new(0),
             work_tx,
+            publication_tx,
             closing: CancellationToken::new(),
         });
         (state, work_rx)
@@ -128,36 +186,38 @@ impl NetworkState {
     /// follow-up work to the background tasks.
     ///
     /// # Cancellation safety
-    /// The operation and the enqueueing of its changes happen before the first await: once
-    /// called, the operation takes effect even if the returned future is dropped.
+    /// The operation and the enqueueing of its changes and events happen before the first
+    /// await: once called, the operation takes effect, is stored and its events are published
+    /// even if the returned future is dropped.
     pub async fn apply<T>(
         &self,
         op: impl FnOnce(&mut Market, u64) -> Result<(Outcome, T), MarketError>,
     ) -> Applied<T> {
-        let (durable, events, value) = {
+        let (done_rx, value) = {
             let mut market = self.market();
             let now = now_ms();
             let (outcome, value) = op(&mut market, now).map_err(convert::market_status)?;
+            if outcome.changes.is_empty() && outcome.events.is_empty() {
+                return Ok(value);
+            }
             let events: Vec<(proto::RequestEvent, Vec<Work>)> =
                 outcome.events.iter().map(|e| self.event_message(&market, e, now)).collect();
-            let durable =
-                (!outcome.changes.is_empty()).then(|| self.writer.submit(outcome.changes));
-            (durable, events, value)
-        };
-        if let Some(durable) = durable {
-            durable.await.map_err(|e| {
-                tracing::error!(target: "provernet::network", %e, "store write failed");
-                Status::unavailable(format!("the network could not store the change: {e}"))
-            })?;
-        }
-        for (event, work) in events {
-            for w in work {
-                let _ = self.work_tx.send(w);
+            let durable = (!outcome.changes.is_empty())
+                .then(|| Box::pin(self.writer.submit(outcome.changes)) as Durable);
+            let (done_tx, done_rx) = oneshot::channel();
+            // Sent while the market is locked: publications queue in operation order.
+            if self.publication_tx.send(Publication { durable, events, done_tx }).is_err() {
+                return Err(Status::unavailable("the network is stopping"));
             }
-            // No subscribers is fine.
-            let _ = self.events_tx.send(event);
+            (done_rx, value)
+        };
+        match done_rx.await {
+            Ok(Ok(())) => Ok(value),
+            Ok(Err(e)) => {
+                Err(Status::unavailable(format!("the network could not store the change: {e}")))
+            }
+            Err(_) => Err(Status::unavailable("the network is stopping")),
         }
-        Ok(value)
     }
 
     /// Ends every subscription stream (with UNAVAILABLE, so that subscribers reconnect) and
