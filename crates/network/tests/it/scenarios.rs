@@ -357,11 +357,21 @@ async fn private_inputs_are_read_only_by_the_requester_and_the_assigned_prover()
     .await;
 }
 
-/// Every flow at once on one network: the ledger balances after (checked by `stop`).
-#[tokio::test]
+/// Every flow at once on one network, on a multi-threaded runtime as in production: the ledger
+/// balances after (checked by `stop`), and one subscriber saw every event once, in sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ledger_balances_after_every_scenario_on_one_network() {
     bounded(async {
         let net = Net::start().await;
+        let mut all = net.events().await;
+        let collector = tokio::spawn(async move {
+            let mut sequences = Vec::new();
+            // Until the network ends the stream at its stop.
+            while let Ok(Some(event)) = all.0.message().await {
+                sequences.push(event.sequence);
+            }
+            sequences
+        });
         tokio::join!(
             happy_path(&net),
             cheaper_bid_wins(&net),
@@ -371,8 +381,12 @@ async fn the_ledger_balances_after_every_scenario_on_one_network() {
             unexecutable_request_is_closed(&net),
             private_inputs_are_read_only_by_requester_and_assigned_prover(&net),
         );
-        net.assert_ledger().await;
         net.stop().await;
+        let sequences = collector.await.expect("collector");
+        assert!(sequences.len() > 20, "{} events", sequences.len());
+        assert!(!sequences.contains(&0), "the subscriber lagged");
+        let out_of_order: Vec<_> = sequences.windows(2).filter(|w| w[0] >= w[1]).collect();
+        assert!(out_of_order.is_empty(), "sequence numbers out of order: {out_of_order:?}");
     })
     .await;
 }
