@@ -8,6 +8,7 @@
 //! - `happy`: a request's whole life, from faucet to a downloaded, verified proof;
 //! - `scenarios`: auctions, rejected proofs, failures, cancellation, unexecutable requests,
 //!   private inputs, and all of them at once on one network;
+//! - `deadline`: the sweeper, and suspension after repeated misses;
 //! - `restart`: stopping the network mid-auction and relaunching it on the same data;
 //! - `bad_input`: refused calls leave the state exactly as it was.
 
@@ -15,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod deadline;
 mod happy;
 mod harness;
 mod restart;
