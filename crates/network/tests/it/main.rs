@@ -10,6 +10,7 @@
 //!   private inputs, and all of them at once on one network;
 //! - `deadline`: the sweeper, and suspension after repeated misses;
 //! - `restart`: stopping the network mid-auction and relaunching it on the same data;
+//! - `subscriptions`: what each subscription filter delivers;
 //! - `bad_input`: refused calls leave the state exactly as it was.
 
 // Helpers too: a failed unwrap is a failed test.
@@ -21,3 +22,4 @@ mod happy;
 mod harness;
 mod restart;
 mod scenarios;
+mod subscriptions;
