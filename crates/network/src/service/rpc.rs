@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
 use super::{NetworkState, convert};
-use crate::market::{Execution, Market, Program};
+use crate::market::{Execution, Market, Program, Status as RequestStatus};
 
 /// Most requests one List call returns.
 const MAX_LIST_LIMIT: usize = 1_000;
@@ -632,6 +632,19 @@ impl ProverNetwork for NetworkService {
     }
 }
 
+/// The status an event leaves its request in (`None` for a lag notice).
+fn event_status(event: &proto::RequestEvent) -> Option<RequestStatus> {
+    use proto::request_event::Event as E;
+    Some(match event.event.as_ref()? {
+        E::Created(_) | E::Executed(_) => RequestStatus::Requested,
+        E::Assigned(_) => RequestStatus::Assigned,
+        E::Fulfilled(_) => RequestStatus::Fulfilled,
+        E::Unexecutable(_) | E::Unfulfillable(_) => RequestStatus::Unfulfillable,
+        E::Cancelled(_) => RequestStatus::Cancelled,
+        E::Lagged(_) => return None,
+    })
+}
+
 /// Whether a subscriber with `filter` (and prover) wants `event`.
 fn passes(
     market: &Market,
@@ -644,8 +657,10 @@ fn passes(
     if !filter.zkvm_versions.is_empty() && !filter.zkvm_versions.contains(&r.spec.zkvm_version) {
         return false;
     }
-    if !filter.statuses.is_empty() && !filter.statuses.contains(&(convert::status(r.status) as i32))
-    {
+    // The status the event left the request in: by the time a slow subscriber reads it, the
+    // request may have moved on.
+    let status = event_status(event).unwrap_or(r.status);
+    if !filter.statuses.is_empty() && !filter.statuses.contains(&(convert::status(status) as i32)) {
         return false;
     }
     if let Some(p) = prover {
@@ -657,4 +672,81 @@ fn passes(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use provernet_types::{Amount, ArtifactId};
+
+    use super::*;
+    use crate::{
+        market::{Assignment, MarketConfig, Request},
+        store::Snapshot,
+    };
+
+    #[test]
+    fn a_status_filter_sees_the_status_the_event_left_not_the_current_one() {
+        let id = RequestId::from_bytes([1; 32]);
+        let prover = Address::from_bytes([2; 20]);
+        let spec = RequestSpec {
+            program_id: vec![7; 32],
+            zkvm_version: "miden-0.23".into(),
+            program_artifact_id: ArtifactId::of(b"program"),
+            inputs_artifact_id: ArtifactId::of(b"inputs"),
+            inputs_private: false,
+            deadline: 2_000_000_000,
+            gas_limit: 1024,
+            max_price_per_pgu: Amount::new(5),
+            base_fee: Amount::new(1),
+            min_auction_period: 1,
+            whitelist: Vec::new(),
+            expected_outputs_hash: None,
+            proof_mode: String::new(),
+        };
+        // Fulfilled by the time the subscriber reads the Assigned event.
+        let request = Request {
+            id,
+            requester: Address::from_bytes([3; 20]),
+            spec,
+            status: RequestStatus::Fulfilled,
+            execution: Execution::Executed { pgus: 512, outputs: vec![] },
+            lock: Amount::new(5_121),
+            created_at: 1_700_000_000,
+            bids: Vec::new(),
+            assignment: Some(Assignment {
+                prover,
+                price_per_pgu: Amount::new(3),
+                collateral: Amount::new(512),
+                at_ms: 1_700_000_001_000,
+            }),
+            closed_at: Some(1_700_000_002),
+            close_reason: None,
+            paid: Amount::new(1_537),
+            proof_artifact_id: None,
+        };
+        let snapshot = Snapshot { requests: vec![request], ..Snapshot::default() };
+        let market = Market::new(MarketConfig::default(), snapshot);
+        let event = |body| proto::RequestEvent {
+            request_id: id.as_bytes().to_vec(),
+            sequence: 1,
+            at: 1_700_000_001,
+            event: Some(body),
+        };
+        let assigned = event(proto::request_event::Event::Assigned(proto::RequestAssigned {
+            prover: prover.as_bytes().to_vec(),
+            price_per_pgu: "3".into(),
+        }));
+        let fulfilled = event(proto::request_event::Event::Fulfilled(proto::RequestFulfilled {
+            proof_artifact_id: vec![],
+        }));
+        let only = |status: proto::RequestStatus| proto::SubscribeRequestsRequest {
+            statuses: vec![status as i32],
+            ..Default::default()
+        };
+        let assigned_only = only(proto::RequestStatus::Assigned);
+        assert!(passes(&market, &assigned_only, None, &assigned));
+        assert!(!passes(&market, &assigned_only, None, &fulfilled));
+        assert!(passes(&market, &only(proto::RequestStatus::Fulfilled), None, &fulfilled));
+        assert!(passes(&market, &assigned_only, Some(prover), &assigned));
+    }
 }
