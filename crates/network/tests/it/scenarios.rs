@@ -5,7 +5,7 @@
 
 use provernet_types::{
     RequestId, RequestSpec, Signer,
-    proto::{ExecutionStatus, RequestStatus, request_event::Event},
+    proto::{self, ExecutionStatus, RequestStatus, request_event::Event},
 };
 use provernet_zkvm::{
     ProofBundle, PublicOutputs,
@@ -47,7 +47,7 @@ async fn won(net: &Net, sample: &Sample, private: bool) -> Won {
     Won { requester, prover, program, spec, id, events, balance_before }
 }
 
-fn is(status: RequestStatus) -> impl Fn(&provernet_types::proto::ProofRequest) -> bool {
+fn is(status: RequestStatus) -> impl Fn(&proto::ProofRequest) -> bool {
     move |r| r.status == status as i32
 }
 
@@ -132,7 +132,7 @@ pub async fn failed_fulfillment_refunds_with_collateral(net: &Net) {
 
     // Assigned: the requester may no longer cancel.
     let message = net
-        .sign(&requester, |nonce| provernet_types::proto::CancelRequestBody {
+        .sign(&requester, |nonce| proto::CancelRequestBody {
             nonce,
             request_id: id.as_bytes().to_vec(),
         })
@@ -140,7 +140,7 @@ pub async fn failed_fulfillment_refunds_with_collateral(net: &Net) {
     assert_status(net.rpc().cancel_request(message).await, Code::FailedPrecondition, "Assigned");
 
     let message = net
-        .sign(&prover.operator, |nonce| provernet_types::proto::FailFulfillmentBody {
+        .sign(&prover.operator, |nonce| proto::FailFulfillmentBody {
             nonce,
             request_id: id.as_bytes().to_vec(),
             prover: prover.address().as_bytes().to_vec(),
@@ -189,7 +189,7 @@ pub async fn cancel_before_assignment_refunds(net: &Net) {
     net.bid(&prover, &id, 4).await.expect("Bid");
 
     let message = net
-        .sign(&requester, |nonce| provernet_types::proto::CancelRequestBody {
+        .sign(&requester, |nonce| proto::CancelRequestBody {
             nonce,
             request_id: id.as_bytes().to_vec(),
         })
@@ -207,7 +207,7 @@ pub async fn cancel_before_assignment_refunds(net: &Net) {
     // Closed: no more bids, no second cancel.
     assert_status(net.bid(&prover, &id, 3).await, Code::FailedPrecondition, "Cancelled");
     let message = net
-        .sign(&requester, |nonce| provernet_types::proto::CancelRequestBody {
+        .sign(&requester, |nonce| proto::CancelRequestBody {
             nonce,
             request_id: id.as_bytes().to_vec(),
         })
@@ -291,9 +291,21 @@ pub async fn private_inputs_are_read_only_by_requester_and_assigned_prover(net: 
         assert_status(result, Code::PermissionDenied, "only its requester and assigned prover");
     }
 
-    // The prover proves from what it downloaded.
+    // The prover proves from what it downloaded, uploads the proof and fulfils by its id.
     let bundle = program.prove(inputs).await;
-    net.fulfill(&winner, &id, bundle).await.expect("FulfillProof");
+    let proof_id = net.upload(&winner.operator, &bundle, proto::ArtifactKind::Proof).await;
+    let message = net
+        .sign(&winner.operator, |nonce| proto::FulfillProofBody {
+            nonce,
+            request_id: id.as_bytes().to_vec(),
+            prover: winner.address().as_bytes().to_vec(),
+            proof: Some(proto::fulfill_proof_body::Proof::ProofArtifactId(
+                proof_id.as_bytes().to_vec(),
+            )),
+        })
+        .await;
+    let accepted = net.rpc().fulfill_proof(message).await.expect("FulfillProof by artifact id");
+    assert_eq!(accepted.into_inner().proof_artifact_id, proof_id.as_bytes());
     net.wait_until(&mut events, &id, "Fulfilled", is(RequestStatus::Fulfilled)).await;
 }
 
