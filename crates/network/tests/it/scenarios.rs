@@ -245,6 +245,25 @@ pub async fn unexecutable_request_is_closed(net: &Net) {
     assert_eq!(amount(&account.balance), balance_before - penalty, "refund less the penalty");
     assert!(net.handle.state.market().ledger().treasury.get() >= treasury_before + penalty);
     assert_status(net.bid(&prover, &id, 3).await, Code::FailedPrecondition, "Unfulfillable");
+
+    // So are a program whose outputs are not the ones expected, and one over its gas limit.
+    let fib = net.program(&requester, &FIB, false).await;
+    let mut wrong_outputs = fib.spec(1);
+    wrong_outputs.expected_outputs_hash = Some([0; 32]);
+    let mut over_gas = fib.spec(1);
+    over_gas.gas_limit = 1;
+    for (spec, says) in [(wrong_outputs, "expected"), (over_gas, "gas")] {
+        let id = net.request(&requester, &spec).await;
+        let reason = events
+            .wait_for(&id, "Unexecutable", |e| match e {
+                Event::Unexecutable(u) => Some(u.reason.clone()),
+                Event::Executed(_) => panic!("executed despite {says}"),
+                _ => None,
+            })
+            .await;
+        assert!(reason.contains(says), "{reason}");
+        assert_eq!(net.get(&id).await.status, RequestStatus::Unfulfillable as i32);
+    }
 }
 
 pub async fn private_inputs_are_read_only_by_requester_and_assigned_prover(net: &Net) {
