@@ -824,6 +824,13 @@ impl Market {
     ) -> Result<Outcome> {
         self.check_fulfil(&signer, nonce, &id, &prover)?;
         let request = &self.requests[&id];
+        // A proof that arrives after the deadline is late even if the sweeper has not run yet.
+        if now_ms / 1000 >= request.spec.deadline {
+            return Err(MarketError::DeadlinePassed {
+                deadline: request.spec.deadline,
+                now: now_ms / 1000,
+            });
+        }
         let (assignment, pgus) = match (&request.assignment, request.pgus()) {
             (Some(a), Some(pgus)) => (a.clone(), pgus),
             _ => return Err(MarketError::NotExecuted(id)),
