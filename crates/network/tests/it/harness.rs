@@ -48,6 +48,35 @@ pub async fn bounded<F: Future<Output = ()>>(test: F) {
     tokio::time::timeout(TEST_TIMEOUT, test).await.expect("the test did not finish in time");
 }
 
+/// Set to `postgres` to run this suite against PostgreSQL (at `PROVERNET_TEST_POSTGRES_URL`)
+/// instead of SQLite; `.ci/run` runs it both ways.
+pub const ENGINE_ENV: &str = "PROVERNET_TEST_NETWORK_DB";
+
+/// The database URL for a new test network: a SQLite file in `dir`, or a fresh PostgreSQL
+/// database when [`ENGINE_ENV`] is `postgres` (left for the CI machine to discard).
+async fn database_url(dir: &std::path::Path) -> String {
+    if std::env::var(ENGINE_ENV).as_deref() != Ok("postgres") {
+        return format!("sqlite://{}", dir.join("network.db").display());
+    }
+    use sqlx::Connection;
+    let admin = std::env::var("PROVERNET_TEST_POSTGRES_URL")
+        .expect("PROVERNET_TEST_NETWORK_DB=postgres needs PROVERNET_TEST_POSTGRES_URL");
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("pn_it_{}_{nanos}_{n}", std::process::id());
+    let mut connection = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin).expect("PostgreSQL URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
 /// What the harness knows independently of the network: every deposit it made and every
 /// account it used, to check the ledger from the outside.
 #[derive(Debug, Default)]
@@ -59,6 +88,7 @@ pub struct Books {
 /// A stopped network: its data dir (deleted when dropped), config and books.
 pub struct Stopped {
     dir: Arc<tempfile::TempDir>,
+    database_url: String,
     tweak: fn(&mut NetworkConfig),
     books: Arc<Mutex<Books>>,
 }
@@ -72,6 +102,7 @@ pub struct Net {
     client: ProverNetworkClient<Channel>,
     cancel: CancellationToken,
     dir: Arc<tempfile::TempDir>,
+    database_url: String,
     tweak: fn(&mut NetworkConfig),
     books: Arc<Mutex<Books>>,
 }
@@ -85,11 +116,13 @@ impl Net {
     /// A network with the local config changed by `tweak`.
     pub async fn start_with(tweak: fn(&mut NetworkConfig)) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::launch_in(dir, tweak, Arc::default()).await
+        let database_url = database_url(dir.path()).await;
+        Self::launch_in(dir, database_url, tweak, Arc::default()).await
     }
 
     async fn launch_in(
         dir: Arc<tempfile::TempDir>,
+        database_url: String,
         tweak: fn(&mut NetworkConfig),
         books: Arc<Mutex<Books>>,
     ) -> Self {
@@ -97,6 +130,7 @@ impl Net {
         let artifacts = TcpListener::bind("127.0.0.1:0").await.expect("bind artifacts");
         let artifacts_url = format!("http://{}", artifacts.local_addr().expect("address"));
         let mut config = NetworkConfig::local(dir.path(), NETWORK_ID, &artifacts_url, SECRET);
+        config.database_url = database_url.clone();
         tweak(&mut config);
         let cancel = CancellationToken::new();
         let handle = launch(config, grpc, artifacts, cancel.clone()).await.expect("launch");
@@ -114,6 +148,7 @@ impl Net {
             client,
             cancel,
             dir,
+            database_url,
             tweak,
             books,
         }
@@ -127,17 +162,17 @@ impl Net {
     /// Checks the ledger (inside and from the outside), cancels and waits for every task.
     pub async fn stop(self) -> Stopped {
         self.assert_ledger().await;
-        let Self { handle, cancel, dir, tweak, books, client, .. } = self;
+        let Self { handle, cancel, dir, database_url, tweak, books, client, .. } = self;
         drop(client);
         cancel.cancel();
         tokio::time::timeout(WAIT, handle.join).await.expect("shut down in time").expect("join");
-        Stopped { dir, tweak, books }
+        Stopped { dir, database_url, tweak, books }
     }
 
     /// Stops the network and launches it again on the same data dir, on new listeners.
     pub async fn restart(self) -> Self {
-        let Stopped { dir, tweak, books } = self.stop().await;
-        Self::launch_in(dir, tweak, books).await
+        let Stopped { dir, database_url, tweak, books } = self.stop().await;
+        Self::launch_in(dir, database_url, tweak, books).await
     }
 
     /// The double-entry check: the market's own, and balances + locks + stakes + treasury of
