@@ -1,0 +1,244 @@
+//! The network under test and its actors: launch on loopback, faucet-funded accounts with
+//! client-side nonces, provers, and the fib program with its inputs (the way
+//! `tests/it/harness.rs` does it).
+
+use std::{path::Path, sync::Arc};
+
+use provernet_artifacts::ArtifactClient;
+use provernet_network::{NetworkConfig, launch, service::NetworkState};
+use provernet_types::{
+    Amount, ArtifactId, Domain, RequestSpec, SignedBody, Signer,
+    proto::{self, SignedMessage, prover_network_client::ProverNetworkClient},
+    seal,
+};
+use provernet_zkvm::samples::FIB;
+use tokio::{net::TcpListener, runtime::Handle, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use super::Result;
+
+/// The network id the benchmark signs under.
+pub const NETWORK_ID: &str = "provernet-bench";
+/// The ArtifactStore's HMAC secret.
+const SECRET: &str = "benchmark-secret-0123456789abcdef";
+/// The Miden version string.
+pub const MIDEN: &str = "miden-0.23";
+/// What every account gets from the faucet (below the default faucet limit of 10^12).
+pub const FUNDS: u128 = 100_000_000_000;
+/// The stake provers register with.
+pub const STAKE: u128 = 1_000_000_000;
+
+/// A gRPC client.
+pub type Rpc = ProverNetworkClient<Channel>;
+
+/// A running network.
+pub struct Net {
+    /// The signing domain.
+    pub domain: Domain,
+    /// `http://` URL of the gRPC server.
+    pub grpc_url: String,
+    /// The network's state (read directly for settlement times; never changed here).
+    pub state: Arc<NetworkState>,
+    cancel: CancellationToken,
+    join: JoinHandle<()>,
+}
+
+impl Net {
+    /// Launches the network on the `server` runtime with SQLite and artifacts in `dir`.
+    pub async fn start(server: &Handle, dir: &Path) -> Result<Self> {
+        let dir = dir.to_owned();
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        // Listeners and every task of the network belong to the server runtime.
+        let handle = server
+            .spawn(async move {
+                let grpc = TcpListener::bind("127.0.0.1:0").await?;
+                let artifacts = TcpListener::bind("127.0.0.1:0").await?;
+                let url = format!("http://{}", artifacts.local_addr()?);
+                let config = NetworkConfig::local(&dir, NETWORK_ID, &url, SECRET);
+                let launched: Result<_> =
+                    launch(config, grpc, artifacts, stop).await.map_err(|e| e.to_string().into());
+                launched
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+        Ok(Self {
+            domain: Domain::new(NETWORK_ID),
+            grpc_url: format!("http://{}", handle.grpc_addr),
+            state: handle.state,
+            cancel,
+            join: handle.join,
+        })
+    }
+
+    /// A client on a connection of its own.
+    pub async fn connect(&self) -> Result<Rpc> {
+        let channel = Endpoint::from_shared(self.grpc_url.clone())?.connect().await?;
+        Ok(ProverNetworkClient::new(channel))
+    }
+
+    /// Stops the network and waits for its tasks.
+    pub async fn stop(self) -> Result<()> {
+        self.cancel.cancel();
+        self.join.await?;
+        Ok(())
+    }
+}
+
+/// An account and the nonce its next signed call carries (tracked here: each accepted call
+/// uses exactly one).
+pub struct Account {
+    /// Its key.
+    pub signer: Signer,
+    /// The next nonce.
+    pub nonce: u64,
+}
+
+impl Account {
+    /// A fresh account (nonce 0).
+    pub fn random() -> Self {
+        Self { signer: Signer::random(), nonce: 0 }
+    }
+
+    /// Seals `body` with the next nonce, and advances it.
+    pub fn sign<B: SignedBody>(
+        &mut self,
+        domain: &Domain,
+        body: impl FnOnce(u64) -> B,
+    ) -> SignedMessage {
+        let message = seal(&self.signer, domain, &body(self.nonce));
+        self.nonce += 1;
+        message
+    }
+
+    /// Credits [`FUNDS`] through the faucet.
+    pub async fn fund(&mut self, net: &Net, rpc: &mut Rpc) -> Result<()> {
+        let message =
+            self.sign(&net.domain, |nonce| proto::FaucetBody { nonce, amount: FUNDS.to_string() });
+        rpc.faucet(message).await?;
+        Ok(())
+    }
+}
+
+/// A prover: the owner that stakes, and the operator key that bids.
+pub struct Prover {
+    /// The owner account (its address is the prover's).
+    pub owner: Account,
+    /// The operator, which signs the bids.
+    pub operator: Account,
+}
+
+impl Prover {
+    /// Funds a new owner and registers it with [`STAKE`] and a new operator key.
+    pub async fn register(net: &Net, rpc: &mut Rpc) -> Result<Self> {
+        let mut owner = Account::random();
+        owner.fund(net, rpc).await?;
+        let operator = Account::random();
+        let message = owner.sign(&net.domain, |nonce| proto::RegisterProverBody {
+            nonce,
+            stake: STAKE.to_string(),
+            operator: operator.signer.address().as_bytes().to_vec(),
+        });
+        rpc.register_prover(message).await?;
+        Ok(Self { owner, operator })
+    }
+
+    /// A bid of `price` per PGU on `request_id`, signed by the operator with its next nonce.
+    pub fn sign_bid(&mut self, domain: &Domain, request_id: &[u8], price: u128) -> SignedMessage {
+        let prover = self.owner.signer.address().as_bytes().to_vec();
+        self.operator.sign(domain, |nonce| proto::BidBody {
+            nonce,
+            request_id: request_id.to_vec(),
+            price_per_pgu: price.to_string(),
+            prover,
+        })
+    }
+}
+
+/// The registered fib program and its uploaded inputs.
+pub struct Program {
+    program_id: Vec<u8>,
+    artifact_id: ArtifactId,
+    inputs_id: ArtifactId,
+}
+
+impl Program {
+    /// Uploads and registers the fib sample and uploads its inputs, as `account`.
+    pub async fn register(net: &Net, rpc: &mut Rpc, account: &mut Account) -> Result<Self> {
+        let artifacts = ArtifactClient::new()?;
+        let artifact_id = upload(
+            net,
+            rpc,
+            &artifacts,
+            account,
+            FIB.source.as_bytes(),
+            proto::ArtifactKind::Program,
+        )
+        .await?;
+        let message = account.sign(&net.domain, |nonce| proto::RegisterProgramBody {
+            nonce,
+            name: FIB.name.into(),
+            zkvm_version: MIDEN.into(),
+            program_artifact_id: artifact_id.as_bytes().to_vec(),
+        });
+        let program_id = rpc
+            .register_program(message)
+            .await?
+            .into_inner()
+            .program
+            .ok_or("RegisterProgram returned no program")?
+            .program_id;
+        let inputs_id = upload(
+            net,
+            rpc,
+            &artifacts,
+            account,
+            FIB.inputs.as_bytes(),
+            proto::ArtifactKind::Inputs,
+        )
+        .await?;
+        Ok(Self { program_id, artifact_id, inputs_id })
+    }
+
+    /// A request: at most 2^16 PGUs at 10 per PGU plus a base fee of 1,000, auction period
+    /// `period` seconds, deadline `deadline_in` seconds from now.
+    pub fn spec(&self, period: u64, deadline_in: u64) -> RequestSpec {
+        RequestSpec {
+            program_id: self.program_id.clone(),
+            zkvm_version: MIDEN.into(),
+            program_artifact_id: self.artifact_id,
+            inputs_artifact_id: self.inputs_id,
+            inputs_private: false,
+            deadline: provernet_network::service::now_ms() / 1000 + deadline_in,
+            gas_limit: 1 << 16,
+            max_price_per_pgu: Amount::new(10),
+            base_fee: Amount::new(1_000),
+            min_auction_period: period,
+            whitelist: Vec::new(),
+            expected_outputs_hash: None,
+            proof_mode: String::new(),
+        }
+    }
+}
+
+/// Uploads `bytes` through a presigned URL.
+async fn upload(
+    net: &Net,
+    rpc: &mut Rpc,
+    artifacts: &ArtifactClient,
+    account: &mut Account,
+    bytes: &[u8],
+    kind: proto::ArtifactKind,
+) -> Result<ArtifactId> {
+    let id = ArtifactId::of(bytes);
+    let message = account.sign(&net.domain, |nonce| proto::PresignArtifactUploadBody {
+        nonce,
+        artifact_id: id.as_bytes().to_vec(),
+        kind: kind as i32,
+        size: bytes.len() as u64,
+    });
+    let url = rpc.presign_artifact_upload(message).await?.into_inner().url;
+    artifacts.upload_bytes(&url, bytes::Bytes::copy_from_slice(bytes)).await?;
+    Ok(id)
+}
