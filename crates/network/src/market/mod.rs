@@ -118,6 +118,22 @@ pub struct Outcome {
     pub events: Vec<Event>,
 }
 
+impl Outcome {
+    /// Appends `other`, which happened after `self`: its entity states are the later ones (the
+    /// store keeps the last state of each key in a batch).
+    pub fn merge(&mut self, other: Outcome) {
+        let Changes { accounts, provers, programs, requests, ledger } = other.changes;
+        self.changes.accounts.extend(accounts);
+        self.changes.provers.extend(provers);
+        self.changes.programs.extend(programs);
+        self.changes.requests.extend(requests);
+        if ledger.is_some() {
+            self.changes.ledger = ledger;
+        }
+        self.events.extend(other.events);
+    }
+}
+
 /// The authoritative state of the network. Not thread-safe by itself: the service serialises
 /// operations.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{NetworkState, Work, now_ms, rpc::read_artifact};
-use crate::market::{Execution, Status};
+use crate::market::{Execution, Outcome, Status};
 
 /// How often the per-state request gauges are refreshed: a scrape interval is seconds.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
@@ -107,30 +107,46 @@ impl Background {
                 },
                 () = sleep => {
                     let now = now_ms();
+                    let mut due = Vec::new();
                     while let Some(Reverse((at, timer))) = timers.peek().copied() {
                         if at > now {
                             break;
                         }
                         timers.pop();
-                        self.fire(timer, at, now).await;
+                        due.push((timer, at));
                     }
+                    self.fire(due).await;
                 }
             }
         }
     }
 
-    async fn fire(&self, timer: Timer, due_ms: u64, now: u64) {
-        let result = match timer {
-            Timer::Settle(id) => {
-                let settled = self.state.apply(|m, now| Ok((m.settle(id, now), ()))).await;
-                metrics::histogram!("network_auction_settle_delay_seconds")
-                    .record(now.saturating_sub(due_ms) as f64 / 1e3);
-                settled
-            }
-            Timer::Sweep => self.state.apply(|m, now| Ok((m.sweep(now), ()))).await,
-        };
+    /// Fires every due timer in one market operation, so auctions ending in the same instant
+    /// share one database commit instead of queueing behind each other's.
+    async fn fire(&self, due: Vec<(Timer, u64)>) {
+        if due.is_empty() {
+            return;
+        }
+        let result = self
+            .state
+            .apply(|m, now| {
+                let mut all = Outcome::default();
+                for (timer, due_ms) in &due {
+                    let outcome = match timer {
+                        Timer::Settle(id) => {
+                            metrics::histogram!("network_auction_settle_delay_seconds")
+                                .record(now.saturating_sub(*due_ms) as f64 / 1e3);
+                            m.settle(*id, now)
+                        }
+                        Timer::Sweep => m.sweep(now),
+                    };
+                    all.merge(outcome);
+                }
+                Ok((all, ()))
+            })
+            .await;
         if let Err(e) = result {
-            tracing::error!(target: "provernet::network", ?timer, %e, "timer failed");
+            tracing::error!(target: "provernet::network", timers = due.len(), %e, "timers failed");
         }
     }
 }
