@@ -238,9 +238,47 @@ pub fn recover(
     signature: &Signature,
 ) -> Result<Address, SignatureError> {
     let digest = domain.digest(body);
-    VerifyingKey::recover_from_prehash(&digest, &signature.inner, signature.recovery_id)
+    recover_key(&digest, &signature.inner, signature.recovery_id)
         .map(|key| Address::from_public_key(&key))
-        .map_err(|_| SignatureError::Unrecoverable)
+        .ok_or(SignatureError::Unrecoverable)
+}
+
+/// Recovers the public key `Q = r⁻¹(s·R − z·G)` of an ECDSA signature over `digest`.
+///
+/// `VerifyingKey::recover_from_prehash` computes the same key and then verifies the signature
+/// with it again, which doubles the cost and cannot fail for a key obtained this way; signature
+/// verification is the network's hottest path (BENCHMARKS.md), so the second check is skipped.
+/// The rare x-reduced recovery ids (probability ~2⁻¹²⁸) go through the library.
+fn recover_key(
+    digest: &[u8; 32],
+    signature: &ecdsa::Signature,
+    id: RecoveryId,
+) -> Option<VerifyingKey> {
+    use k256::{
+        AffinePoint, FieldBytes, ProjectivePoint, Scalar, U256,
+        elliptic_curve::{
+            PrimeField,
+            ops::{LinearCombination, Reduce},
+            point::DecompressPoint,
+        },
+    };
+    if id.is_x_reduced() {
+        return VerifyingKey::recover_from_prehash(digest, signature, id).ok();
+    }
+    let (r, s) = signature.split_scalars();
+    let z = <Scalar as Reduce<U256>>::reduce_bytes(FieldBytes::from_slice(digest));
+    let big_r: AffinePoint =
+        Option::from(AffinePoint::decompress(&r.to_repr(), u8::from(id.is_y_odd()).into()))?;
+    let r_inv: Scalar = Option::from(r.invert())?;
+    let u1 = -(r_inv * z);
+    let u2 = r_inv * *s;
+    let key = ProjectivePoint::lincomb(
+        &ProjectivePoint::GENERATOR,
+        &u1,
+        &ProjectivePoint::from(big_r),
+        &u2,
+    );
+    VerifyingKey::from_affine(key.to_affine()).ok()
 }
 
 /// Checks that `expected` signed `body` under `domain`.
