@@ -143,10 +143,15 @@ impl From<EnvelopeError> for tonic::Status {
 
 /// Encodes `body`, signs it under `domain` narrowed to the body's kind, and wraps it.
 pub fn seal<B: SignedBody>(signer: &Signer, domain: &Domain, body: &B) -> SignedMessage {
-    let bytes = body.encode_to_vec();
-    let signature = signer.sign(&domain.with_kind(B::KIND), &bytes);
+    seal_bytes::<B>(signer, domain, body.encode_to_vec())
+}
+
+/// Signs already-encoded `body` bytes as a body of kind `B` and wraps them (for callers that
+/// encode themselves, and tests that send bodies which do not decode).
+pub fn seal_bytes<B: SignedBody>(signer: &Signer, domain: &Domain, body: Vec<u8>) -> SignedMessage {
+    let signature = signer.sign(&domain.with_kind(B::KIND), &body);
     SignedMessage {
-        body: bytes,
+        body,
         signature: signature.to_vec(),
         signer: signer.address().as_bytes().to_vec(),
         domain: domain.network_id().to_owned(),

@@ -34,7 +34,7 @@ pub mod signer;
 
 pub use address::{Address, AddressError};
 pub use amount::{Amount, AmountArithmeticError, AmountError};
-pub use envelope::{EnvelopeError, Nonced, SignedBody, check_signer, open, seal};
+pub use envelope::{EnvelopeError, Nonced, SignedBody, check_signer, open, seal, seal_bytes};
 pub use field::FieldError;
 pub use hex32::Hex32Error;
 pub use ids::{ArtifactId, RequestId};

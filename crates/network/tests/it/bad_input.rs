@@ -4,7 +4,7 @@
 use prost::Message;
 use provernet_network::market::Market;
 use provernet_types::{
-    Address, Amount, ArtifactId, Domain, RequestId, RequestSpec, SignedBody, Signer,
+    Address, Amount, ArtifactId, Domain, RequestId, RequestSpec, Signer,
     proto::{self, SignedMessage},
     seal,
 };
@@ -78,18 +78,6 @@ async fn observe(net: &Net, addresses: &[Address], ids: &[RequestId]) -> Observe
         requests.push(net.get(id).await);
     }
     Observed { market, accounts, requests }
-}
-
-/// Signs `bytes` as a body of kind `B` without encoding a message (for undecodable bodies).
-fn seal_raw<B: SignedBody>(signer: &Signer, domain: &Domain, bytes: Vec<u8>) -> SignedMessage {
-    let signature = signer.sign(&domain.with_kind(B::KIND), &bytes);
-    SignedMessage {
-        body: bytes,
-        signature: signature.to_vec(),
-        signer: signer.address().as_bytes().to_vec(),
-        domain: domain.network_id().to_owned(),
-        kind: B::KIND.to_owned(),
-    }
 }
 
 /// What the table needs: actors, a program, an open request and one assigned to `prover`.
@@ -296,7 +284,7 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
         case(
             "undecodable body",
             Faucet,
-            seal_raw::<proto::FaucetBody>(r, domain, vec![0xff; 5]),
+            provernet_types::seal_bytes::<proto::FaucetBody>(r, domain, vec![0xff; 5]),
             InvalidArgument,
             "malformed body",
         ),
