@@ -13,6 +13,7 @@
 //!   [`Nonced`] traits of state-changing bodies.
 //! - [`field`]: reading proto fields into typed values, errors naming the field.
 //! - [`request`]: [`RequestSpec`], a typed `RequestProofBody` and its costs.
+//! - [`client`]: [`NetworkClient`], the gRPC client that signs and keeps nonces.
 //!
 //! How a state-changing call travels:
 //!
@@ -23,6 +24,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod client;
 pub mod envelope;
 pub mod field;
 pub mod hex32;
@@ -34,6 +36,7 @@ pub mod signer;
 
 pub use address::{Address, AddressError};
 pub use amount::{Amount, AmountArithmeticError, AmountError};
+pub use client::{ClientError, NetworkClient};
 pub use envelope::{EnvelopeError, Nonced, SignedBody, check_signer, open, seal, seal_bytes};
 pub use field::FieldError;
 pub use hex32::Hex32Error;

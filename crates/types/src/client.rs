@@ -1,0 +1,560 @@
+//! [`NetworkClient`]: the ProverNetwork's gRPC client with signing and nonces taken care of.
+//!
+//! Every state-changing call needs the signer's current nonce. The client keeps one counter per
+//! signer and holds that signer's lock from reading the nonce until the network answers, so
+//! concurrent calls by one signer (a node's bidder and prover share the operator key) reach the
+//! network in nonce order. After any error the counter is dropped and read again from the
+//! network on the next call, because a refused call does not consume the nonce but a call lost in
+//! transit might have.
+
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
+
+use tonic::{
+    Code, Status,
+    transport::{Channel, Endpoint},
+};
+
+use crate::{
+    address::Address,
+    amount::Amount,
+    envelope::{SignedBody, seal},
+    ids::{ArtifactId, RequestId},
+    proto::{self, SignedMessage, prover_network_client::ProverNetworkClient},
+    request::RequestSpec,
+    signature::Domain,
+    signer::Signer,
+};
+
+/// Largest response the client accepts (proof requests listed in pages stay far below).
+const MAX_DECODING_BYTES: usize = 64 << 20;
+
+/// Why a call to the network failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The network's URL is not a valid endpoint.
+    #[error("invalid network URL {url:?}: {source}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What was wrong with it.
+        source: tonic::transport::Error,
+    },
+    /// Nothing answered at the network's URL.
+    #[error("cannot reach the network at {url}: {source}")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// The connection error.
+        source: tonic::transport::Error,
+    },
+    /// The network answered a call with an error.
+    #[error("{call}: {}: {}", status.code(), status.message())]
+    Rpc {
+        /// The call that failed.
+        call: &'static str,
+        /// The network's answer.
+        status: Status,
+    },
+    /// The network answered with a message missing a field it always sets.
+    #[error("{call}: the network's answer has no {field}")]
+    Incomplete {
+        /// The call.
+        call: &'static str,
+        /// The missing field.
+        field: &'static str,
+    },
+}
+
+impl ClientError {
+    /// The gRPC status code, if the network answered.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Self::Rpc { status, .. } => Some(status.code()),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed (network down, overloaded, or timed out), as
+    /// opposed to a refusal that will repeat.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Rpc { status, .. } => matches!(
+                status.code(),
+                Code::Unavailable
+                    | Code::DeadlineExceeded
+                    | Code::ResourceExhausted
+                    | Code::Aborted
+            ),
+            Self::Url { .. } | Self::Incomplete { .. } => false,
+        }
+    }
+}
+
+/// A signer's nonce as last known: `None` until read from the network or after an error.
+type NonceSlot = Arc<tokio::sync::Mutex<Option<u64>>>;
+
+/// A connection to one ProverNetwork: typed calls, signed under its domain with managed nonces.
+#[derive(Clone)]
+pub struct NetworkClient {
+    rpc: ProverNetworkClient<Channel>,
+    url: String,
+    info: Arc<proto::GetNetworkInfoResponse>,
+    domain: Domain,
+    nonces: Arc<std::sync::Mutex<HashMap<Address, NonceSlot>>>,
+}
+
+impl std::fmt::Debug for NetworkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkClient")
+            .field("url", &self.url)
+            .field("network_id", &self.info.network_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetworkClient {
+    /// Connects to the network at `url` (`http://host:port`) and reads its info (network id,
+    /// versions, ArtifactStore URL). Gives up after `timeout` when nothing answers.
+    ///
+    /// # Errors
+    /// [`ClientError::Url`], [`ClientError::Unreachable`], or the GetNetworkInfo call's error.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|source| ClientError::Url { url: url.to_owned(), source })?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|source| ClientError::Unreachable { url: url.to_owned(), source })?;
+        let mut rpc =
+            ProverNetworkClient::new(channel).max_decoding_message_size(MAX_DECODING_BYTES);
+        let info = rpc
+            .get_network_info(proto::GetNetworkInfoRequest {})
+            .await
+            .map_err(|status| ClientError::Rpc { call: "GetNetworkInfo", status })?
+            .into_inner();
+        Ok(Self {
+            rpc,
+            url: url.to_owned(),
+            domain: Domain::new(info.network_id.as_str()),
+            info: Arc::new(info),
+            nonces: Arc::default(),
+        })
+    }
+
+    /// The generated gRPC client, for calls this type does not wrap.
+    pub fn rpc(&self) -> ProverNetworkClient<Channel> {
+        self.rpc.clone()
+    }
+
+    /// The URL this client connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The network's info as read at connection.
+    pub fn info(&self) -> &proto::GetNetworkInfoResponse {
+        &self.info
+    }
+
+    /// The domain messages are signed under (the network's id).
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    /// The ArtifactStore's base URL as the network announces it.
+    pub fn artifact_store_url(&self) -> &str {
+        &self.info.artifact_store_url
+    }
+
+    // --- reading ---
+
+    /// The network's info, read now (its clock, in `now`).
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn network_info(&self) -> Result<proto::GetNetworkInfoResponse, ClientError> {
+        let call = "GetNetworkInfo";
+        self.rpc()
+            .get_network_info(proto::GetNetworkInfoRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| ClientError::Rpc { call, status })
+    }
+
+    /// The account at `address` (zero balance and nonce if never used).
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn account(&self, address: &Address) -> Result<proto::Account, ClientError> {
+        let call = "GetAccount";
+        self.rpc()
+            .get_account(proto::GetAccountRequest { address: address.as_bytes().to_vec() })
+            .await
+            .map_err(|status| ClientError::Rpc { call, status })?
+            .into_inner()
+            .account
+            .ok_or(ClientError::Incomplete { call, field: "account" })
+    }
+
+    /// The proof request `id`.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id, or the call's error.
+    pub async fn proof_request(&self, id: &RequestId) -> Result<proto::ProofRequest, ClientError> {
+        let call = "GetProofRequest";
+        self.rpc()
+            .get_proof_request(proto::GetProofRequestRequest { request_id: id.as_bytes().to_vec() })
+            .await
+            .map_err(|status| ClientError::Rpc { call, status })?
+            .into_inner()
+            .request
+            .ok_or(ClientError::Incomplete { call, field: "request" })
+    }
+
+    /// One page of proof requests matching `filter`.
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn list(
+        &self,
+        filter: proto::ListProofRequestsRequest,
+    ) -> Result<proto::ListProofRequestsResponse, ClientError> {
+        let call = "ListProofRequests";
+        self.rpc()
+            .list_proof_requests(filter)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| ClientError::Rpc { call, status })
+    }
+
+    /// Every proof request matching `filter`, following the cursor to the end.
+    ///
+    /// # Errors
+    /// The first failing page's error.
+    pub async fn list_all(
+        &self,
+        mut filter: proto::ListProofRequestsRequest,
+    ) -> Result<Vec<proto::ProofRequest>, ClientError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.list(filter.clone()).await?;
+            all.extend(page.requests);
+            if page.next_cursor.is_empty() {
+                return Ok(all);
+            }
+            filter.cursor = page.next_cursor;
+        }
+    }
+
+    /// The programs found by name (every version) or by program id.
+    ///
+    /// # Errors
+    /// `NotFound`, or the call's error.
+    pub async fn program(
+        &self,
+        query: proto::GetProgramRequest,
+    ) -> Result<proto::GetProgramResponse, ClientError> {
+        let call = "GetProgram";
+        self.rpc()
+            .get_program(query)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| ClientError::Rpc { call, status })
+    }
+
+    /// The stream of request events matching `filter`.
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn subscribe(
+        &self,
+        filter: proto::SubscribeRequestsRequest,
+    ) -> Result<tonic::Streaming<proto::RequestEvent>, ClientError> {
+        let call = "SubscribeRequests";
+        self.rpc()
+            .subscribe_requests(filter)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| ClientError::Rpc { call, status })
+    }
+
+    // --- signing ---
+
+    /// Signs the body made by `body` from `signer`'s current nonce and sends it with `send`,
+    /// holding the signer's nonce until the network answers.
+    ///
+    /// # Errors
+    /// The call's error, named `call`.
+    pub async fn signed<B, T, F, Fut>(
+        &self,
+        call: &'static str,
+        signer: &Signer,
+        body: impl FnOnce(u64) -> B,
+        send: F,
+    ) -> Result<T, ClientError>
+    where
+        B: SignedBody,
+        F: FnOnce(ProverNetworkClient<Channel>, SignedMessage) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let address = signer.address();
+        let slot = self
+            .nonces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(address)
+            .or_default()
+            .clone();
+        let mut nonce = slot.lock().await;
+        let current = match *nonce {
+            Some(n) => n,
+            None => self.account(&address).await?.nonce,
+        };
+        let message = seal(signer, &self.domain, &body(current));
+        match send(self.rpc(), message).await {
+            Ok(response) => {
+                *nonce = Some(current + 1);
+                Ok(response.into_inner())
+            }
+            Err(status) => {
+                *nonce = None;
+                Err(ClientError::Rpc { call, status })
+            }
+        }
+    }
+
+    /// Credits `amount` to `signer` from the faucet (devnets only).
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn faucet(&self, signer: &Signer, amount: Amount) -> Result<(), ClientError> {
+        self.signed(
+            "Faucet",
+            signer,
+            |nonce| proto::FaucetBody { nonce, amount: amount.to_string() },
+            |mut rpc, m| async move { rpc.faucet(m).await },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Registers `owner` as a prover with `stake`, bidding and proving through `operator`.
+    ///
+    /// # Errors
+    /// The call's error (`AlreadyExists` when already registered).
+    pub async fn register_prover(
+        &self,
+        owner: &Signer,
+        stake: Amount,
+        operator: &Address,
+    ) -> Result<(), ClientError> {
+        self.signed(
+            "RegisterProver",
+            owner,
+            |nonce| proto::RegisterProverBody {
+                nonce,
+                stake: stake.to_string(),
+                operator: operator.as_bytes().to_vec(),
+            },
+            |mut rpc, m| async move { rpc.register_prover(m).await },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Registers the program stored as `artifact` under `name` for `zkvm_version`.
+    ///
+    /// # Errors
+    /// The call's error (`AlreadyExists`, `InvalidArgument` for a program that does not load).
+    pub async fn register_program(
+        &self,
+        signer: &Signer,
+        name: &str,
+        zkvm_version: &str,
+        artifact: &ArtifactId,
+    ) -> Result<proto::Program, ClientError> {
+        let call = "RegisterProgram";
+        self.signed(
+            call,
+            signer,
+            |nonce| proto::RegisterProgramBody {
+                nonce,
+                name: name.to_owned(),
+                zkvm_version: zkvm_version.to_owned(),
+                program_artifact_id: artifact.as_bytes().to_vec(),
+            },
+            |mut rpc, m| async move { rpc.register_program(m).await },
+        )
+        .await?
+        .program
+        .ok_or(ClientError::Incomplete { call, field: "program" })
+    }
+
+    /// Asks for a proof of `spec`; returns the request's id.
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn request_proof(
+        &self,
+        signer: &Signer,
+        spec: &RequestSpec,
+    ) -> Result<RequestId, ClientError> {
+        let call = "RequestProof";
+        let response = self
+            .signed(
+                call,
+                signer,
+                |nonce| spec.to_body(nonce),
+                |mut rpc, m| async move { rpc.request_proof(m).await },
+            )
+            .await?;
+        RequestId::from_slice(&response.request_id)
+            .map_err(|_| ClientError::Incomplete { call, field: "request_id" })
+    }
+
+    /// Cancels request `id` (before it is assigned).
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn cancel(&self, signer: &Signer, id: &RequestId) -> Result<(), ClientError> {
+        self.signed(
+            "CancelRequest",
+            signer,
+            |nonce| proto::CancelRequestBody { nonce, request_id: id.as_bytes().to_vec() },
+            |mut rpc, m| async move { rpc.cancel_request(m).await },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Bids `price_per_pgu` on request `id` for `prover`, signed by `operator`.
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn bid(
+        &self,
+        operator: &Signer,
+        prover: &Address,
+        id: &RequestId,
+        price_per_pgu: Amount,
+    ) -> Result<(), ClientError> {
+        self.signed(
+            "Bid",
+            operator,
+            |nonce| proto::BidBody {
+                nonce,
+                request_id: id.as_bytes().to_vec(),
+                price_per_pgu: price_per_pgu.to_string(),
+                prover: prover.as_bytes().to_vec(),
+            },
+            |mut rpc, m| async move { rpc.bid(m).await },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Submits a proof bundle for request `id` on behalf of `prover`.
+    ///
+    /// # Errors
+    /// The call's error (`InvalidArgument` for a proof that does not verify).
+    pub async fn fulfill(
+        &self,
+        operator: &Signer,
+        prover: &Address,
+        id: &RequestId,
+        bundle: Vec<u8>,
+    ) -> Result<proto::FulfillProofResponse, ClientError> {
+        self.signed(
+            "FulfillProof",
+            operator,
+            |nonce| proto::FulfillProofBody {
+                nonce,
+                request_id: id.as_bytes().to_vec(),
+                prover: prover.as_bytes().to_vec(),
+                proof: Some(proto::fulfill_proof_body::Proof::ProofBytes(bundle)),
+            },
+            |mut rpc, m| async move { rpc.fulfill_proof(m).await },
+        )
+        .await
+    }
+
+    /// Gives up request `id` on behalf of `prover`, saying why.
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn fail(
+        &self,
+        operator: &Signer,
+        prover: &Address,
+        id: &RequestId,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        self.signed(
+            "FailFulfillment",
+            operator,
+            |nonce| proto::FailFulfillmentBody {
+                nonce,
+                request_id: id.as_bytes().to_vec(),
+                prover: prover.as_bytes().to_vec(),
+                reason: reason.to_owned(),
+            },
+            |mut rpc, m| async move { rpc.fail_fulfillment(m).await },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A presigned URL to upload `size` bytes with id `artifact` of `kind`.
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn presign_upload(
+        &self,
+        signer: &Signer,
+        artifact: &ArtifactId,
+        kind: proto::ArtifactKind,
+        size: u64,
+    ) -> Result<String, ClientError> {
+        self.signed(
+            "PresignArtifactUpload",
+            signer,
+            |nonce| proto::PresignArtifactUploadBody {
+                nonce,
+                artifact_id: artifact.as_bytes().to_vec(),
+                kind: kind as i32,
+                size,
+            },
+            |mut rpc, m| async move { rpc.presign_artifact_upload(m).await },
+        )
+        .await
+        .map(|r| r.url)
+    }
+
+    /// A presigned URL to read `artifact` of request `id` (private inputs: requester and
+    /// assigned prover only).
+    ///
+    /// # Errors
+    /// The call's error.
+    pub async fn presign_download(
+        &self,
+        signer: &Signer,
+        id: &RequestId,
+        artifact: &ArtifactId,
+    ) -> Result<String, ClientError> {
+        self.signed(
+            "PresignArtifactDownload",
+            signer,
+            |nonce| proto::PresignArtifactDownloadBody {
+                nonce,
+                artifact_id: artifact.as_bytes().to_vec(),
+                request_id: id.as_bytes().to_vec(),
+            },
+            |mut rpc, m| async move { rpc.presign_artifact_download(m).await },
+        )
+        .await
+        .map(|r| r.url)
+    }
+}
