@@ -1,15 +1,17 @@
-//! The provernet prover node.
+//! The provernet prover node (DESIGN.md, "The node").
 //!
-//! Built so far: the node's decisions, as plain functions of (request, node state, time) — what
-//! the market simulation and the unit tests drive directly (DESIGN.md, "The node"):
+//! Layout:
+//! - [`config`]: [`NodeConfig`], the TOML file, environment and flag overrides.
 //! - [`resources`]: the [`ResourceManager`], proving capacity from cores and memory.
-//! - [`bidder`]: the bidder's "bid or skip, at what price" ([`bidder::decide`]) and the
+//! - [`bidder`]: the bidder's "bid or skip, at what price" ([`bidder::decide`]), the
 //!   [`bidder::PricingStrategy`] with its default, [`bidder::CostPlus`].
-//!
-//! Not built yet (issue "The prover node"): the NodeContext runtime, the subscription-driven
-//! NodeBidder loop, the NodeProver state machine and job store, and the NodeMonitor.
+//! - [`monitor`]: NodeMonitor: [`monitor::NodeHealth`], system sampling, alert rules, and the
+//!   HTTP endpoints `/metrics`, `/health/*`, `/status`.
 
 pub mod bidder;
+pub mod config;
+pub mod monitor;
 pub mod resources;
 
+pub use config::{ConfigError, NodeConfig};
 pub use resources::{ResourceManager, Resources};

@@ -1,10 +1,16 @@
 //! The `provernet` commands, one module each.
 
 mod artifacts;
+mod calibrate;
+mod devnet;
 mod execute;
 mod local;
 mod network;
+mod node;
+mod program;
 mod prove;
+mod request;
+mod status;
 mod verify;
 
 use clap::Subcommand;
@@ -25,6 +31,20 @@ pub enum Command {
     Network(network::NetworkArgs),
     /// Run the ArtifactStore on its own.
     Artifacts(artifacts::ArtifactsArgs),
+    /// Run a whole local market: network, ArtifactStore, nodes and a stream of requests.
+    #[command(after_help = "Example:\n  provernet devnet --nodes 3 --requests 12")]
+    Devnet(devnet::DevnetArgs),
+    /// Run a prover node, or set one up.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Measure this machine's proving throughput and suggest bid parameters.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Ask the network for proofs, and follow them.
+    #[command(subcommand)]
+    Request(request::RequestCommand),
+    /// Register programs with the network, and look them up.
+    #[command(subcommand)]
+    Program(program::ProgramCommand),
 }
 
 /// Runs `command` to completion.
@@ -35,5 +55,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(args),
         Command::Network(args) => network::run(args).await,
         Command::Artifacts(args) => artifacts::run(args).await,
+        Command::Devnet(args) => devnet::run(args).await,
+        Command::Node(command) => node::run(command).await,
+        Command::Calibrate(args) => calibrate::run(args).await,
+        Command::Request(command) => request::run(command).await,
+        Command::Program(command) => program::run(command).await,
     }
 }

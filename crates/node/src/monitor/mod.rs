@@ -1,0 +1,154 @@
+//! NodeMonitor: system and proving metrics, Prometheus `/metrics`, `/health/live`,
+//! `/health/ready`, the JSON `/status` that `provernet node status` reads, and alert rules logged
+//! at WARN/ERROR with a stable code each.
+//!
+//! The runtime reports into a shared [`NodeHealth`]; the monitor samples the system, evaluates
+//! the alert rules and serves what both say.
+
+use std::sync::{
+    Mutex,
+    atomic::{AtomicBool, AtomicU32, Ordering},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// What the runtime reports for the monitor: shared by every component, cheap to update.
+#[derive(Debug, Default)]
+pub struct NodeHealth {
+    subscription_up: AtomicBool,
+    ready: AtomicBool,
+    consecutive_failures: AtomicU32,
+    jobs_at_risk: AtomicU32,
+    status: Mutex<NodeStatus>,
+}
+
+impl NodeHealth {
+    /// Whether the network's request stream is connected.
+    pub fn set_subscription_up(&self, up: bool) {
+        self.subscription_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Whether the node is ready to take work (store open, network reached).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// A job finished and was accepted: the failure streak ends.
+    pub fn record_job_success(&self) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+    }
+
+    /// A job failed.
+    pub fn record_job_failure(&self) {
+        self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Jobs whose estimated finish is past their deadline less the safety margin.
+    pub fn set_jobs_at_risk(&self, n: u32) {
+        self.jobs_at_risk.store(n, Ordering::Relaxed);
+    }
+
+    /// Replaces the status `/status` serves.
+    pub fn publish_status(&self, status: NodeStatus) {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// The latest status.
+    pub fn status(&self) -> NodeStatus {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The flags and counters, read at once.
+    pub fn snapshot(&self) -> HealthSnapshot {
+        HealthSnapshot {
+            subscription_up: self.subscription_up.load(Ordering::Relaxed),
+            ready: self.ready.load(Ordering::Relaxed),
+            consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
+            jobs_at_risk: self.jobs_at_risk.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// [`NodeHealth`]'s flags and counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSnapshot {
+    /// The request stream is connected.
+    pub subscription_up: bool,
+    /// The node is ready to take work.
+    pub ready: bool,
+    /// Jobs failed in a row.
+    pub consecutive_failures: u32,
+    /// Jobs at risk of missing their deadline.
+    pub jobs_at_risk: u32,
+}
+
+/// What a running node says about itself at `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The prover account.
+    pub prover: String,
+    /// The operator key's address.
+    pub operator: String,
+    /// The network's URL.
+    pub network_url: String,
+    /// zkVM versions proven.
+    pub versions: Vec<String>,
+    /// Unix seconds the node started.
+    pub started_at: u64,
+    /// Whether the node bids on new requests.
+    pub bidding: bool,
+    /// PGUs bid on or won and not yet proven.
+    pub committed_pgus: u64,
+    /// Proving slots, and how many are in use.
+    pub slots: usize,
+    /// Jobs proving now.
+    pub proving: usize,
+    /// Bids won, lost and expired, and requests skipped, since start.
+    pub won: u64,
+    /// Bids lost.
+    pub lost: u64,
+    /// Bids whose request closed unassigned.
+    pub expired: u64,
+    /// Requests skipped.
+    pub skipped: u64,
+    /// Paid for accepted proofs since start (ledger units, decimal).
+    pub earnings: String,
+    /// Active jobs, then the most recent finished ones.
+    pub jobs: Vec<JobStatus>,
+    /// The most recent bid decisions, newest first.
+    pub recent_bids: Vec<BidStatus>,
+}
+
+/// One job as `/status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// The request id (0x hex).
+    pub request_id: String,
+    /// assigned, fetched, executed, proved, submitted, done or failed.
+    pub state: String,
+    /// The job's PGUs.
+    pub pgus: u64,
+    /// The price won, per PGU.
+    pub price_per_pgu: String,
+    /// Unix seconds by which the proof must be accepted.
+    pub deadline: u64,
+    /// Unix seconds of the last change.
+    pub updated_at: u64,
+    /// Why it failed, for a failed job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One bid decision as `/status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BidStatus {
+    /// The request id (0x hex).
+    pub request_id: String,
+    /// Unix seconds of the decision.
+    pub at: u64,
+    /// The price bid per PGU, or none when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_per_pgu: Option<String>,
+    /// `bid`, `won`, `lost`, `expired`, or `skipped: <reason>`.
+    pub outcome: String,
+}
