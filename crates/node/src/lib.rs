@@ -12,6 +12,7 @@ pub mod bidder;
 pub mod config;
 pub mod monitor;
 pub mod resources;
+pub mod store;
 
 pub use config::{ConfigError, NodeConfig};
 pub use resources::{ResourceManager, Resources};

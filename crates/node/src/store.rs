@@ -1,0 +1,429 @@
+//! The node's job store (SQLite): every assignment's state, so a restarted node resumes where it
+//! stopped and never submits twice, and every bid decision, for `provernet node status`.
+//!
+//! A job's row holds the network's record of its request (the `ProofRequest` message as the
+//! node last read it) and the job's own state; the proof itself is a file beside the database,
+//! written before the state says `proved`.
+
+use std::{path::Path, str::FromStr};
+
+use prost::Message;
+use provernet_types::{Amount, RequestId, proto};
+use sqlx::{
+    Row,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
+};
+
+/// Why the job store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or written.
+    #[error("job store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row holds something this version cannot read.
+    #[error("job store row for {id} is corrupt: {reason}")]
+    Corrupt {
+        /// The request id of the row.
+        id: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Where a job is in its life. Each step is recorded before the next begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobState {
+    /// Won; nothing done yet.
+    Assigned,
+    /// Program and inputs are in the verified cache.
+    Fetched,
+    /// Executed locally; PGUs and outputs match the network's.
+    Executed,
+    /// Proven and verified locally; the proof file is written.
+    Proved,
+    /// FulfillProof was sent; the answer may not have arrived.
+    Submitted,
+    /// The network accepted the proof.
+    Done,
+    /// Given up (the reason is kept).
+    Failed,
+}
+
+impl JobState {
+    /// The state's name as stored and shown.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Assigned => "assigned",
+            Self::Fetched => "fetched",
+            Self::Executed => "executed",
+            Self::Proved => "proved",
+            Self::Submitted => "submitted",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the job is over.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "assigned" => Self::Assigned,
+            "fetched" => Self::Fetched,
+            "executed" => Self::Executed,
+            "proved" => Self::Proved,
+            "submitted" => Self::Submitted,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            other => return Err(format!("unknown job state {other:?}")),
+        })
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One assignment and where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The request.
+    pub id: RequestId,
+    /// The network's record of the request, as last read.
+    pub request: proto::ProofRequest,
+    /// The job's state.
+    pub state: JobState,
+    /// The price won, per PGU.
+    pub price_per_pgu: Amount,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Unix seconds of the last change.
+    pub updated_at: u64,
+}
+
+impl Job {
+    /// The request's PGUs as the network's executor measured them.
+    pub fn pgus(&self) -> u64 {
+        self.request.pgus
+    }
+
+    /// Unix seconds by which the proof must be accepted.
+    pub fn deadline(&self) -> u64 {
+        self.request.body.as_ref().map_or(0, |b| b.deadline)
+    }
+}
+
+/// A bid decision as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BidRecord {
+    /// The request.
+    pub id: RequestId,
+    /// Unix seconds of the decision.
+    pub at: u64,
+    /// The price bid per PGU; none when skipped.
+    pub price_per_pgu: Option<Amount>,
+    /// The request's PGUs.
+    pub pgus: u64,
+    /// `bid`, `won`, `lost`, `expired`, `failed`, or `skipped`.
+    pub outcome: String,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+}
+
+/// The job store.
+#[derive(Debug, Clone)]
+pub struct JobStore {
+    pool: SqlitePool,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    request_id TEXT PRIMARY KEY,
+    request BLOB NOT NULL,
+    state TEXT NOT NULL,
+    price_per_pgu TEXT NOT NULL,
+    error TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS bids (
+    request_id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL,
+    price_per_pgu TEXT,
+    pgus INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS bids_by_time ON bids (at);
+";
+
+impl JobStore {
+    /// Opens (creating if needed) the store at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] if the file cannot be opened or the schema created.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Every state change is a commit a restart relies on.
+            .synchronous(SqliteSynchronous::Full);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Records a new assignment, unless one is recorded already; returns the stored job.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn insert_job(
+        &self,
+        request: &proto::ProofRequest,
+        price_per_pgu: Amount,
+        now: u64,
+    ) -> Result<Job, StoreError> {
+        let id = RequestId::from_slice(&request.request_id).map_err(|e| StoreError::Corrupt {
+            id: hex::encode(&request.request_id),
+            reason: e.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO jobs (request_id, request, state, price_per_pgu, error, updated_at)
+             VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind(id.to_string())
+        .bind(request.encode_to_vec())
+        .bind(JobState::Assigned.as_str())
+        .bind(price_per_pgu.to_string())
+        .bind(now as i64)
+        .execute(&self.pool)
+        .await?;
+        self.job(&id).await?.ok_or_else(|| StoreError::Corrupt {
+            id: id.to_string(),
+            reason: "vanished after insert".into(),
+        })
+    }
+
+    /// Moves job `id` to `state`, recording `error` for a failure.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn set_state(
+        &self,
+        id: &RequestId,
+        state: JobState,
+        error: Option<&str>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE request_id = ?")
+            .bind(state.as_str())
+            .bind(error)
+            .bind(now as i64)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Job `id`, if recorded.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn job(&self, id: &RequestId) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE request_id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    /// Every job not yet done or failed, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE state NOT IN ('done', 'failed') ORDER BY updated_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// The `limit` most recently changed jobs.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn recent_jobs(&self, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM jobs ORDER BY updated_at DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Records (or updates) the decision on a request.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn record_bid(&self, bid: &BidRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bids (request_id, at, price_per_pgu, pgus, outcome, reason)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (request_id) DO UPDATE SET outcome = excluded.outcome,
+                 reason = excluded.reason",
+        )
+        .bind(bid.id.to_string())
+        .bind(bid.at as i64)
+        .bind(bid.price_per_pgu.map(|p| p.to_string()))
+        .bind(bid.pgus as i64)
+        .bind(&bid.outcome)
+        .bind(&bid.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The `limit` most recent bid decisions, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn recent_bids(&self, limit: u32) -> Result<Vec<BidRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM bids ORDER BY at DESC, rowid DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("request_id")?;
+                let corrupt = |reason: String| StoreError::Corrupt { id: id.clone(), reason };
+                let price: Option<String> = r.try_get("price_per_pgu")?;
+                Ok(BidRecord {
+                    id: id
+                        .parse()
+                        .map_err(|e: provernet_types::Hex32Error| corrupt(e.to_string()))?,
+                    at: r.try_get::<i64, _>("at")? as u64,
+                    price_per_pgu: price
+                        .map(|p| p.parse::<Amount>())
+                        .transpose()
+                        .map_err(|e| corrupt(e.to_string()))?,
+                    pgus: r.try_get::<i64, _>("pgus")? as u64,
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Closes the database after every write is flushed.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, StoreError> {
+    let id: String = row.try_get("request_id")?;
+    let corrupt = |reason: String| StoreError::Corrupt { id: id.clone(), reason };
+    let request: Vec<u8> = row.try_get("request")?;
+    let state: String = row.try_get("state")?;
+    let price: String = row.try_get("price_per_pgu")?;
+    Ok(Job {
+        id: id.parse().map_err(|e: provernet_types::Hex32Error| corrupt(e.to_string()))?,
+        request: proto::ProofRequest::decode(request.as_slice())
+            .map_err(|e| corrupt(e.to_string()))?,
+        state: state.parse().map_err(corrupt)?,
+        price_per_pgu: price
+            .parse()
+            .map_err(|e: provernet_types::AmountError| corrupt(e.to_string()))?,
+        error: row.try_get("error")?,
+        updated_at: row.try_get::<i64, _>("updated_at")? as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(n: u8) -> proto::ProofRequest {
+        proto::ProofRequest {
+            request_id: vec![n; 32],
+            pgus: 1024,
+            body: Some(proto::RequestProofBody { deadline: 500, ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_survive_a_reopen_and_insert_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let store = JobStore::open(&path).await.unwrap();
+        let a = store.insert_job(&request(1), Amount::new(7), 10).await.unwrap();
+        assert_eq!(a.state, JobState::Assigned);
+        assert_eq!((a.pgus(), a.deadline()), (1024, 500));
+        store.set_state(&a.id, JobState::Proved, None, 11).await.unwrap();
+        // A second assignment event for the same request keeps the progress made.
+        let again = store.insert_job(&request(1), Amount::new(7), 12).await.unwrap();
+        assert_eq!(again.state, JobState::Proved);
+        let b = store.insert_job(&request(2), Amount::new(9), 13).await.unwrap();
+        store.set_state(&b.id, JobState::Failed, Some("no"), 14).await.unwrap();
+        store.close().await;
+
+        let store = JobStore::open(&path).await.unwrap();
+        let open = store.unfinished().await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!((open[0].id, open[0].state), (a.id, JobState::Proved));
+        let failed = store.job(&b.id).await.unwrap().unwrap();
+        assert_eq!(failed.error.as_deref(), Some("no"));
+        assert_eq!(store.recent_jobs(10).await.unwrap()[0].id, b.id);
+    }
+
+    #[tokio::test]
+    async fn bids_are_recorded_and_their_outcome_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(&dir.path().join("jobs.db")).await.unwrap();
+        let id = RequestId::from_slice(&[3; 32]).unwrap();
+        let mut bid = BidRecord {
+            id,
+            at: 5,
+            price_per_pgu: Some(Amount::new(4)),
+            pgus: 10,
+            outcome: "bid".into(),
+            reason: None,
+        };
+        store.record_bid(&bid).await.unwrap();
+        bid.outcome = "won".into();
+        store.record_bid(&bid).await.unwrap();
+        let skipped = BidRecord {
+            id: RequestId::from_slice(&[4; 32]).unwrap(),
+            at: 6,
+            price_per_pgu: None,
+            outcome: "skipped".into(),
+            reason: Some("unsupported zkvm version x".into()),
+            ..bid.clone()
+        };
+        store.record_bid(&skipped).await.unwrap();
+        assert_eq!(store.recent_bids(10).await.unwrap(), vec![skipped, bid]);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(&dir.path().join("jobs.db")).await.unwrap();
+        let job = store.insert_job(&request(1), Amount::new(7), 10).await.unwrap();
+        sqlx::query("UPDATE jobs SET state = 'weird'").execute(&store.pool).await.unwrap();
+        let err = store.job(&job.id).await.unwrap_err().to_string();
+        assert!(err.contains(&job.id.to_string()) && err.contains("weird"), "{err}");
+    }
+}
