@@ -2,6 +2,7 @@
 //! (request, node state, time), so the market simulation and tests drive the real logic.
 
 mod pricing;
+pub mod run;
 
 pub use pricing::{CostPlus, PricingStrategy};
 use provernet_types::Amount;

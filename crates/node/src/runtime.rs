@@ -1,0 +1,132 @@
+//! Starting and stopping a node: NodeContext first, then the prover (resuming unfinished
+//! jobs), the bidder and the monitor; on shutdown the bidder stops at once, the prover lets
+//! in-flight proofs finish if they can make their deadline, and the job store is flushed last.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    NodeConfig, bidder,
+    context::{NodeContext, now_secs},
+    error::NodeError,
+    monitor::{BidStatus, JobStatus, NodeHealth, NodeStatus},
+    prover::NodeProver,
+};
+
+/// How often `/status` is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// A running node.
+pub struct NodeHandle {
+    /// The node's shared state.
+    pub context: Arc<NodeContext>,
+    /// The prover.
+    pub prover: Arc<NodeProver>,
+    /// Ends when the node has shut down (after `shutdown` is cancelled).
+    pub join: JoinHandle<()>,
+}
+
+/// Starts a node with `config`; it runs until `shutdown` is cancelled.
+///
+/// # Errors
+/// [`NodeError`] if the context cannot be built (key, store, network, registration).
+pub async fn launch(
+    config: NodeConfig,
+    health: Arc<NodeHealth>,
+    shutdown: CancellationToken,
+) -> Result<NodeHandle, NodeError> {
+    config.validate()?;
+    let ctx = NodeContext::build(config, health, shutdown).await?;
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let prover = NodeProver::new(ctx.clone());
+    let proving = tokio::spawn(prover.clone().run(receiver));
+    let bidding = tokio::spawn(bidder::run::run(ctx.clone(), commands));
+    let status = tokio::spawn(publish_status(ctx.clone(), prover.clone()));
+    ctx.health.set_ready(true);
+    tracing::info!(
+        prover = %ctx.prover,
+        operator = %ctx.operator.address(),
+        network = ctx.client.url(),
+        versions = ?ctx.versions,
+        slots = prover.slots().total(),
+        "node up"
+    );
+    let join = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let _ = bidding.await;
+            let _ = proving.await;
+            status.abort();
+            ctx.health.set_ready(false);
+            ctx.store.close().await;
+            tracing::info!("node stopped");
+        })
+    };
+    Ok(NodeHandle { context: ctx, prover, join })
+}
+
+/// Refreshes the status `/status` serves, and the deadline-at-risk count.
+async fn publish_status(ctx: Arc<NodeContext>, prover: Arc<NodeProver>) {
+    let mut tick = tokio::time::interval(STATUS_EVERY);
+    loop {
+        tick.tick().await;
+        let jobs = ctx.store.recent_jobs(20).await.unwrap_or_default();
+        let bids = ctx.store.recent_bids(20).await.unwrap_or_default();
+        let now = now_secs();
+        let at_risk = jobs
+            .iter()
+            .filter(|j| !j.state.is_final())
+            .filter(|j| {
+                let needed = ctx.estimate_secs(j.pgus()) * (1.0 + ctx.config.bidding.safety_margin);
+                now as f64 + needed > j.deadline() as f64
+            })
+            .count();
+        ctx.health.set_jobs_at_risk(at_risk as u32);
+        metrics::gauge!("node_deadlines_at_risk").set(at_risk as f64);
+        let book = ctx.book();
+        let status = NodeStatus {
+            prover: ctx.prover.to_string(),
+            operator: ctx.operator.address().to_string(),
+            network_url: ctx.client.url().to_owned(),
+            versions: ctx.versions.clone(),
+            started_at: ctx.started_at,
+            bidding: ctx.config.bidding.enabled && !ctx.shutdown.is_cancelled(),
+            committed_pgus: book.committed_pgus(),
+            slots: prover.slots().total(),
+            proving: prover.slots().running(),
+            won: book.won,
+            lost: book.lost,
+            expired: book.expired,
+            skipped: book.skipped,
+            earnings: book.earnings.to_string(),
+            jobs: jobs
+                .iter()
+                .map(|j| JobStatus {
+                    request_id: j.id.to_string(),
+                    state: j.state.to_string(),
+                    pgus: j.pgus(),
+                    price_per_pgu: j.price_per_pgu.to_string(),
+                    deadline: j.deadline(),
+                    updated_at: j.updated_at,
+                    error: j.error.clone(),
+                })
+                .collect(),
+            recent_bids: bids
+                .iter()
+                .map(|b| BidStatus {
+                    request_id: b.id.to_string(),
+                    at: b.at,
+                    price_per_pgu: b.price_per_pgu.map(|p| p.to_string()),
+                    outcome: match &b.reason {
+                        Some(reason) => format!("{}: {reason}", b.outcome),
+                        None => b.outcome.clone(),
+                    },
+                })
+                .collect(),
+        };
+        drop(book);
+        ctx.health.publish_status(status);
+    }
+}
