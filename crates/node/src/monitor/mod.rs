@@ -4,6 +4,34 @@
 //!
 //! The runtime reports into a shared [`NodeHealth`]; the monitor samples the system, evaluates
 //! the alert rules and serves what both say.
+//!
+//! Layout:
+//! - [`service`]: [`Monitor`], the sampler task ([`Monitor::spawn`]) and the [`StatusReport`].
+//! - [`system`]: [`SystemSample`]s of CPU, memory and the data disk, through `sysinfo`.
+//! - [`alerts`]: the rules ([`evaluate`]) and their stable codes.
+//! - [`metrics`]: the process's Prometheus recorder ([`install_prometheus`]) and metric names.
+//! - [`http`]: [`serve`]: `/metrics`, `/health/live`, `/health/ready`, `/status`.
+//!
+//! ```text
+//! runtime ──set_*/record_*/publish_status──▶ NodeHealth ─┐
+//! sysinfo ──every interval_secs──▶ SystemSample ─────────┼─▶ evaluate ─▶ alerts (logged on change)
+//!                                                        └─▶ gauges ─▶ /metrics, /status
+//! ```
+//!
+//! Feature flags: none yet. GPUs are not sampled: NVML sampling (feature `nvml`) needs a
+//! dependency not yet added.
+
+pub mod alerts;
+pub mod http;
+pub mod metrics;
+pub mod service;
+pub mod system;
+
+pub use alerts::{Alert, Severity, evaluate};
+pub use http::{ReadyReport, router, serve};
+pub use metrics::{NodeMonitorMetrics, install_prometheus};
+pub use service::{Monitor, StatusReport};
+pub use system::{DiskSample, SystemSample, SystemSampler};
 
 use std::sync::{
     Mutex,

@@ -1,0 +1,331 @@
+//! The alert rules: a pure function of a system sample, the runtime's health and the thresholds,
+//! and the bookkeeping that turns successive evaluations into "raised" and "cleared" events so
+//! each alert is logged once when it starts and once when it ends, not at every interval.
+//!
+//! Every alert has a stable, searchable code:
+//!
+//! | code                    | severity | fires when                                              |
+//! |-------------------------|----------|---------------------------------------------------------|
+//! | `PN-DISK-LOW`           | ERROR    | the data disk's free share < `disk_min_free_percent`    |
+//! | `PN-MEMORY-HIGH`        | WARN     | memory in use > `memory_max_percent`                    |
+//! | `PN-DEADLINE-AT-RISK`   | WARN     | at least one job is at risk of missing its deadline     |
+//! | `PN-JOB-FAILURES`       | ERROR    | `max_consecutive_failures` (≥ 1) jobs failed in a row   |
+//! | `PN-SUBSCRIPTION-DOWN`  | ERROR    | the node is ready but its request stream is down        |
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{HealthSnapshot, system::SystemSample};
+use crate::config::MonitorConfig;
+
+/// The data disk's free share is below `disk_min_free_percent`.
+pub const DISK_LOW: &str = "PN-DISK-LOW";
+/// Memory in use is above `memory_max_percent`.
+pub const MEMORY_HIGH: &str = "PN-MEMORY-HIGH";
+/// A job is at risk of missing its deadline.
+pub const DEADLINE_AT_RISK: &str = "PN-DEADLINE-AT-RISK";
+/// `max_consecutive_failures` jobs failed in a row.
+pub const JOB_FAILURES: &str = "PN-JOB-FAILURES";
+/// The node is ready but its request stream is disconnected.
+pub const SUBSCRIPTION_DOWN: &str = "PN-SUBSCRIPTION-DOWN";
+/// Stands for a code this build does not know, when reading another node's report.
+pub const UNKNOWN: &str = "PN-UNKNOWN";
+
+/// Every code [`evaluate`] can raise.
+pub const CODES: [&str; 5] =
+    [DISK_LOW, MEMORY_HIGH, DEADLINE_AT_RISK, JOB_FAILURES, SUBSCRIPTION_DOWN];
+
+/// How bad an alert is: the log level it is raised at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Logged at WARN: needs attention soon.
+    Warn,
+    /// Logged at ERROR: the node is losing or about to lose work.
+    Error,
+}
+
+/// One active alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// The stable code (`PN-DISK-LOW`…), one of [`CODES`].
+    pub code: &'static str,
+    /// The log level it is raised at.
+    pub severity: Severity,
+    /// What is wrong, with the values that made it fire.
+    pub message: String,
+}
+
+impl<'de> Deserialize<'de> for Alert {
+    /// Reads an alert from another process's report. A known code maps to its constant; an
+    /// unknown one (from a newer node) becomes [`UNKNOWN`] and is kept at the front of the
+    /// message, so nothing is lost and nothing is leaked.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire<'a> {
+            #[serde(borrow)]
+            code: Cow<'a, str>,
+            severity: Severity,
+            message: String,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        Ok(match CODES.iter().find(|c| **c == wire.code) {
+            Some(code) => Alert { code, severity: wire.severity, message: wire.message },
+            None => Alert {
+                code: UNKNOWN,
+                severity: wire.severity,
+                message: format!("[{}] {}", wire.code, wire.message),
+            },
+        })
+    }
+}
+
+/// The alerts that hold for this sample, health and thresholds, most severe first.
+///
+/// Comparisons are strict where the config says "below" or "above": a disk exactly at
+/// `disk_min_free_percent` free, or memory exactly at `memory_max_percent`, does not alert. A
+/// disk or memory total the sample could not read (`None`) raises nothing.
+/// `max_consecutive_failures = 0` turns the failure rule off.
+pub fn evaluate(
+    sample: &SystemSample,
+    health: &HealthSnapshot,
+    config: &MonitorConfig,
+) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    if let (Some(free), Some(disk)) = (sample.disk_free_percent(), &sample.disk) {
+        if free < config.disk_min_free_percent {
+            alerts.push(Alert {
+                code: DISK_LOW,
+                severity: Severity::Error,
+                message: format!(
+                    "data disk {} has {free:.1}% free ({} of {} bytes), below {}%",
+                    disk.mount_point.display(),
+                    disk.free_bytes,
+                    disk.total_bytes,
+                    config.disk_min_free_percent
+                ),
+            });
+        }
+    }
+    if let Some(used) = sample.memory_used_percent() {
+        if used > config.memory_max_percent {
+            alerts.push(Alert {
+                code: MEMORY_HIGH,
+                severity: Severity::Warn,
+                message: format!(
+                    "memory {used:.1}% in use ({} of {} bytes), above {}%",
+                    sample.memory_used_bytes, sample.memory_total_bytes, config.memory_max_percent
+                ),
+            });
+        }
+    }
+    if health.jobs_at_risk > 0 {
+        alerts.push(Alert {
+            code: DEADLINE_AT_RISK,
+            severity: Severity::Warn,
+            message: format!("{} job(s) at risk of missing their deadline", health.jobs_at_risk),
+        });
+    }
+    if config.max_consecutive_failures > 0
+        && health.consecutive_failures >= config.max_consecutive_failures
+    {
+        alerts.push(Alert {
+            code: JOB_FAILURES,
+            severity: Severity::Error,
+            message: format!(
+                "{} jobs failed in a row (limit {})",
+                health.consecutive_failures, config.max_consecutive_failures
+            ),
+        });
+    }
+    if health.ready && !health.subscription_up {
+        alerts.push(Alert {
+            code: SUBSCRIPTION_DOWN,
+            severity: Severity::Error,
+            message: "the request stream from the network is disconnected".into(),
+        });
+    }
+    // Stable: equal severities keep rule order.
+    alerts.sort_by(|a, b| b.severity.cmp(&a.severity));
+    alerts
+}
+
+/// What changed between two evaluations, by code.
+#[derive(Debug, Default, PartialEq)]
+pub struct AlertChanges {
+    /// Alerts active now and not before.
+    pub raised: Vec<Alert>,
+    /// Alerts active before and not now.
+    pub cleared: Vec<Alert>,
+}
+
+/// Compares the alerts active before with those active now. An alert whose code stays active is
+/// neither raised nor cleared even if its message (its values) changed.
+pub fn changes(before: &[Alert], now: &[Alert]) -> AlertChanges {
+    let has = |list: &[Alert], code: &str| list.iter().any(|a| a.code == code);
+    AlertChanges {
+        raised: now.iter().filter(|a| !has(before, a.code)).cloned().collect(),
+        cleared: before.iter().filter(|a| !has(now, a.code)).cloned().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::monitor::system::DiskSample;
+
+    const GIB: u64 = 1 << 30;
+
+    fn sample(mem_used_percent: u64, disk_free_percent: u64) -> SystemSample {
+        SystemSample {
+            cpu_usage_percent: 10.0,
+            memory_total_bytes: 100 * GIB,
+            memory_available_bytes: (100 - mem_used_percent) * GIB,
+            memory_used_bytes: mem_used_percent * GIB,
+            disk: Some(DiskSample {
+                mount_point: PathBuf::from("/"),
+                total_bytes: 100 * GIB,
+                free_bytes: disk_free_percent * GIB,
+            }),
+        }
+    }
+
+    fn healthy() -> HealthSnapshot {
+        HealthSnapshot {
+            subscription_up: true,
+            ready: true,
+            consecutive_failures: 0,
+            jobs_at_risk: 0,
+        }
+    }
+
+    fn codes(alerts: &[Alert]) -> Vec<&'static str> {
+        alerts.iter().map(|a| a.code).collect()
+    }
+
+    #[test]
+    fn a_healthy_node_raises_nothing() {
+        let config = MonitorConfig::default();
+        assert!(evaluate(&sample(50, 50), &healthy(), &config).is_empty());
+    }
+
+    #[test]
+    fn disk_low_fires_strictly_below_the_threshold() {
+        let config = MonitorConfig::default(); // 10%
+        let alerts = evaluate(&sample(50, 9), &healthy(), &config);
+        assert_eq!(codes(&alerts), [DISK_LOW]);
+        assert_eq!(alerts[0].severity, Severity::Error);
+        assert!(alerts[0].message.contains("9.0% free"), "{}", alerts[0].message);
+        assert!(evaluate(&sample(50, 10), &healthy(), &config).is_empty(), "exactly 10% is fine");
+        assert!(evaluate(&sample(50, 11), &healthy(), &config).is_empty());
+        let mut s = sample(50, 0);
+        assert_eq!(codes(&evaluate(&s, &healthy(), &config)), [DISK_LOW], "a full disk");
+        s.disk = None;
+        assert!(evaluate(&s, &healthy(), &config).is_empty(), "no disk found: no alert");
+        s.disk = Some(DiskSample { mount_point: "/".into(), total_bytes: 0, free_bytes: 0 });
+        assert!(evaluate(&s, &healthy(), &config).is_empty(), "a zero-size disk is unknown");
+    }
+
+    #[test]
+    fn memory_high_fires_strictly_above_the_threshold() {
+        let config = MonitorConfig::default(); // 90%
+        let alerts = evaluate(&sample(91, 50), &healthy(), &config);
+        assert_eq!(codes(&alerts), [MEMORY_HIGH]);
+        assert_eq!(alerts[0].severity, Severity::Warn);
+        assert!(evaluate(&sample(90, 50), &healthy(), &config).is_empty(), "exactly 90% is fine");
+        assert!(evaluate(&sample(89, 50), &healthy(), &config).is_empty());
+        let mut s = sample(100, 50);
+        assert_eq!(codes(&evaluate(&s, &healthy(), &config)), [MEMORY_HIGH]);
+        s.memory_total_bytes = 0;
+        assert!(evaluate(&s, &healthy(), &config).is_empty(), "unknown total: no alert");
+    }
+
+    #[test]
+    fn deadline_at_risk_fires_from_one_job() {
+        let config = MonitorConfig::default();
+        let mut h = healthy();
+        h.jobs_at_risk = 1;
+        let alerts = evaluate(&sample(50, 50), &h, &config);
+        assert_eq!(codes(&alerts), [DEADLINE_AT_RISK]);
+        assert_eq!(alerts[0].severity, Severity::Warn);
+        h.jobs_at_risk = 0;
+        assert!(evaluate(&sample(50, 50), &h, &config).is_empty());
+    }
+
+    #[test]
+    fn job_failures_fire_at_the_limit_and_zero_turns_them_off() {
+        let mut config = MonitorConfig::default(); // 3
+        let mut h = healthy();
+        h.consecutive_failures = 2;
+        assert!(evaluate(&sample(50, 50), &h, &config).is_empty(), "one below the limit");
+        h.consecutive_failures = 3;
+        let alerts = evaluate(&sample(50, 50), &h, &config);
+        assert_eq!(codes(&alerts), [JOB_FAILURES]);
+        assert_eq!(alerts[0].severity, Severity::Error);
+        h.consecutive_failures = 4;
+        assert_eq!(codes(&evaluate(&sample(50, 50), &h, &config)), [JOB_FAILURES]);
+        config.max_consecutive_failures = 0;
+        assert!(evaluate(&sample(50, 50), &h, &config).is_empty(), "0: rule off");
+        h.consecutive_failures = 0;
+        assert!(evaluate(&sample(50, 50), &h, &config).is_empty());
+    }
+
+    #[test]
+    fn subscription_down_fires_only_once_ready() {
+        let config = MonitorConfig::default();
+        let mut h = healthy();
+        h.subscription_up = false;
+        let alerts = evaluate(&sample(50, 50), &h, &config);
+        assert_eq!(codes(&alerts), [SUBSCRIPTION_DOWN]);
+        assert_eq!(alerts[0].severity, Severity::Error);
+        h.ready = false;
+        assert!(evaluate(&sample(50, 50), &h, &config).is_empty(), "still starting up");
+        h.subscription_up = true;
+        assert!(evaluate(&sample(50, 50), &h, &config).is_empty());
+    }
+
+    #[test]
+    fn several_alerts_come_most_severe_first() {
+        let config = MonitorConfig::default();
+        let h = HealthSnapshot {
+            subscription_up: false,
+            ready: true,
+            consecutive_failures: 5,
+            jobs_at_risk: 2,
+        };
+        let alerts = evaluate(&sample(95, 5), &h, &config);
+        assert_eq!(
+            codes(&alerts),
+            [DISK_LOW, JOB_FAILURES, SUBSCRIPTION_DOWN, MEMORY_HIGH, DEADLINE_AT_RISK]
+        );
+    }
+
+    #[test]
+    fn changes_report_each_code_once_per_transition() {
+        let config = MonitorConfig::default();
+        let low = evaluate(&sample(50, 5), &healthy(), &config);
+        let lower = evaluate(&sample(50, 4), &healthy(), &config);
+        let c = changes(&[], &low);
+        assert_eq!(codes(&c.raised), [DISK_LOW]);
+        assert!(c.cleared.is_empty());
+        assert_eq!(changes(&low, &lower), AlertChanges::default(), "same code, new values");
+        let c = changes(&lower, &[]);
+        assert!(c.raised.is_empty());
+        assert_eq!(codes(&c.cleared), [DISK_LOW]);
+    }
+
+    #[test]
+    fn alerts_read_back_and_unknown_codes_are_kept_in_the_message() {
+        let alert = Alert { code: DISK_LOW, severity: Severity::Error, message: "full".into() };
+        let json = serde_json::to_string(&alert).unwrap();
+        assert_eq!(json, r#"{"code":"PN-DISK-LOW","severity":"error","message":"full"}"#);
+        assert_eq!(serde_json::from_str::<Alert>(&json).unwrap(), alert);
+        let other: Alert =
+            serde_json::from_str(r#"{"code":"PN-NEW","severity":"warn","message":"m"}"#).unwrap();
+        assert_eq!(other.code, UNKNOWN);
+        assert_eq!(other.message, "[PN-NEW] m");
+    }
+}
