@@ -6,6 +6,7 @@
 
 mod cmd;
 mod logging;
+mod requester;
 
 use std::process::ExitCode;
 
