@@ -1,4 +1,5 @@
 //! Tests of the built `provernet` binary, run as a separate process.
 
+mod calibrate;
 mod local;
 mod requester;
