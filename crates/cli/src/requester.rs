@@ -483,11 +483,19 @@ impl Requester {
         let waited = tokio::time::timeout(timeout, self.wait_events(id, &mut last, &mut on_change));
         match waited.await {
             Ok(result) => result,
-            Err(_) => bail!(
-                "request {id} is still {} after {} s: wait longer with --timeout-secs",
-                last.as_ref().map_or("unknown", status_name),
-                timeout.as_secs()
-            ),
+            Err(_) => {
+                let hint = match &last {
+                    Some(r) if r.status == proto::RequestStatus::Requested as i32 => {
+                        " (no prover has won it yet: is a node running?)"
+                    }
+                    _ => "",
+                };
+                bail!(
+                    "request {id} is still {}{hint} after {} s: wait longer with --timeout-secs",
+                    last.as_ref().map_or("unknown", status_name),
+                    timeout.as_secs()
+                )
+            }
         }
     }
 
@@ -709,8 +717,10 @@ fn check_program_name(name: &str) -> anyhow::Result<()> {
 /// # Errors
 /// Anything but `0x` and 64 hex digits, with an example.
 pub(crate) fn parse_request_id(text: &str) -> anyhow::Result<RequestId> {
-    text.parse().map_err(|e| {
-        anyhow!("malformed request id {text:?} ({e}): `provernet request submit` prints the id")
+    text.parse().map_err(|_| {
+        anyhow!(
+            "malformed request id {text:?}: expected 0x and 64 hex digits, as `provernet request submit` prints"
+        )
     })
 }
 

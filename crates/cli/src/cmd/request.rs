@@ -349,7 +349,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             r.created_at
         );
     }
-    eprintln!("{} requests", requests.len());
+    eprintln!("{} request(s)", requests.len());
     Ok(())
 }
 
