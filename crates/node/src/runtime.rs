@@ -4,7 +4,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -24,11 +27,14 @@ pub struct NodeHandle {
     pub context: Arc<NodeContext>,
     /// The prover.
     pub prover: Arc<NodeProver>,
+    /// Whether the network's request stream is connected (true once `launch` returns).
+    pub subscribed: watch::Receiver<bool>,
     /// Ends when the node has shut down (after `shutdown` is cancelled).
     pub join: JoinHandle<()>,
 }
 
-/// Starts a node with `config`; it runs until `shutdown` is cancelled.
+/// Starts a node with `config` and returns once it follows the network's request stream; it
+/// runs until `shutdown` is cancelled.
 ///
 /// # Errors
 /// [`NodeError`] if the context cannot be built (key, store, network, registration).
@@ -42,8 +48,14 @@ pub async fn launch(
     let (commands, receiver) = mpsc::unbounded_channel();
     let prover = NodeProver::new(ctx.clone());
     let proving = tokio::spawn(prover.clone().run(receiver));
-    let bidding = tokio::spawn(bidder::run::run(ctx.clone(), commands));
+    let (subscribed_tx, mut subscribed) = watch::channel(false);
+    let bidding = tokio::spawn(bidder::run::run(ctx.clone(), commands, subscribed_tx));
     let status = tokio::spawn(publish_status(ctx.clone(), prover.clone()));
+    // Up means subscribed: every request published from now on is seen.
+    tokio::select! {
+        () = ctx.shutdown.cancelled() => {}
+        _ = subscribed.wait_for(|up| *up) => {}
+    }
     ctx.health.set_ready(true);
     tracing::info!(
         prover = %ctx.prover,
@@ -64,7 +76,7 @@ pub async fn launch(
             tracing::info!("node stopped");
         })
     };
-    Ok(NodeHandle { context: ctx, prover, join })
+    Ok(NodeHandle { context: ctx, prover, subscribed, join })
 }
 
 /// Refreshes the status `/status` serves, and the deadline-at-risk count.

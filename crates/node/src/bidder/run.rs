@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use proto::request_event::Event;
 use provernet_types::{Address, Amount, RequestId, RequestSpec, field, proto};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{Offer, decide};
 use crate::{
@@ -32,8 +32,12 @@ pub enum ProverCommand {
     Closed(RequestId, String),
 }
 
-/// Runs the bidder until shutdown.
-pub async fn run(ctx: Arc<NodeContext>, prover: mpsc::UnboundedSender<ProverCommand>) {
+/// Runs the bidder until shutdown; `subscribed` follows whether the request stream is up.
+pub async fn run(
+    ctx: Arc<NodeContext>,
+    prover: mpsc::UnboundedSender<ProverCommand>,
+    subscribed: watch::Sender<bool>,
+) {
     let mut backoff = Duration::from_millis(100);
     let filter = proto::SubscribeRequestsRequest {
         zkvm_versions: ctx.versions.clone(),
@@ -53,6 +57,7 @@ pub async fn run(ctx: Arc<NodeContext>, prover: mpsc::UnboundedSender<ProverComm
                 if let Err(e) = resync(&ctx, &prover).await {
                     tracing::warn!("resync after connecting failed: {e}");
                 }
+                subscribed.send_replace(true);
                 loop {
                     let message = tokio::select! {
                         () = ctx.shutdown.cancelled() => break,
@@ -86,6 +91,7 @@ pub async fn run(ctx: Arc<NodeContext>, prover: mpsc::UnboundedSender<ProverComm
             Err(e) => tracing::warn!(code = "PN-SUBSCRIPTION-DOWN", "cannot subscribe: {e}"),
         }
         ctx.health.set_subscription_up(false);
+        subscribed.send_replace(false);
         metrics::gauge!("node_subscription_up").set(0.0);
         tokio::select! {
             () = ctx.shutdown.cancelled() => break,

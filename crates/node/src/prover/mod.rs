@@ -66,6 +66,7 @@ pub struct NodeProver {
     prefetch: Arc<Semaphore>,
     active: Mutex<HashMap<RequestId, Active>>,
     tasks: TaskTracker,
+    finished: tokio::sync::broadcast::Sender<(RequestId, JobState)>,
 }
 
 impl NodeProver {
@@ -73,12 +74,25 @@ impl NodeProver {
     pub fn new(ctx: Arc<NodeContext>) -> Arc<Self> {
         let slots = Slots::new(ResourceManager::new(ctx.resources));
         let prefetch = Arc::new(Semaphore::new(ctx.config.proving.prefetch.max(1)));
-        Arc::new(Self { ctx, slots, prefetch, active: Mutex::default(), tasks: TaskTracker::new() })
+        let (finished, _) = tokio::sync::broadcast::channel(256);
+        Arc::new(Self {
+            ctx,
+            slots,
+            prefetch,
+            active: Mutex::default(),
+            tasks: TaskTracker::new(),
+            finished,
+        })
     }
 
     /// The proving slots.
     pub fn slots(&self) -> &Slots {
         &self.slots
+    }
+
+    /// Jobs as they end, with their final state (done or failed).
+    pub fn finished(&self) -> tokio::sync::broadcast::Receiver<(RequestId, JobState)> {
+        self.finished.subscribe()
     }
 
     /// Request ids of the jobs running.
@@ -197,6 +211,11 @@ impl NodeProver {
             other => other,
         };
         let now = now_secs();
+        let final_state = match &outcome {
+            Ok(()) => JobState::Done,
+            Err(Stop::Store(_)) => job.state,
+            Err(_) => JobState::Failed,
+        };
         match outcome {
             Ok(()) => {
                 self.ctx.health.record_job_success();
@@ -225,6 +244,7 @@ impl NodeProver {
         self.lock().remove(&id);
         self.ctx.book().jobs.remove(&id);
         metrics::gauge!("node_jobs_active").set(self.lock().len() as f64);
+        let _ = self.finished.send((id, final_state));
     }
 
     /// Runs `job` from its recorded state to `done`.

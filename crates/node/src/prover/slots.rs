@@ -169,15 +169,16 @@ mod tests {
         let slots = Slots::new(manager(1, 24));
         let first = slots.acquire(10, 100).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
         for deadline in [300, 200] {
             let slots = slots.clone();
             let tx = tx.clone();
-            tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 let slot = slots.acquire(10, deadline).await;
                 tx.send(deadline).unwrap();
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 drop(slot);
-            });
+            }));
         }
         while slots.waiting() < 2 {
             tokio::task::yield_now().await;
@@ -185,6 +186,9 @@ mod tests {
         drop(first);
         assert_eq!(rx.recv().await, Some(200));
         assert_eq!(rx.recv().await, Some(300));
+        for task in tasks {
+            task.await.unwrap();
+        }
         assert_eq!(slots.running(), 0);
     }
 

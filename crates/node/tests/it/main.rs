@@ -1,0 +1,203 @@
+//! The prover node against a real network and ArtifactStore on loopback: every test launches
+//! the network in this process on ports chosen at run time, registers provers with real keys,
+//! launches nodes from their configs, and requests proofs through the network's gRPC API.
+//! Waits are on the network's event stream, bounded in time.
+//!
+//! (A node killed with SIGKILL mid-proof and restarted is tested on the binary, in
+//! `crates/cli/tests`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use harness::*;
+use provernet_node::store::JobState;
+use provernet_types::{Address, proto::RequestStatus};
+use provernet_zkvm::samples::{ASSERT42, FIB, HASHCHAIN};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_wins_proves_and_is_paid() {
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let node = prover.launch().await;
+        let requester = Requester::new(&net).await;
+        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let before = net.balance(&prover.address()).await;
+        let id = requester.request(&net, &spec).await;
+        let done = net.wait_until(&id, "fulfilled", is_closed).await;
+        assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
+        assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
+        let price: u128 = done.winning_price_per_pgu.parse().unwrap();
+        let paid = spec.cost(provernet_types::Amount::new(price), done.pgus).unwrap().get();
+        assert!(price > 0 && price <= 1_000);
+        assert_eq!(net.balance(&prover.address()).await, before + paid, "paid price × PGUs + fee");
+        let job = node.0.context.store.job(&id).await.unwrap().unwrap();
+        assert_eq!(job.state, JobState::Done);
+        let bids = node.0.context.store.recent_bids(10).await.unwrap();
+        assert!(bids.iter().any(|b| b.id == id && b.outcome == "won"), "{bids:?}");
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_nodes_the_cheaper_wins() {
+    bounded(async {
+        let net = Net::start().await;
+        let cheap =
+            Prover::register(&net, NodeSpec { cost_per_hour: 100_000_000, ..Default::default() }).await;
+        let dear =
+            Prover::register(&net, NodeSpec { cost_per_hour: 900_000_000, ..Default::default() }).await;
+        let cheap_node = cheap.launch().await;
+        let dear_node = dear.launch().await;
+        let requester = Requester::new(&net).await;
+        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let id = requester.request(&net, &spec).await;
+        let done = net.wait_until(&id, "fulfilled", is_closed).await;
+        assert_eq!(status(&done), RequestStatus::Fulfilled);
+        assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), cheap.address());
+        let lost = dear_node.0.context.store.recent_bids(10).await.unwrap();
+        assert!(lost.iter().any(|b| b.id == id && b.outcome == "lost"), "{lost:?}");
+        assert_eq!(dear_node.0.context.book().lost, 1);
+        stop(cheap_node).await;
+        stop(dear_node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unexecutable_request_is_never_bid_on() {
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let node = prover.launch().await;
+        let requester = Requester::new(&net).await;
+        let bad = requester.spec(&net, &ASSERT42, ASSERT42.inputs, 60).await;
+        let bad_id = requester.request(&net, &bad).await;
+        // A good request after it: once the node has proven it, it has seen the bad one.
+        let good = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let good_id = requester.request(&net, &good).await;
+        net.wait_until(&good_id, "fulfilled", is_closed).await;
+        let closed = net.wait_until(&bad_id, "closed", is_closed).await;
+        assert_eq!(status(&closed), RequestStatus::Unfulfillable, "{closed:?}");
+        let bids = node.0.context.store.recent_bids(10).await.unwrap();
+        assert!(
+            bids.iter().all(|b| b.id != bad_id),
+            "decided on an unexecutable request: {bids:?}"
+        );
+        assert!(!node.0.context.book().decided.contains_key(&bad_id));
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_closed_mid_proof_stops_the_proof() {
+    bounded(async {
+        let net = Net::start().await;
+        // A node that believes it is far faster than it is: it bids on a deadline it cannot make.
+        let prover =
+            Prover::register(&net, NodeSpec { pgus_per_second: 1e9, ..Default::default() }).await;
+        let node = prover.launch().await;
+        let mut finished = node.0.prover.finished();
+        let requester = Requester::new(&net).await;
+        // 2^16 rows: several seconds of proving; 4 s to the deadline, 1 s of auction.
+        let spec = requester.spec(&net, &HASHCHAIN, r#"{"stack": [2000, 1, 2, 3, 4]}"#, 4).await;
+        let id = requester.request(&net, &spec).await;
+        net.wait_until(&id, "assigned", |r| status(r) == RequestStatus::Assigned || is_closed(r))
+            .await;
+        let closed = net.wait_until(&id, "closed", is_closed).await;
+        assert_eq!(status(&closed), RequestStatus::Unfulfillable, "{closed:?}");
+        // The job stops (its slot freed) rather than proving on.
+        let (ended, state) = tokio::time::timeout(WAIT, finished.recv()).await.unwrap().unwrap();
+        assert_eq!((ended, state), (id, JobState::Failed));
+        let job = node.0.context.store.job(&id).await.unwrap().unwrap();
+        assert_eq!(job.state, JobState::Failed, "{job:?}");
+        let error = job.error.unwrap_or_default();
+        assert!(error.contains("deadline") || error.contains("unfulfillable"), "{error}");
+        assert_eq!(node.0.prover.slots().running(), 0);
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_carries_on_after_the_network_restarts() {
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let node = prover.launch().await;
+        let requester = Requester::new(&net).await;
+        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let first = requester.request(&net, &spec).await;
+        net.wait_until(&first, "fulfilled", is_closed).await;
+
+        let mut subscribed = node.0.subscribed.clone();
+        let net = net.restart().await;
+        tokio::time::timeout(WAIT, subscribed.wait_for(|up| *up)).await.unwrap().unwrap();
+        let spec = RequestSpecExt::fresh(&spec);
+        let second = requester.request(&net, &spec).await;
+        let done = net.wait_until(&second, "fulfilled after the restart", is_closed).await;
+        assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
+        assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_artifact_is_refused_and_reported() {
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let requester = Requester::new(&net).await;
+        let inputs = r#"{"stack": [17, 1, 2, 3, 4]}"#;
+        let mut spec = requester.spec(&net, &HASHCHAIN, inputs, 60).await;
+        spec.min_auction_period = 2;
+        let id = requester.request(&net, &spec).await;
+        net.wait_until(&id, "executed", |r| r.pgus > 0).await;
+        // After the network executed it, a byte of the stored inputs flips.
+        let path = net
+            .dir
+            .path()
+            .join("artifacts")
+            .join(provernet_artifacts::ArtifactStorage::object_key(&spec.inputs_artifact_id));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[2] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+        let node = prover.launch().await;
+        let closed = net.wait_until(&id, "closed", is_closed).await;
+        assert_eq!(status(&closed), RequestStatus::Unfulfillable, "{closed:?}");
+        assert!(
+            closed.unfulfillable_reason.contains(&spec.inputs_artifact_id.to_string()),
+            "the failure names the artifact: {}",
+            closed.unfulfillable_reason
+        );
+        let job = node.0.context.store.job(&id).await.unwrap().unwrap();
+        assert_eq!(job.state, JobState::Failed);
+        assert!(
+            !node.0.context.cache.contains(&spec.inputs_artifact_id),
+            "nothing corrupt is kept"
+        );
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+/// A copy of a request spec with a fresh deadline (a new request id).
+trait RequestSpecExt {
+    fn fresh(&self) -> Self;
+}
+
+impl RequestSpecExt for provernet_types::RequestSpec {
+    fn fresh(&self) -> Self {
+        Self { deadline: now() + 61, ..self.clone() }
+    }
+}
