@@ -3,3 +3,4 @@
 mod calibrate;
 mod local;
 mod requester;
+mod status;
