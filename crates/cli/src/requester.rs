@@ -583,9 +583,7 @@ impl Requester {
                 .await
                 .with_context(|| format!("cannot download the {what} {artifact}"))
         };
-        let bundle_bytes = download(public_url(base, &proof_id), proof_id, "proof").await?;
-        let program =
-            download(public_url(base, &program_artifact), program_artifact, "program").await?;
+        // Private inputs first: a missing key or a refusal fails before any download.
         let inputs_url = if body.inputs_private {
             self.client
                 .presign_download(self.signer()?, id, &inputs_artifact)
@@ -594,6 +592,9 @@ impl Requester {
         } else {
             public_url(base, &inputs_artifact)
         };
+        let bundle_bytes = download(public_url(base, &proof_id), proof_id, "proof").await?;
+        let program =
+            download(public_url(base, &program_artifact), program_artifact, "program").await?;
         let inputs = download(inputs_url, inputs_artifact, "inputs").await?;
 
         let bundle = ProofBundle::decode(&bundle_bytes)?;
