@@ -93,32 +93,32 @@ pub fn evaluate(
     config: &MonitorConfig,
 ) -> Vec<Alert> {
     let mut alerts = Vec::new();
-    if let (Some(free), Some(disk)) = (sample.disk_free_percent(), &sample.disk) {
-        if free < config.disk_min_free_percent {
-            alerts.push(Alert {
-                code: DISK_LOW,
-                severity: Severity::Error,
-                message: format!(
-                    "data disk {} has {free:.1}% free ({} of {} bytes), below {}%",
-                    disk.mount_point.display(),
-                    disk.free_bytes,
-                    disk.total_bytes,
-                    config.disk_min_free_percent
-                ),
-            });
-        }
+    if let (Some(free), Some(disk)) = (sample.disk_free_percent(), &sample.disk)
+        && free < config.disk_min_free_percent
+    {
+        alerts.push(Alert {
+            code: DISK_LOW,
+            severity: Severity::Error,
+            message: format!(
+                "data disk {} has {free:.1}% free ({} of {} bytes), below {}%",
+                disk.mount_point.display(),
+                disk.free_bytes,
+                disk.total_bytes,
+                config.disk_min_free_percent
+            ),
+        });
     }
-    if let Some(used) = sample.memory_used_percent() {
-        if used > config.memory_max_percent {
-            alerts.push(Alert {
-                code: MEMORY_HIGH,
-                severity: Severity::Warn,
-                message: format!(
-                    "memory {used:.1}% in use ({} of {} bytes), above {}%",
-                    sample.memory_used_bytes, sample.memory_total_bytes, config.memory_max_percent
-                ),
-            });
-        }
+    if let Some(used) = sample.memory_used_percent()
+        && used > config.memory_max_percent
+    {
+        alerts.push(Alert {
+            code: MEMORY_HIGH,
+            severity: Severity::Warn,
+            message: format!(
+                "memory {used:.1}% in use ({} of {} bytes), above {}%",
+                sample.memory_used_bytes, sample.memory_total_bytes, config.memory_max_percent
+            ),
+        });
     }
     if health.jobs_at_risk > 0 {
         alerts.push(Alert {
@@ -147,7 +147,7 @@ pub fn evaluate(
         });
     }
     // Stable: equal severities keep rule order.
-    alerts.sort_by(|a, b| b.severity.cmp(&a.severity));
+    alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
     alerts
 }
 
