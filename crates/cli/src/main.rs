@@ -5,6 +5,7 @@
 //! - [`logging`]: tracing set-up (human or JSON).
 
 mod cmd;
+mod keys;
 mod logging;
 mod requester;
 

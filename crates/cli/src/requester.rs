@@ -58,13 +58,7 @@ impl ConnectArgs {
     /// An unreadable key file, or a key that is not 32 bytes of hex (the key is never echoed).
     pub(crate) fn signer(&self) -> anyhow::Result<Option<Signer>> {
         if let Some(path) = &self.key_file {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read key file {}: check the path", path.display())
-            })?;
-            let signer = Signer::from_hex(&text).map_err(|e| {
-                anyhow!("key file {} does not hold a secret key: {e}", path.display())
-            })?;
-            return Ok(Some(signer));
+            return crate::keys::read_key(path).map(Some);
         }
         match std::env::var(KEY_ENV) {
             Ok(text) if !text.trim().is_empty() => Signer::from_hex(&text)

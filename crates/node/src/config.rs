@@ -254,6 +254,9 @@ impl NodeConfig {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), ConfigError> {
         for (name, value) in vars {
+            if RESERVED_ENV.contains(&name.as_str()) {
+                continue;
+            }
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
             let rest = rest.to_ascii_lowercase();
             let key = ["bidding_", "proving_", "monitor_"]
@@ -397,6 +400,9 @@ max_consecutive_failures = {max_consecutive_failures}
 
 /// Prefix of the environment variables that override the config file.
 pub const ENV_PREFIX: &str = "PROVERNET_NODE_";
+
+/// Variables under [`ENV_PREFIX`] that are flags of the commands, not settings.
+pub const RESERVED_ENV: [&str; 2] = ["PROVERNET_NODE_CONFIG", "PROVERNET_NODE_MONITOR"];
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,10 @@
 //! jobs), the bidder and the monitor; on shutdown the bidder stops at once, the prover lets
 //! in-flight proofs finish if they can make their deadline, and the job store is flushed last.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
+    net::TcpListener,
     sync::{mpsc, watch},
     task::JoinHandle,
 };
@@ -14,7 +15,7 @@ use crate::{
     NodeConfig, bidder,
     context::{NodeContext, now_secs},
     error::NodeError,
-    monitor::{BidStatus, JobStatus, NodeHealth, NodeStatus},
+    monitor::{BidStatus, JobStatus, Monitor, NodeHealth, NodeStatus},
     prover::NodeProver,
 };
 
@@ -27,6 +28,8 @@ pub struct NodeHandle {
     pub context: Arc<NodeContext>,
     /// The prover.
     pub prover: Arc<NodeProver>,
+    /// Where `/metrics`, `/health/*` and `/status` are served, if a listener was given.
+    pub monitor_addr: Option<SocketAddr>,
     /// Whether the network's request stream is connected (true once `launch` returns).
     pub subscribed: watch::Receiver<bool>,
     /// Ends when the node has shut down (after `shutdown` is cancelled).
@@ -34,17 +37,40 @@ pub struct NodeHandle {
 }
 
 /// Starts a node with `config` and returns once it follows the network's request stream; it
-/// runs until `shutdown` is cancelled.
+/// runs until `shutdown` is cancelled. With `monitor`, the NodeMonitor serves on it from the
+/// start (so `/health/live` answers while the node connects) until the node has stopped.
 ///
 /// # Errors
 /// [`NodeError`] if the context cannot be built (key, store, network, registration).
 pub async fn launch(
     config: NodeConfig,
-    health: Arc<NodeHealth>,
+    monitor: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<NodeHandle, NodeError> {
     config.validate()?;
-    let ctx = NodeContext::build(config, health, shutdown).await?;
+    let health = Arc::new(NodeHealth::default());
+    let monitor_stop = CancellationToken::new();
+    let mut monitor_addr = None;
+    let mut monitor_tasks = Vec::new();
+    if let Some(listener) = monitor {
+        monitor_addr = listener.local_addr().ok();
+        let monitor =
+            Arc::new(Monitor::new(health.clone(), config.monitor.clone(), config.data_dir.clone()));
+        monitor_tasks.push(monitor.spawn(monitor_stop.clone()));
+        let stop = monitor_stop.clone();
+        monitor_tasks.push(tokio::spawn(async move {
+            if let Err(e) = crate::monitor::http::serve(listener, monitor, stop).await {
+                tracing::error!("monitor endpoint failed: {e}");
+            }
+        }));
+    }
+    let ctx = match NodeContext::build(config, health, shutdown).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            monitor_stop.cancel();
+            return Err(e);
+        }
+    };
     let (commands, receiver) = mpsc::unbounded_channel();
     let prover = NodeProver::new(ctx.clone());
     let proving = tokio::spawn(prover.clone().run(receiver));
@@ -73,10 +99,14 @@ pub async fn launch(
             status.abort();
             ctx.health.set_ready(false);
             ctx.store.close().await;
+            monitor_stop.cancel();
+            for task in monitor_tasks {
+                let _ = task.await;
+            }
             tracing::info!("node stopped");
         })
     };
-    Ok(NodeHandle { context: ctx, prover, subscribed, join })
+    Ok(NodeHandle { context: ctx, prover, monitor_addr, subscribed, join })
 }
 
 /// Refreshes the status `/status` serves, and the deadline-at-risk count.

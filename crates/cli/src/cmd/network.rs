@@ -107,16 +107,7 @@ fn secret(data_dir: &std::path::Path) -> anyhow::Result<String> {
         return Ok(existing.trim().to_owned());
     }
     let secret = provernet_types::Signer::random().secret_hex();
-    write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::keys::write_private(&path, &secret)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(secret)
-}
-
-/// Writes `text` to a new file readable by its owner only.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
 }

@@ -1,17 +1,170 @@
-//! `provernet node init|run|register|status`: run a prover node.
+//! `provernet node init|register|run|status`: set up and run a prover node.
 
-use super::status;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use provernet_node::{NodeConfig, launch};
+use provernet_types::{Amount, NetworkClient};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{artifacts::shutdown_signal, status};
+use crate::keys::{read_key, write_new_key};
 
 /// The node commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
+    /// Write a commented default config and a new operator key (mode 0600).
+    #[command(
+        after_help = "Example:\n  provernet node init --dir ./node --network http://127.0.0.1:50051"
+    )]
+    Init(InitArgs),
+    /// Register the node's key as a prover on the network, with stake.
+    #[command(
+        after_help = "Example:\n  provernet node register --config ./node/node.toml --stake 1000000000 --faucet"
+    )]
+    Register(RegisterArgs),
+    /// Run the node: bid, prove, submit, until Ctrl-C or SIGTERM.
+    #[command(
+        after_help = "Example:\n  provernet node run --config ./node/node.toml --set bidding.margin=0.3"
+    )]
+    Run(RunArgs),
     /// Print a running node's state, jobs and recent bids (from its monitor endpoint).
     Status(status::StatusArgs),
+}
+
+/// Flags of `provernet node init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Folder for the config, key and data.
+    #[arg(long, default_value = ".provernet/node")]
+    dir: PathBuf,
+    /// The network's gRPC URL.
+    #[arg(long, default_value = "http://127.0.0.1:50051", env = "PROVERNET_NETWORK")]
+    network: String,
+}
+
+/// Where the node's config is, and overrides.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// The node config file.
+    #[arg(long, default_value = ".provernet/node/node.toml", env = "PROVERNET_NODE_CONFIG")]
+    config: PathBuf,
+    /// Override a setting: `--set section.name=value` (repeatable; wins over the environment).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+/// Flags of `provernet node register`.
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The stake to lock (at least the network's minimum).
+    #[arg(long)]
+    stake: Amount,
+    /// Fund the key from the faucet first (devnets).
+    #[arg(long)]
+    faucet: bool,
+}
+
+/// Flags of `provernet node run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// Runs a node command.
 pub async fn run(command: NodeCommand) -> anyhow::Result<()> {
     match command {
+        NodeCommand::Init(args) => init(args),
+        NodeCommand::Register(args) => register(args).await,
+        NodeCommand::Run(args) => run_node(args).await,
         NodeCommand::Status(args) => status::run(args).await,
     }
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let config_path = args.dir.join("node.toml");
+    let key_path = args.dir.join("node.key");
+    for path in [&config_path, &key_path] {
+        if path.exists() {
+            bail!("{} already exists: not overwriting it", path.display());
+        }
+    }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let config = NodeConfig::new(&args.network);
+    config.validate()?;
+    let key = write_new_key(&key_path)?;
+    std::fs::write(&config_path, config.template())
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    println!("config    {}", config_path.display());
+    println!("key       {} (operator {})", key_path.display(), key.address());
+    println!();
+    println!("next: provernet calibrate --write {}", config_path.display());
+    println!("      provernet node register --config {} --stake <amount>", config_path.display());
+    println!("      provernet node run --config {}", config_path.display());
+    Ok(())
+}
+
+/// The config from the file, then `PROVERNET_NODE_*`, then `--set`.
+pub(crate) fn load(args: &ConfigArgs) -> anyhow::Result<NodeConfig> {
+    let mut config = NodeConfig::load(&args.config)
+        .with_context(|| "run `provernet node init` to create one".to_string())?;
+    config.apply_env(std::env::vars())?;
+    for setting in &args.set {
+        let (key, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--set {setting:?}: expected KEY=VALUE"))?;
+        config.set(key.trim(), value.trim())?;
+    }
+    Ok(config)
+}
+
+async fn register(args: RegisterArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    let key = read_key(&config.key_file)?;
+    let client = NetworkClient::connect(&config.network_url, std::time::Duration::from_secs(5))
+        .await
+        .with_context(|| format!("is a network running at {}?", config.network_url))?;
+    if args.faucet {
+        let info = client.info();
+        let amount: Amount = info.faucet_max_amount.parse().unwrap_or(args.stake);
+        client.faucet(&key, amount).await.context("faucet")?;
+    }
+    client.register_prover(&key, args.stake, &key.address()).await.context("register")?;
+    println!("registered prover {} with stake {}", key.address(), args.stake);
+    Ok(())
+}
+
+async fn run_node(args: RunArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    let monitor = TcpListener::bind(&config.monitor.listen)
+        .await
+        .with_context(|| format!("cannot serve the monitor on {}", config.monitor.listen))?;
+    let shutdown = CancellationToken::new();
+    let signal = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: no new bids; finishing what can make its deadline");
+            shutdown.cancel();
+        })
+    };
+    let node = launch(config, Some(monitor), shutdown.clone()).await;
+    let node = match node {
+        Ok(node) => node,
+        Err(provernet_node::NodeError::Stopped) => return Ok(()),
+        Err(e) => return Err(e).context("cannot start the node"),
+    };
+    if let Some(addr) = node.monitor_addr {
+        println!("monitor   http://{addr}/status");
+    }
+    println!("prover    {}", node.context.prover);
+    println!("network   {}", node.context.client.url());
+    node.join.await.context("node task failed")?;
+    signal.abort();
+    Ok(())
 }

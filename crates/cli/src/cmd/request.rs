@@ -4,7 +4,7 @@ use std::{io::IsTerminal, path::PathBuf, time::Duration};
 
 use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use provernet_types::{Address, Amount, Signer, proto};
+use provernet_types::{Address, Amount, proto};
 use provernet_zkvm::{PublicOutputs, ZkVmRegistry};
 
 use super::local::ProgramArgs;
@@ -369,17 +369,7 @@ async fn faucet(args: FaucetArgs) -> anyhow::Result<()> {
 }
 
 fn keygen(path: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    let signer = Signer::random();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| {
-        format!("cannot create {} (an existing key file is never overwritten)", path.display())
-    })?;
-    file.write_all(format!("{}\n", signer.secret_hex()).as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let signer = crate::keys::write_new_key(path)?;
     println!("{}", signer.address());
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use provernet_artifacts::ArtifactClient;
 use provernet_network::{NetworkConfig, NetworkHandle, launch};
-use provernet_node::{NodeConfig, NodeHandle, monitor::NodeHealth};
+use provernet_node::{NodeConfig, NodeHandle};
 use provernet_types::{
     Address, Amount, ArtifactId, NetworkClient, RequestId, RequestSpec, Signer,
     proto::{self, request_event::Event},
@@ -170,13 +170,7 @@ impl Prover {
     /// Launches the node; returns it with its shutdown token.
     pub async fn launch(&self) -> (NodeHandle, CancellationToken) {
         let cancel = CancellationToken::new();
-        let node = provernet_node::launch(
-            self.config.clone(),
-            Arc::new(NodeHealth::default()),
-            cancel.clone(),
-        )
-        .await
-        .unwrap();
+        let node = provernet_node::launch(self.config.clone(), None, cancel.clone()).await.unwrap();
         (node, cancel)
     }
 }
