@@ -126,7 +126,6 @@ async fn publish_status(ctx: Arc<NodeContext>, prover: Arc<NodeProver>) {
             })
             .count();
         ctx.health.set_jobs_at_risk(at_risk as u32);
-        metrics::gauge!("node_deadlines_at_risk").set(at_risk as f64);
         let book = ctx.book();
         let status = NodeStatus {
             prover: ctx.prover.to_string(),

@@ -51,7 +51,6 @@ pub async fn run(
         match stream {
             Ok(mut stream) => {
                 ctx.health.set_subscription_up(true);
-                metrics::gauge!("node_subscription_up").set(1.0);
                 tracing::info!("subscribed to the network's requests");
                 backoff = Duration::from_millis(100);
                 if let Err(e) = resync(&ctx, &prover).await {
@@ -65,10 +64,10 @@ pub async fn run(
                     };
                     match message {
                         Ok(Some(event)) => {
-                            if on_event(&ctx, &prover, event) {
-                                if let Err(e) = resync(&ctx, &prover).await {
-                                    tracing::warn!("resync after a lag failed: {e}");
-                                }
+                            if on_event(&ctx, &prover, event)
+                                && let Err(e) = resync(&ctx, &prover).await
+                            {
+                                tracing::warn!("resync after a lag failed: {e}");
                             }
                         }
                         Ok(None) => {
@@ -92,7 +91,6 @@ pub async fn run(
         }
         ctx.health.set_subscription_up(false);
         subscribed.send_replace(false);
-        metrics::gauge!("node_subscription_up").set(0.0);
         tokio::select! {
             () = ctx.shutdown.cancelled() => break,
             () = tokio::time::sleep(backoff) => {}
@@ -189,9 +187,7 @@ fn resolve(ctx: &NodeContext, id: RequestId, outcome: &'static str, reason: Opti
         "lost" => book.lost += 1,
         _ => book.expired += 1,
     }
-    publish_win_rate(&book);
     drop(book);
-    metrics::counter!("node_bids_total", "outcome" => outcome).increment(1);
     let record = BidRecord {
         id,
         at: now_secs(),
@@ -206,13 +202,6 @@ fn resolve(ctx: &NodeContext, id: RequestId, outcome: &'static str, reason: Opti
             tracing::error!("cannot record a bid outcome: {e}");
         }
     });
-}
-
-fn publish_win_rate(book: &crate::context::Book) {
-    let settled = book.won + book.lost + book.expired;
-    if settled > 0 {
-        metrics::gauge!("node_win_rate").set(book.won as f64 / settled as f64);
-    }
 }
 
 /// This prover won `id`: the bid becomes a job.

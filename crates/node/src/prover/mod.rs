@@ -34,9 +34,13 @@ use crate::{
     ResourceManager,
     bidder::run::ProverCommand,
     context::{NodeContext, now_secs},
+    monitor::NodeMonitorMetrics,
     store::{Job, JobState},
 };
 pub use slots::{Slot, Slots};
+
+/// A job's program and inputs bytes.
+type Files = (Arc<[u8]>, Arc<[u8]>);
 
 /// Attempts at FulfillProof on transient errors.
 const SUBMIT_ATTEMPTS: u32 = 5;
@@ -167,7 +171,6 @@ impl NodeProver {
             }
             active.insert(job.id, Active { cancel: cancel.clone(), closed: closed.clone() });
         }
-        metrics::gauge!("node_jobs_active").set(self.lock().len() as f64);
         let span = tracing::info_span!("job", request = %job.id);
         let this = self.clone();
         self.tasks.spawn(async move { this.run_job(job, cancel, closed).await }.instrument(span));
@@ -179,11 +182,12 @@ impl NodeProver {
         let jobs = self.ctx.store.unfinished().await.unwrap_or_default();
         for job in jobs {
             let hopeless = now as f64 + self.ctx.estimate_secs(job.pgus()) > job.deadline() as f64;
-            if hopeless && job.state < JobState::Proved {
-                if let Some(active) = self.lock().get(&job.id) {
-                    *active.closed.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    active.cancel.cancel();
-                }
+            if hopeless
+                && job.state < JobState::Proved
+                && let Some(active) = self.lock().get(&job.id)
+            {
+                *active.closed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                active.cancel.cancel();
             }
         }
         self.tasks.close();
@@ -243,13 +247,12 @@ impl NodeProver {
         }
         self.lock().remove(&id);
         self.ctx.book().jobs.remove(&id);
-        metrics::gauge!("node_jobs_active").set(self.lock().len() as f64);
         let _ = self.finished.send((id, final_state));
     }
 
     /// Runs `job` from its recorded state to `done`.
     async fn drive(&self, job: &mut Job, cancel: &CancellationToken) -> Result<(), Stop> {
-        let mut loaded: Option<(Arc<[u8]>, Arc<[u8]>)> = None;
+        let mut loaded: Option<Files> = None;
         let mut prefetch = None;
         loop {
             match job.state {
@@ -336,7 +339,7 @@ impl NodeProver {
     }
 
     /// Program and inputs, from the verified cache or the ArtifactStore.
-    async fn fetch(&self, job: &Job) -> Result<(Arc<[u8]>, Arc<[u8]>), Stop> {
+    async fn fetch(&self, job: &Job) -> Result<Files, Stop> {
         let body =
             job.request.body.as_ref().ok_or_else(|| Stop::Fail("request has no body".into()))?;
         let program_id = field::artifact_id("program_artifact_id", &body.program_artifact_id)
@@ -424,13 +427,10 @@ impl NodeProver {
                 deadline.saturating_sub(now)
             )));
         }
-        metrics::gauge!("node_queue_depth").set((self.slots.waiting() + 1) as f64);
         let slot = tokio::select! {
             () = cancel.cancelled() => return Err(Stop::Fail("cancelled while waiting for a slot".into())),
             s = self.slots.acquire(pgus, deadline) => s,
         };
-        metrics::gauge!("node_queue_depth").set(self.slots.waiting() as f64);
-        metrics::gauge!("node_proving").set(self.slots.running() as f64);
         let mode = match body.proof_mode.as_str() {
             "" => ProofMode::Default,
             m => m.parse().map_err(|e: provernet_zkvm::ZkVmError| Stop::Fail(e.to_string()))?,
@@ -450,14 +450,9 @@ impl NodeProver {
             }
         };
         drop(slot);
-        metrics::gauge!("node_proving").set(self.slots.running() as f64);
         let proof = proof.map_err(|e| Stop::Fail(format!("proving failed: {e}")))?;
         let elapsed = started.elapsed().as_secs_f64();
-        metrics::counter!("node_proved_pgus_total").increment(pgus);
-        metrics::histogram!("node_proving_seconds").record(elapsed);
-        if elapsed > 0.0 {
-            metrics::gauge!("node_pgus_per_second").set(pgus as f64 / elapsed);
-        }
+        NodeMonitorMetrics::proof_done(pgus, elapsed);
         tracing::info!(pgus, secs = format!("{elapsed:.2}"), "proved");
         let program_id = ProgramId::from_slice(&body.program_id)
             .map_err(|e| Stop::Fail(format!("request's program id: {e}")))?;
@@ -494,7 +489,6 @@ impl NodeProver {
                     if let Some(paid) = paid {
                         book.earnings = book.earnings.checked_add(paid).unwrap_or(book.earnings);
                     }
-                    metrics::gauge!("node_earnings").set(book.earnings.get() as f64);
                     tracing::info!("proof accepted");
                     return Ok(());
                 }
