@@ -53,7 +53,10 @@ async fn of_two_nodes_the_cheaper_wins() {
         let cheap_node = cheap.launch().await;
         let dear_node = dear.launch().await;
         let requester = Requester::new(&net).await;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let mut spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        // An auction that settles on a bid arriving after its period (a busy executor) goes to
+        // that bid: a longer period lets both nodes bid first.
+        spec.min_auction_period = 5;
         let id = requester.request(&net, &spec).await;
         let done = net.wait_until(&id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled);
