@@ -18,10 +18,15 @@ pub enum LogFormat {
 /// user's, so they are silenced.
 const DEFAULT_FILTER: &str = "warn,provernet=info,miden_core::mast::serialization=off";
 
-/// Installs the global subscriber, filtered by `RUST_LOG` or [`DEFAULT_FILTER`].
-pub fn init(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+/// The filter when `RUST_LOG` is unset and the command draws its own progress (the devnet):
+/// warnings and errors only.
+pub const QUIET_FILTER: &str = "warn,miden_core::mast::serialization=off";
+
+/// Installs the global subscriber, filtered by `RUST_LOG` or else `default` (or
+/// [`DEFAULT_FILTER`]).
+pub fn init(format: LogFormat, default: Option<&str>) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default.unwrap_or(DEFAULT_FILTER)));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

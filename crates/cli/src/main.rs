@@ -27,7 +27,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    let quiet = matches!(cli.command, cmd::Command::Devnet(_));
+    logging::init(cli.log_format, quiet.then_some(logging::QUIET_FILTER));
     match cmd::run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
