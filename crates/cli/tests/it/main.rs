@@ -1,6 +1,8 @@
 //! Tests of the built `provernet` binary, run as a separate process.
 
 mod calibrate;
+mod e2e;
 mod local;
+mod procs;
 mod requester;
 mod status;

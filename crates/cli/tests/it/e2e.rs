@@ -1,0 +1,264 @@
+//! The whole market as separate processes of the built binary: `provernet network`, two
+//! `provernet node run`, and the requester commands, on loopback ports chosen at run time.
+//! The node that wins the larger request is killed with SIGKILL while it works on it and
+//! started again: it resumes the job from its store and the request is fulfilled exactly once.
+//! Proofs are verified by `provernet request get`; balances are checked over gRPC.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use provernet_types::{Address, NetworkClient, RequestId, proto};
+
+use crate::procs::{Proc, provernet};
+
+/// The longest any one step may take on a loaded 2-core machine, short of a hang.
+const STEP: Duration = Duration::from_secs(90);
+/// What `node register --faucet` draws (the network's default faucet limit).
+const FAUCET: u128 = 1_000_000_000_000;
+const STAKE: u128 = 1_000_000_000;
+
+/// `request submit` with room for the nodes' prices and a deadline that survives a restart.
+const SUBMIT: [&str; 8] = [
+    "request",
+    "submit",
+    "--deadline-secs",
+    "600",
+    "--gas-limit",
+    "65536",
+    "--max-price-per-pgu",
+    "1000",
+];
+
+fn program(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../programs").join(name)
+}
+
+/// Runs `command` to completion (bounded); returns stdout, panicking with stderr on failure.
+fn ok(mut command: Command) -> String {
+    let out = command.output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(out.status.success(), "{command:?} failed: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// A node's folder: config and key from `provernet node init`, registered with stake.
+struct NodeDir {
+    dir: PathBuf,
+    address: Address,
+}
+
+impl NodeDir {
+    fn init(root: &Path, name: &str, network: &str, cost_per_hour: &str) -> Self {
+        let dir = root.join(name);
+        let out = ok({
+            let mut c = provernet();
+            c.args(["node", "init", "--network", network]).arg("--dir").arg(&dir);
+            c
+        });
+        let operator = out.split("(operator ").nth(1).unwrap().split(')').next().unwrap();
+        let node = Self { dir, address: operator.parse().unwrap() };
+        ok({
+            let mut c = node.cmd("register");
+            c.args(["--stake", &STAKE.to_string(), "--faucet"]);
+            c
+        });
+        // Tuned through the environment and flags, as an operator would.
+        node.set_in_file("bidding", "cost_per_hour", &format!("\"{cost_per_hour}\""));
+        node
+    }
+
+    /// Edits one setting of the config file in place.
+    fn set_in_file(&self, section: &str, key: &str, value: &str) {
+        let path = self.dir.join("node.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut in_section = false;
+        let edited: Vec<String> = text
+            .lines()
+            .map(|line| {
+                if line.starts_with('[') {
+                    in_section = line == format!("[{section}]");
+                }
+                if in_section && line.starts_with(&format!("{key} =")) {
+                    format!("{key} = {value}")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        std::fs::write(&path, edited.join("\n")).unwrap();
+    }
+
+    fn cmd(&self, sub: &str) -> Command {
+        let mut c = provernet();
+        c.args(["node", sub, "--config"]).arg(self.dir.join("node.toml"));
+        c
+    }
+
+    /// Starts `provernet node run`; returns once it follows the network, with its monitor URL.
+    fn run(&self) -> (Proc, String) {
+        let mut c = self.cmd("run");
+        c.args(["--set", "monitor.listen=127.0.0.1:0", "--set", "proving.memory_gib=4"])
+            .env("PROVERNET_NODE_PROVING_PGUS_PER_SECOND", "3000");
+        let node = Proc::spawn(c);
+        let status = node.line_after("monitor", STEP);
+        (node, status.trim_end_matches("/status").to_owned())
+    }
+}
+
+fn status_json(monitor: &str) -> serde_json::Value {
+    let out = ok({
+        let mut c = provernet();
+        c.args(["node", "status", "--json", "--monitor", monitor]);
+        c
+    });
+    serde_json::from_str(&out).unwrap()
+}
+
+async fn wait_for_assignment(client: &NetworkClient, id: &RequestId) -> Address {
+    let mut events = client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
+    tokio::time::timeout(STEP, async {
+        loop {
+            let request = client.proof_request(id).await.unwrap();
+            if let Ok(prover) = Address::from_slice(&request.assigned_prover) {
+                return prover;
+            }
+            loop {
+                let event = events.message().await.unwrap().unwrap();
+                if event.request_id == id.as_bytes() {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the request was assigned in time")
+}
+
+fn balance(account: &proto::Account) -> u128 {
+    account.balance.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_two_nodes_and_requester_as_processes_with_a_node_killed_mid_proof() {
+    let root = tempfile::tempdir().unwrap();
+    let network = Proc::spawn({
+        let mut c = provernet();
+        c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(root.path().join("network"));
+        c
+    });
+    let grpc = network.line_after("network     grpc://", STEP);
+    let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
+    let client = NetworkClient::connect(&url, Duration::from_secs(5)).await.unwrap();
+
+    let nodes = [
+        NodeDir::init(root.path(), "node-a", &url, "200000000"),
+        NodeDir::init(root.path(), "node-b", &url, "300000000"),
+    ];
+    let mut running: Vec<(Proc, String)> = nodes.iter().map(NodeDir::run).collect();
+
+    let key = root.path().join("requester.key");
+    let requester: Address = ok({
+        let mut c = provernet();
+        c.args(["request", "keygen"]).arg(&key);
+        c
+    })
+    .trim()
+    .parse()
+    .unwrap();
+    let requester_cmd = |args: &[&str]| {
+        let mut c = provernet();
+        c.args(args).args(["--network", &url]).arg("--key-file").arg(&key);
+        c
+    };
+    ok(requester_cmd(&["request", "faucet"]));
+    let funded = balance(&client.account(&requester).await.unwrap());
+
+    // A larger request (2^16 rows: seconds of proving) and a small one.
+    let inputs = root.path().join("big.json");
+    std::fs::write(&inputs, r#"{"stack": [2000, 1, 2, 3, 4]}"#).unwrap();
+    let big: RequestId = ok({
+        let mut c = requester_cmd(&SUBMIT);
+        c.arg(program("hashchain")).arg("--inputs").arg(&inputs);
+        c
+    })
+    .trim()
+    .parse()
+    .unwrap();
+    let small: RequestId = ok({
+        let mut c = requester_cmd(&SUBMIT);
+        c.arg(program("fib"));
+        c
+    })
+    .trim()
+    .parse()
+    .unwrap();
+
+    // Kill the big request's winner while it works, and start it again.
+    let winner = wait_for_assignment(&client, &big).await;
+    let index = nodes.iter().position(|n| n.address == winner).expect("one of our nodes won");
+    running[index].0.kill();
+    assert_eq!(
+        client.proof_request(&big).await.unwrap().status,
+        proto::RequestStatus::Assigned as i32
+    );
+    running[index] = nodes[index].run();
+
+    for id in [big, small] {
+        ok(requester_cmd(&["request", "wait", &id.to_string(), "--timeout-secs", "300"]));
+        let proof = root.path().join(format!("{id}.proof"));
+        let out = ok({
+            let mut c = requester_cmd(&["request", "get", &id.to_string()]);
+            c.arg("--output").arg(&proof);
+            c
+        });
+        assert!(out.contains("verified"), "{out}");
+    }
+    let big_request = client.proof_request(&big).await.unwrap();
+    assert_eq!(big_request.status, proto::RequestStatus::Fulfilled as i32);
+    assert_eq!(Address::from_slice(&big_request.assigned_prover).unwrap(), winner);
+
+    // The restarted node finished the job it resumed, once.
+    let report = status_json(&running[index].1);
+    let job = report["status"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["request_id"] == big.to_string())
+        .cloned()
+        .expect("the restarted node knows the job");
+    assert_eq!(job["state"], "done", "{report}");
+
+    // Balances add up: what the requester paid is what the provers earned.
+    let small_request = client.proof_request(&small).await.unwrap();
+    let paid: u128 =
+        [&big_request, &small_request].iter().map(|r| r.paid.parse::<u128>().unwrap()).sum();
+    assert!(paid > 0);
+    let spent = funded - balance(&client.account(&requester).await.unwrap());
+    assert_eq!(spent, paid, "the requester paid exactly the two fulfilments");
+    let mut earned = 0;
+    for node in &nodes {
+        let account = client.account(&node.address).await.unwrap();
+        earned += balance(&account) - (FAUCET - STAKE);
+    }
+    assert_eq!(earned, paid, "the provers earned exactly what was paid");
+
+    // SIGTERM: the node stops bidding, finishes and exits 0.
+    for (node, _) in &mut running {
+        let pid = node.child.id().to_string();
+        ok({
+            let mut c = Command::new("kill");
+            c.args(["-TERM", &pid]);
+            c
+        });
+        let status = node.child.wait().unwrap();
+        assert!(status.success(), "a node exited with {status} on SIGTERM");
+    }
+    drop(network);
+}
