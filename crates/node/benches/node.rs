@@ -1,0 +1,232 @@
+//! The node's performance evidence (BENCHMARKS.md, "Prover node"), on a real network and
+//! ArtifactStore launched in this process on loopback:
+//!
+//! - **overhead**: one job mix proven (a) by calling the Miden backend directly, one job after
+//!   the other, and (b) end to end — requests submitted to the network, executed there, won by
+//!   one node, fetched, executed, proven, self-verified, submitted and verified by the network.
+//!   PGUs/s of both and their ratio, in one run. Wall time of (b) runs from the first
+//!   RequestProof to the last Fulfilled event, so it includes the first auction period (1 s).
+//! - **bid-latency**: 1,000 requests; for each, from the moment the bench's own subscriber
+//!   receives the network's `Executed` event (the request is published to provers) to the moment
+//!   the network accepted the node's bid (`Bid.at_ms`, the network's clock: same machine).
+//!   The auctions are long (an hour), so the node bids on all and proves none.
+//!
+//! Run: `cargo bench -p provernet-node --bench node [-- overhead|bid-latency]`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "../tests/it/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use harness::{Net, NodeSpec, Prover, Requester, now};
+use provernet_types::{RequestId, proto, proto::request_event::Event};
+use provernet_zkvm::{
+    MidenBackend, ProofMode, ProveJob, ZkVm,
+    samples::{FIB, HASHCHAIN},
+};
+
+/// Hashchain lengths of the mix: 2^14, 2^15 and 2^16 rows, twice each.
+const MIX: [u32; 6] = [500, 1000, 2000, 500, 1000, 2000];
+const BID_REQUESTS: usize = 1_000;
+
+fn inputs(n: u32) -> String {
+    format!(r#"{{"stack": [{n}, 1, 2, 3, 4]}}"#)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let all = which.is_empty();
+    if all || which.iter().any(|w| w == "overhead") {
+        overhead().await;
+    }
+    if all || which.iter().any(|w| w == "bid-latency") {
+        bid_latency().await;
+    }
+}
+
+async fn overhead() {
+    // (a) The backend alone.
+    let backend = Arc::new(MidenBackend::new());
+    let program: Arc<[u8]> = HASHCHAIN.source.as_bytes().into();
+    let started = Instant::now();
+    let mut direct_pgus = 0;
+    for n in MIX {
+        let job = ProveJob {
+            program: program.clone(),
+            inputs: inputs(n).as_bytes().into(),
+            gas_limit: 1 << 16,
+            mode: ProofMode::Default,
+        };
+        let b = backend.clone();
+        let pgus = tokio::task::spawn_blocking(move || {
+            let execution = b.execute(&job.program, &job.inputs, job.gas_limit).unwrap();
+            b.prove(&job, &Default::default(), &|_| {}).unwrap();
+            execution.pgus
+        })
+        .await
+        .unwrap();
+        direct_pgus += pgus;
+    }
+    let direct_secs = started.elapsed().as_secs_f64();
+
+    // (b) End to end.
+    let net = Net::start().await;
+    let prover =
+        Prover::register(&net, NodeSpec { pgus_per_second: 6_000.0, ..Default::default() }).await;
+    let node = prover.launch().await;
+    let requester = Requester::new(&net).await;
+    let first = requester.spec(&net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
+    let mut specs = Vec::new();
+    for (i, n) in MIX.into_iter().enumerate() {
+        let inputs_artifact_id =
+            requester.upload(&net, inputs(n).as_bytes(), proto::ArtifactKind::Inputs).await;
+        // Distinct bodies, so distinct request ids for repeated sizes.
+        specs.push(provernet_types::RequestSpec {
+            inputs_artifact_id,
+            deadline: now() + 600 + i as u64,
+            ..first.clone()
+        });
+    }
+    let mut events =
+        net.client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
+    let started = Instant::now();
+    let mut open = std::collections::HashSet::new();
+    for spec in &specs {
+        open.insert(requester.request(&net, spec).await);
+    }
+    let mut first_assigned = None;
+    let mut e2e_pgus = 0;
+    while !open.is_empty() {
+        let event = events.message().await.unwrap().unwrap();
+        let Ok(id) = RequestId::from_slice(&event.request_id) else { continue };
+        match event.event {
+            Some(Event::Assigned(_)) => {
+                first_assigned.get_or_insert_with(Instant::now);
+            }
+            Some(Event::Fulfilled(_)) if open.remove(&id) => {
+                e2e_pgus += net.request(&id).await.pgus;
+            }
+            Some(Event::Unfulfillable(u)) if open.contains(&id) => {
+                panic!("request {id} failed: {}", u.reason)
+            }
+            _ => {}
+        }
+    }
+    let e2e_secs = started.elapsed().as_secs_f64();
+    let busy_secs = first_assigned.map_or(e2e_secs, |t| t.elapsed().as_secs_f64());
+    harness::stop(node).await;
+    net.stop().await;
+
+    assert_eq!(direct_pgus, e2e_pgus, "the same work both ways");
+    let direct = direct_pgus as f64 / direct_secs;
+    let e2e = e2e_pgus as f64 / e2e_secs;
+    let assigned = e2e_pgus as f64 / busy_secs;
+    println!(
+        "node overhead: {} jobs, {direct_pgus} PGUs (hashchain 2^14, 2^15, 2^16 rows, x2)",
+        MIX.len()
+    );
+    println!("  {:<44} {:>8} {:>10} {:>7}", "", "seconds", "PGUs/s", "ratio");
+    println!("  {:<44} {direct_secs:>8.2} {direct:>10.0} {:>7.3}", "backend directly", 1.0);
+    println!(
+        "  {:<44} {e2e_secs:>8.2} {e2e:>10.0} {:>7.3}",
+        "end to end (first request to last proof)",
+        e2e / direct
+    );
+    println!(
+        "  {:<44} {busy_secs:>8.2} {assigned:>10.0} {:>7.3}",
+        "end to end (first assignment to last proof)",
+        assigned / direct
+    );
+}
+
+async fn bid_latency() {
+    let net = Net::start().await;
+    let mut prover = Prover::register(&net, NodeSpec::default()).await;
+    prover.config.bidding.committed_cap_pgus = u64::MAX / 4;
+    let node = prover.launch().await;
+    let requester = Requester::new(&net).await;
+    let mut spec = requester.spec(&net, &FIB, FIB.inputs, 7_200).await;
+    // Nobody wins within the bench: the node bids on every request and proves none.
+    spec.min_auction_period = 3_600;
+    spec.gas_limit = 1 << 12;
+
+    let mut events =
+        net.client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
+    let published: Arc<std::sync::Mutex<HashMap<RequestId, u64>>> = Arc::default();
+    let watcher = {
+        let published = published.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(event)) = events.message().await {
+                if let (Ok(id), Some(Event::Executed(_))) =
+                    (RequestId::from_slice(&event.request_id), &event.event)
+                {
+                    published.lock().unwrap().insert(id, unix_ms());
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(BID_REQUESTS);
+    let mut pace = tokio::time::interval(Duration::from_millis(10));
+    for i in 0..BID_REQUESTS {
+        pace.tick().await;
+        let mut s = spec.clone();
+        s.deadline = now() + 7_200 + i as u64 % 600;
+        s.base_fee = provernet_types::Amount::new(1_000 + i as u128);
+        ids.push(requester.request(&net, &s).await);
+    }
+    let submit_secs = started.elapsed().as_secs_f64();
+    // Wait until the node has bid on every request (each bid is one market operation).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let latencies = loop {
+        let collected: Option<Vec<f64>> = {
+            let market = net.handle.state.market();
+            let published = published.lock().unwrap();
+            ids.iter()
+                .map(|id| {
+                    let bid = market.request(id)?.bids.first()?.at_ms;
+                    let at = *published.get(id)?;
+                    Some(bid.saturating_sub(at) as f64)
+                })
+                .collect()
+        };
+        if let Some(l) = collected {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "the node did not bid on every request");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    watcher.abort();
+    harness::stop(node).await;
+    net.stop().await;
+
+    let mut sorted = latencies;
+    sorted.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)]
+    };
+    println!(
+        "bid latency: {} requests at {:.0}/s, published (Executed event) -> bid accepted by the network",
+        sorted.len(),
+        sorted.len() as f64 / submit_secs
+    );
+    println!(
+        "  p50 {:.0} ms   p90 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        sorted[sorted.len() - 1]
+    );
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
