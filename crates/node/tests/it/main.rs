@@ -47,9 +47,11 @@ async fn of_two_nodes_the_cheaper_wins() {
     bounded(async {
         let net = Net::start().await;
         let cheap =
-            Prover::register(&net, NodeSpec { cost_per_hour: 100_000_000, ..Default::default() }).await;
+            Prover::register(&net, NodeSpec { cost_per_hour: 100_000_000, ..Default::default() })
+                .await;
         let dear =
-            Prover::register(&net, NodeSpec { cost_per_hour: 900_000_000, ..Default::default() }).await;
+            Prover::register(&net, NodeSpec { cost_per_hour: 900_000_000, ..Default::default() })
+                .await;
         let cheap_node = cheap.launch().await;
         let dear_node = dear.launch().await;
         let requester = Requester::new(&net).await;
@@ -203,4 +205,59 @@ impl RequestSpecExt for provernet_types::RequestSpec {
     fn fresh(&self) -> Self {
         Self { deadline: now() + 61, ..self.clone() }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_setups_are_refused_with_what_is_wrong() {
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let launch = |config: provernet_node::NodeConfig| async move {
+            let cancel = tokio_util::sync::CancellationToken::new();
+            match provernet_node::launch(config, None, cancel).await {
+                Ok(_) => panic!("a bad setup was accepted"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+
+        let mut config = prover.config.clone();
+        config.key_file = dir.path().join("missing.key");
+        let err = launch(config).await;
+        assert!(err.contains("missing.key"), "{err}");
+
+        let mut config = prover.config.clone();
+        config.key_file = dir.path().join("bad.key");
+        std::fs::write(&config.key_file, "not hex").unwrap();
+        let err = launch(config).await;
+        assert!(err.contains("bad.key"), "{err}");
+
+        // A key that is not a registered prover.
+        let mut config = prover.config.clone();
+        config.key_file = dir.path().join("other.key");
+        let stranger = provernet_types::Signer::random();
+        std::fs::write(&config.key_file, stranger.secret_hex()).unwrap();
+        let err = launch(config.clone()).await;
+        assert!(err.contains("not a registered prover") && err.contains("node register"), "{err}");
+
+        // ... or one that may not act for the prover it names.
+        config.prover = Some(prover.address());
+        let err = launch(config).await;
+        assert!(
+            err.contains(&stranger.address().to_string()) && err.contains("may not act"),
+            "{err}"
+        );
+
+        let mut config = prover.config.clone();
+        config.proving.versions = vec!["sp1-v9".into()];
+        let err = launch(config).await;
+        assert!(err.contains("sp1-v9"), "{err}");
+
+        let mut config = prover.config.clone();
+        config.bidding.margin = f64::NAN;
+        let err = launch(config).await;
+        assert!(err.contains("bidding.margin"), "{err}");
+        net.stop().await;
+    })
+    .await;
 }
