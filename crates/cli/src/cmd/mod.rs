@@ -1,6 +1,7 @@
 //! The `provernet` commands, one module each.
 
 mod artifacts;
+mod bench;
 mod calibrate;
 mod devnet;
 mod execute;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Register programs with the network, and look them up.
     #[command(subcommand)]
     Program(program::ProgramCommand),
+    /// Benchmarks that need no network: `bench market` simulates a proof market.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs `command` to completion.
@@ -60,5 +64,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Calibrate(args) => calibrate::run(args).await,
         Command::Request(command) => request::run(command).await,
         Command::Program(command) => program::run(command).await,
+        Command::Bench(command) => bench::run(command),
     }
 }

@@ -1,5 +1,6 @@
 //! Tests of the built `provernet` binary, run as a separate process.
 
+mod bench;
 mod calibrate;
 mod e2e;
 mod local;

@@ -1,0 +1,160 @@
+//! `provernet bench market`: the same seeded request stream through two simulated markets, one
+//! of our default nodes and one of reference-style nodes; prints the comparison and writes
+//! `summary.csv`, `market.csv` and `market.png`.
+
+use std::{path::PathBuf, time::Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use provernet_node::{
+    ResourceManager, Resources,
+    bidder::{CostPlus, PricingStrategy},
+    config::{BiddingConfig, ProvingConfig},
+};
+use provernet_types::Amount;
+
+use super::{
+    baseline::BaselineNode,
+    chart,
+    engine::{self, NodeModel},
+    ours::OurNode,
+    report::{self, Summary},
+    workload::{self, CALIBRATED_PGUS_PER_SECOND, WorkloadConfig},
+};
+
+/// Memory each simulated machine gives to proving: a 24 GiB machine less 2 GiB (the default).
+const MEMORY_GIB: u64 = 22;
+
+/// The cost profiles nodes take in turn (those of `provernet devnet`): name, cost per hour,
+/// margin.
+const PROFILES: [(&str, u128, f64); 3] =
+    [("budget", 240_000_000, 0.1), ("standard", 300_000_000, 0.2), ("premium", 360_000_000, 0.3)];
+
+/// Flags of `provernet bench market`.
+#[derive(Debug, Args)]
+pub struct MarketArgs {
+    /// Seed of the request stream and of every draw.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Requests in the stream.
+    #[arg(long, default_value_t = 5_000)]
+    requests: usize,
+    /// Nodes in each market (1-64); they take the budget, standard and premium profiles in turn.
+    #[arg(long, default_value_t = 4)]
+    nodes: usize,
+    /// Mean offered work as a share of the nodes' capacity (the rate swings ±60% around it).
+    #[arg(long, default_value_t = 0.9)]
+    load: f64,
+    /// Spread the stream over this many hours instead of setting the load.
+    #[arg(long)]
+    hours: Option<f64>,
+    /// Seconds per interval of the time series.
+    #[arg(long, default_value_t = 300)]
+    interval: u64,
+    /// Folder for summary.csv, market.csv and market.png (created if missing).
+    #[arg(long, default_value = "target/bench-market")]
+    out: PathBuf,
+}
+
+/// The node's bidding defaults with profile `i`'s cost and margin.
+fn bidding(i: usize) -> BiddingConfig {
+    let (_, cost, margin) = PROFILES[i % PROFILES.len()];
+    BiddingConfig { cost_per_hour: Amount::new(cost), margin, ..BiddingConfig::default() }
+}
+
+/// The node's proving defaults with the calibrated throughput of the dev VM.
+fn proving() -> ProvingConfig {
+    ProvingConfig { pgus_per_second: CALIBRATED_PGUS_PER_SECOND, ..ProvingConfig::default() }
+}
+
+fn pricing(b: &BiddingConfig, p: &ProvingConfig) -> CostPlus {
+    CostPlus {
+        cost_per_hour: b.cost_per_hour,
+        pgus_per_second: p.pgus_per_second,
+        target_utilisation: b.target_utilisation,
+        margin: b.margin,
+        surcharge: b.surcharge,
+    }
+}
+
+/// Runs the command.
+pub fn run(args: MarketArgs) -> anyhow::Result<()> {
+    if !(1..=64).contains(&args.nodes) {
+        bail!("--nodes must be 1 to 64, not {}", args.nodes);
+    }
+    if args.requests == 0 || args.requests > 1_000_000 {
+        bail!("--requests must be 1 to 1,000,000, not {}", args.requests);
+    }
+    if !(args.load > 0.0 && args.load <= 10.0) {
+        bail!("--load must be above 0 and at most 10, not {}", args.load);
+    }
+    if args.hours.is_some_and(|h| !(h > 0.0 && h <= 10_000.0)) {
+        bail!("--hours must be above 0 and at most 10,000");
+    }
+    let started = Instant::now();
+    let proving = proving();
+    let reference = pricing(&bidding(1), &proving).cost_per_pgu().get() as f64;
+    let config = WorkloadConfig {
+        seed: args.seed,
+        requests: args.requests,
+        nodes: args.nodes,
+        load: args.load,
+        hours: args.hours,
+        reference_cost_per_pgu: reference,
+    };
+    let plan = workload::generate(&config);
+    let names: Vec<String> = (0..args.nodes)
+        .map(|i| format!("node-{} ({})", i + 1, PROFILES[i % PROFILES.len()].0))
+        .collect();
+
+    let ours: Vec<Box<dyn NodeModel>> = (0..args.nodes)
+        .map(|i| Box::new(OurNode::new(i, &bidding(i), &proving, MEMORY_GIB)) as Box<dyn NodeModel>)
+        .collect();
+    let max_pgus = ResourceManager::new(Resources {
+        cores: 2,
+        memory_bytes: MEMORY_GIB << 30,
+        cores_per_slot: proving.cores_per_slot,
+    })
+    .max_pgus();
+    let baseline: Vec<Box<dyn NodeModel>> = (0..args.nodes)
+        .map(|i| {
+            let price = pricing(&bidding(i), &proving).price_per_pgu(0.0).get();
+            Box::new(BaselineNode::new(i, price, max_pgus)) as Box<dyn NodeModel>
+        })
+        .collect();
+    let a = engine::run(plan.clone(), ours, args.seed)?;
+    let b = engine::run(plan, baseline, args.seed)?;
+    let simulated = started.elapsed();
+
+    let wall_ms = a.end_ms.max(b.end_ms);
+    let (sa, sb) = (Summary::of(&a, args.nodes, wall_ms), Summary::of(&b, args.nodes, wall_ms));
+    let series = report::series([&a, &b], args.nodes, wall_ms, args.interval);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let write = |name: &str, text: String| {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("summary.csv", report::summary_csv(&sa, &sb, &names))?;
+    write("market.csv", report::series_csv(&series))?;
+    chart::draw(&args.out.join("market.png"), &series)?;
+
+    let span_h = wall_ms as f64 / 3.6e6;
+    let offered: f64 = series.iter().map(|i| i.offered_load).sum::<f64>() / series.len() as f64;
+    println!(
+        "{} requests, {} nodes per market, seed {}: {:.1} simulated hours, mean offered load \
+         {:.2} of capacity ({} × {CALIBRATED_PGUS_PER_SECOND} PGUs/s); simulated in {:.2} s",
+        args.requests,
+        args.nodes,
+        args.seed,
+        span_h,
+        offered,
+        args.nodes,
+        simulated.as_secs_f64()
+    );
+    println!();
+    print!("{}", report::table(&sa, &sb, &names));
+    println!();
+    println!("wrote {}/{{summary.csv, market.csv, market.png}}", args.out.display());
+    Ok(())
+}

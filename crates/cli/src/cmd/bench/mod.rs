@@ -1,0 +1,48 @@
+//! `provernet bench`: performance evidence that needs no network.
+//!
+//! `bench market` is a deterministic, seeded market simulation on a simulated clock: the real
+//! market rules ([`provernet_network::market::Market`]), our default node's real bidder decision
+//! and slot scheduler, and a reference-style baseline, with proofs replaced by a time model
+//! calibrated from the backend benchmark.
+//!
+//! Layout:
+//! - `market`: the command (flags, both runs, output files).
+//! - `workload`: the seeded request stream.
+//! - `timing`: the time model standing in for proofs.
+//! - `engine`: clock, event queue, market, and the [`engine::NodeModel`] seam.
+//! - `ours`: our default node; `baseline`: the reference-style node.
+//! - `report`: summaries, time series, table and CSV; `chart`: the PNG.
+//!
+//! ```text
+//! workload ─▶ engine(ours) ──┐
+//!          └▶ engine(baseline)┴▶ report ─▶ table, summary.csv, market.csv ─▶ chart: market.png
+//! ```
+
+mod baseline;
+mod chart;
+mod engine;
+mod market;
+mod ours;
+mod report;
+mod timing;
+mod workload;
+
+use clap::Subcommand;
+
+/// Every benchmark.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Simulate a market of our default nodes against reference-style nodes on one seeded
+    /// request stream; print the comparison, write CSV and a PNG chart.
+    #[command(
+        after_help = "Example:\n  provernet bench market --seed 42 --requests 5000 --nodes 4 --out target/bench-market"
+    )]
+    Market(market::MarketArgs),
+}
+
+/// Runs `command`.
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Market(args) => market::run(args),
+    }
+}
