@@ -176,7 +176,12 @@ impl ZkVm for MidenBackend {
         let program = self.load(program)?;
         let inputs = MidenInputs::from_json(inputs)?;
         let trace_inputs = self.trace_inputs(&program, &inputs, gas_limit)?;
-        let row_cap = gas_limit.next_power_of_two().max(MIN_PGUS) as usize;
+        // Miden's trace builder compares whole 4,096-row fragments plus one row with its cap,
+        // so a cap at the gas limit itself refuses traces that fit (any program at a gas limit
+        // of 4,096): the cap only bounds memory, the gas limit is checked on the padded length.
+        let row_cap = (gas_limit.next_power_of_two().max(MIN_PGUS) as usize)
+            .saturating_mul(2)
+            .max(2 * ExecutionOptions::DEFAULT_CORE_TRACE_FRAGMENT_SIZE + 1);
         let trace = build_trace_with_max_len(trace_inputs, row_cap)
             .map_err(|e| execution_error(e, gas_limit))?;
         let summary = trace.trace_len_summary();

@@ -149,6 +149,15 @@ fn gas_limit_stops_execution_at_the_limit() {
     let e = err(backend.execute(chain.source.as_bytes(), &chain.inputs_with_size(200), tight));
     assert!(matches!(e, ZkVmError::GasLimitExceeded { .. }), "{e}");
 
+    // A trace that fits the limit exactly, or far below a small limit, passes.
+    let exact =
+        backend.execute(chain.source.as_bytes(), &chain.inputs_with_size(200), execution.pgus);
+    assert_eq!(exact.map(|e| e.pgus).ok(), Some(execution.pgus));
+    let small = backend.execute(chain.source.as_bytes(), &chain.inputs_with_size(1), 4096);
+    assert!(small.as_ref().is_ok_and(|e| e.pgus <= 4096), "{small:?}");
+    let full = backend.execute(fib, br#"{"stack": [280]}"#, 4096);
+    assert!(full.as_ref().is_ok_and(|e| e.pgus == 4096), "{full:?}");
+
     for bad in [0, miden::MAX_PGUS + 1] {
         let e = err(backend.execute(fib, samples::FIB.inputs.as_bytes(), bad));
         assert!(matches!(e, ZkVmError::InvalidGasLimit { .. }), "{e}");
