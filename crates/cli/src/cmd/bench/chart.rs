@@ -14,7 +14,7 @@ use plotters::{
 use super::report::Interval;
 
 /// The chart's size in pixels.
-const SIZE: (u32, u32) = (1000, 720);
+const SIZE: (u32, u32) = (900, 640);
 
 /// Writes the chart of `series` to `path`.
 ///
@@ -50,6 +50,7 @@ pub fn draw(path: &Path, series: &[Interval]) -> anyhow::Result<()> {
         .configure_mesh()
         .x_desc("hours")
         .y_desc("share of node time")
+        .light_line_style(WHITE)
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(err)?;
@@ -91,6 +92,8 @@ pub fn draw(path: &Path, series: &[Interval]) -> anyhow::Result<()> {
         .configure_mesh()
         .x_desc("hours")
         .y_desc("requests")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE)
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(err)?;

@@ -2,7 +2,7 @@
 //! of our default nodes and one of reference-style nodes; prints the comparison and writes
 //! `summary.csv`, `market.csv` and `market.png`.
 
-use std::{path::PathBuf, time::Instant};
+use std::{io::Write as _, path::PathBuf, time::Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -141,20 +141,25 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
 
     let span_h = wall_ms as f64 / 3.6e6;
     let offered: f64 = series.iter().map(|i| i.offered_load).sum::<f64>() / series.len() as f64;
-    println!(
+    let text = format!(
         "{} requests, {} nodes per market, seed {}: {:.1} simulated hours, mean offered load \
-         {:.2} of capacity ({} × {CALIBRATED_PGUS_PER_SECOND} PGUs/s); simulated in {:.2} s",
+         {:.2} of capacity ({} × {CALIBRATED_PGUS_PER_SECOND} PGUs/s); simulated in {:.2} s\n\n\
+         {}\nwrote {}/{{summary.csv, market.csv, market.png}}\n",
         args.requests,
         args.nodes,
         args.seed,
         span_h,
         offered,
         args.nodes,
-        simulated.as_secs_f64()
+        simulated.as_secs_f64(),
+        report::table(&sa, &sb, &names),
+        args.out.display()
     );
-    println!();
-    print!("{}", report::table(&sa, &sb, &names));
-    println!();
-    println!("wrote {}/{{summary.csv, market.csv, market.png}}", args.out.display());
-    Ok(())
+    // A closed pipe (`| head`) is not an error: the files are written.
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }
