@@ -1,5 +1,5 @@
 /*
- * SHA-256 of a byte buffer: one hint, the bytes (any length). Public values (72 bytes): the
+ * SHA-256 of a byte buffer: one hint, the bytes (any length). Public values (80 bytes): the
  * length (u64 LE), the sum of the bytes (u64 LE) and the SHA-256 digest (32 bytes), then the
  * digest again hashed once more (32 bytes), so the output checks the whole input.
  * Exit code 1 if the hint is missing.

@@ -11,6 +11,7 @@
 //! - [`bundle`]: a proof with what it proves, as one byte string (files, artifacts).
 //! - [`samples`]: the sample programs of `programs/`, built in.
 //! - [`miden`]: the Miden VM backend (the default), and its inputs format.
+//! - `sp1` (feature `sp1`, off by default): the SP1 backend, and its inputs format.
 //! - [`error`]: [`ZkVmError`], one variant per way a program, input or proof can be wrong.
 //!
 //! ```text
@@ -25,6 +26,8 @@ pub mod error;
 pub mod miden;
 pub mod registry;
 pub mod samples;
+#[cfg(feature = "sp1")]
+pub mod sp1;
 
 pub use backend::{
     Execution, ProgramId, Proof, ProofMode, ProveJob, ProvePhase, PublicOutputs, Verified, ZkVm,
@@ -34,3 +37,5 @@ pub use bundle::ProofBundle;
 pub use error::{Result, ZkVmError};
 pub use miden::{MidenBackend, MidenInputs};
 pub use registry::ZkVmRegistry;
+#[cfg(feature = "sp1")]
+pub use sp1::{Sp1Backend, Sp1Inputs};

@@ -18,10 +18,12 @@ impl ZkVmRegistry {
         Self::default()
     }
 
-    /// Every backend compiled into this build (Miden always).
+    /// Every backend compiled into this build (Miden always, SP1 with the `sp1` feature).
     pub fn with_default_backends() -> Self {
         let mut registry = Self::new();
         registry.register(Arc::new(MidenBackend::new()));
+        #[cfg(feature = "sp1")]
+        registry.register(Arc::new(crate::Sp1Backend::new()));
         registry
     }
 

@@ -10,10 +10,11 @@ use provernet_zkvm::{ZkVm, ZkVmRegistry, miden};
 #[derive(Debug, clap::Args)]
 pub struct ProgramArgs {
     /// The program: a Miden assembly file, or a folder holding `program.masm` (and usually
-    /// `inputs.json`), such as `programs/fib`.
+    /// `inputs.json`), such as `programs/fib`; or an SP1 guest, `*.elf` (builds with the `sp1`
+    /// feature), such as `programs/sp1/fib.elf`.
     pub program: PathBuf,
-    /// The inputs file (JSON: `{"stack": [...], "advice": [...]}`). Defaults to `inputs.json`
-    /// beside the program.
+    /// The inputs file (JSON: `{"stack": [...], "advice": [...]}`; SP1: `{"hints": [...]}`).
+    /// Defaults to `inputs.json` beside the program (SP1: `<name>.inputs.json`).
     #[arg(long)]
     pub inputs: Option<PathBuf>,
     /// The zkVM version to use.
@@ -37,9 +38,25 @@ pub struct LoadedProgram {
 impl ProgramArgs {
     /// Reads the program and inputs files and picks the backend.
     pub fn load(&self) -> anyhow::Result<LoadedProgram> {
-        let backend = ZkVmRegistry::with_default_backends().get(&self.zkvm)?;
+        let registry = ZkVmRegistry::with_default_backends();
+        let is_elf = self.program.extension().is_some_and(|ext| ext == "elf");
+        // An ELF is an SP1 guest: the default (Miden) version cannot mean it.
+        let version = if is_elf && self.zkvm == miden::VERSION {
+            registry.versions().into_iter().find(|v| v.starts_with("sp1-")).with_context(|| {
+                format!(
+                    "{} is an SP1 guest, and this provernet was built without SP1: \
+                     rebuild with `--features sp1`",
+                    self.program.display()
+                )
+            })?
+        } else {
+            self.zkvm.clone()
+        };
+        let backend = registry.get(&version)?;
         let (program_path, default_inputs) = if self.program.is_dir() {
             (self.program.join("program.masm"), Some(self.program.join("inputs.json")))
+        } else if is_elf {
+            (self.program.clone(), Some(self.program.with_extension("inputs.json")))
         } else {
             (self.program.clone(), self.program.parent().map(|p| p.join("inputs.json")))
         };
