@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
 //! Child processes of the built binary: stdout read line by line on a thread, waited on with
 //! a bound, killed (SIGKILL) when dropped.
 
