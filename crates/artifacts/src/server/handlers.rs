@@ -40,6 +40,28 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// How long, and how much, a refused upload's body is still read after the answer.
+const LINGER: Duration = Duration::from_secs(5);
+/// See [`LINGER`].
+const LINGER_BYTES: usize = 64 << 20;
+
+/// Reads and drops what a refused client is already sending, for a bounded while (a lingering
+/// close, as nginx does): closing a connection with unread data resets it, and the client would
+/// see a broken connection instead of the answer.
+async fn linger(body: Body) {
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len();
+            if read > LINGER_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// `PUT /v1/artifacts/{id}?<presigned PUT>`: stores the body if it hashes to `id`.
 pub async fn put_artifact(
     State(server): State<ArtifactServer>,
@@ -54,6 +76,7 @@ pub async fn put_artifact(
     let grant = server.signer().verify(Method::Put, &id, &query, unix_now())?;
     let limit = server.max_artifact_bytes();
     if content_length(&headers).is_some_and(|len| len > limit) {
+        tokio::spawn(linger(body));
         return Err(ApiError::TooLarge { limit });
     }
     let body = upload_stream(body, server.inner.idle_timeout);
