@@ -58,7 +58,7 @@ async fn of_two_nodes_the_cheaper_wins() {
         let mut spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
         // An auction that settles on a bid arriving after its period (a busy executor) goes to
         // that bid: a longer period lets both nodes bid first.
-        spec.min_auction_period = 5;
+        spec.min_auction_period = 15;
         let id = requester.request(&net, &spec).await;
         let done = net.wait_until(&id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled);
