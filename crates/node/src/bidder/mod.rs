@@ -84,6 +84,19 @@ pub enum Skip {
     },
 }
 
+impl Skip {
+    /// A stable name of the reason, for metric labels.
+    pub const fn label(&self) -> &'static str {
+        match self {
+            Self::UnsupportedVersion(_) => "unsupported zkvm version",
+            Self::NotWhitelisted => "not whitelisted",
+            Self::OverCapacity { .. } => "over capacity",
+            Self::DeadlineInfeasible { .. } => "deadline infeasible",
+            Self::BelowCost { .. } => "below cost",
+        }
+    }
+}
+
 /// Decides whether to bid on `offer` and at what price per PGU.
 ///
 /// # Errors

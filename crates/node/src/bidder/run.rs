@@ -242,9 +242,10 @@ fn consider(ctx: &Arc<NodeContext>, request: proto::ProofRequest) {
         if book.decided.len() > 10_000 {
             book.prune(now, DECISION_HORIZON_SECS);
         }
-        let decision = offer(ctx, &request).and_then(|offer| {
+        let decision = offer(ctx, &request).map_err(|e| ("malformed", e)).and_then(|offer| {
             let state = ctx.node_state(book.committed_pgus());
-            decide(&offer, &state, ctx.pricing.as_ref()).map_err(|skip| skip.to_string())
+            decide(&offer, &state, ctx.pricing.as_ref())
+                .map_err(|skip| (skip.label(), skip.to_string()))
         });
         match decision {
             Ok(price) => {
@@ -261,9 +262,9 @@ fn consider(ctx: &Arc<NodeContext>, request: proto::ProofRequest) {
                 send_bid(&ctx, id, request.pgus, price, received).await;
             });
         }
-        Err(reason) => {
+        Err((label, reason)) => {
             tracing::debug!(%id, "skipped: {reason}");
-            metrics::counter!("node_skips_total", "reason" => reason_label(&reason)).increment(1);
+            metrics::counter!("node_skips_total", "reason" => label).increment(1);
             let record = BidRecord {
                 id,
                 at: now,
@@ -280,23 +281,6 @@ fn consider(ctx: &Arc<NodeContext>, request: proto::ProofRequest) {
             });
         }
     }
-}
-
-/// A stable metric label for a skip reason.
-fn reason_label(reason: &str) -> &'static str {
-    for label in [
-        "unsupported zkvm version",
-        "not whitelisted",
-        "over capacity",
-        "deadline infeasible",
-        "below cost",
-        "malformed",
-    ] {
-        if reason.starts_with(label) || reason.contains(label) {
-            return label;
-        }
-    }
-    "other"
 }
 
 /// What the decision needs of `request`.
