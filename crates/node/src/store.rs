@@ -282,7 +282,9 @@ impl JobStore {
             "INSERT INTO bids (request_id, at, price_per_pgu, pgus, outcome, reason)
              VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (request_id) DO UPDATE SET outcome = excluded.outcome,
-                 reason = excluded.reason",
+                 reason = excluded.reason
+             -- A bid's answer can come after its auction's outcome: never undo the outcome.
+             WHERE excluded.outcome <> 'bid'",
         )
         .bind(bid.id.to_string())
         .bind(bid.at as i64)
@@ -405,6 +407,9 @@ mod tests {
         store.record_bid(&bid).await.unwrap();
         bid.outcome = "won".into();
         store.record_bid(&bid).await.unwrap();
+        // The bid's own answer arriving after the outcome does not undo it.
+        let late = BidRecord { outcome: "bid".into(), ..bid.clone() };
+        store.record_bid(&late).await.unwrap();
         let skipped = BidRecord {
             id: RequestId::from_slice(&[4; 32]).unwrap(),
             at: 6,
