@@ -4,16 +4,17 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use provernet_types::{Amount, NetworkClient, RequestId, Signer, proto};
 use provernet_zkvm::{MidenBackend, ProofBundle, ProofMode, ProveJob, ZkVm};
 use tokio_util::sync::CancellationToken;
+
+use crate::procs::Proc;
 
 /// The longest any one step may take on a loaded 2-core machine, short of a hang.
 const STEP: Duration = Duration::from_secs(60);
@@ -26,7 +27,7 @@ fn program(name: &str) -> PathBuf {
 
 /// A `provernet network` child process on free ports, killed when dropped.
 struct Network {
-    child: Child,
+    _process: Proc,
     url: String,
     _dir: tempfile::TempDir,
 }
@@ -34,34 +35,16 @@ struct Network {
 impl Network {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_provernet"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provernet"));
+        command
             .args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (line_tx, line_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut network = Self { child, url: String::new(), _dir: dir };
-        let until = Instant::now() + STEP;
-        while network.url.is_empty() {
-            let left = until.saturating_duration_since(Instant::now());
-            let line = line_rx.recv_timeout(left).expect("the network did not print its address");
-            if let Some(rest) = line.strip_prefix("network     grpc://") {
-                let addr = rest.split_whitespace().next().unwrap();
-                network.url = format!("http://{addr}");
-            }
-        }
-        network
+            .stderr(Stdio::null());
+        let process = Proc::spawn(command);
+        let addr = process.line_after("network     grpc://", STEP);
+        let url = format!("http://{}", addr.split_whitespace().next().unwrap());
+        Self { _process: process, url, _dir: dir }
     }
 
     /// A `provernet` command pointed at this network, without any key from the environment.
@@ -75,13 +58,6 @@ impl Network {
 
     async fn client(&self) -> NetworkClient {
         NetworkClient::connect(&self.url, Duration::from_secs(5)).await.unwrap()
-    }
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
