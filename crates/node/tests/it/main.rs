@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod sp1;
 
 use harness::*;
 use provernet_node::store::JobState;
@@ -21,6 +22,7 @@ async fn a_node_wins_proves_and_is_paid() {
         let net = Net::start().await;
         let prover = Prover::register(&net, NodeSpec::default()).await;
         let node = prover.launch().await;
+        let mut finished = node.0.prover.finished();
         let requester = Requester::new(&net).await;
         let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
         let before = net.balance(&prover.address()).await;
@@ -32,6 +34,9 @@ async fn a_node_wins_proves_and_is_paid() {
         let paid = spec.cost(provernet_types::Amount::new(price), done.pgus).unwrap().get();
         assert!(price > 0 && price <= 1_000);
         assert_eq!(net.balance(&prover.address()).await, before + paid, "paid price × PGUs + fee");
+        // The network answers FulfillProof before the node records `done`: wait for the node.
+        let (ended, state) = tokio::time::timeout(WAIT, finished.recv()).await.unwrap().unwrap();
+        assert_eq!((ended, state), (id, JobState::Done));
         let job = node.0.context.store.job(&id).await.unwrap().unwrap();
         assert_eq!(job.state, JobState::Done);
         let bids = node.0.context.store.recent_bids(10).await.unwrap();
