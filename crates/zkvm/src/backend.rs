@@ -229,6 +229,9 @@ pub trait ZkVm: Send + Sync + 'static {
 
     /// The largest gas limit (in PGUs) this backend accepts: work above it cannot be held.
     fn max_gas_limit(&self) -> u64;
+    /// Memory, in bytes, that proving `pgus` PGUs in `mode` takes (measured; what a node's
+    /// resource manager reserves for the proof).
+    fn proving_memory(&self, pgus: u64, mode: ProofMode) -> u64;
 
     /// Computes the program's identity from its bytes, validating them.
     fn program_id(&self, program: &[u8]) -> Result<ProgramId>;

@@ -300,6 +300,8 @@ fn proves_fib_when_asked() {
         if mode == ProofMode::Core
             && std::env::var("PROVERNET_TEST_SP1_WRITE_FIXTURE").as_deref() == Ok("1")
         {
+            std::fs::create_dir_all(fixture_path().parent().expect("a folder"))
+                .expect("creates the fixtures folder");
             std::fs::write(fixture_path(), &proof.bytes).expect("writes the fixture");
             std::fs::write(fixture_path().with_extension("program-id"), format!("{fib_id}\n"))
                 .expect("writes the fixture's program id");

@@ -42,6 +42,8 @@ pub const VERSION: &str = "miden-0.23";
 pub const MAX_PGUS: u64 = 1 << 20;
 /// Smallest trace Miden builds; every program costs at least this many PGUs.
 pub const MIN_PGUS: u64 = 64;
+/// Memory a proof needs per PGU (padded trace row), measured: ~10 KB (notes/miden.md).
+pub const BYTES_PER_PGU: u64 = 10 * 1024;
 /// The one hash function proofs must use.
 const PROOF_HASH: HashFunction = HashFunction::Blake3_256;
 /// Assembled programs kept, by content hash: assembly takes milliseconds, but the network and a
@@ -162,6 +164,10 @@ impl ZkVm for MidenBackend {
 
     fn max_gas_limit(&self) -> u64 {
         MAX_PGUS
+    }
+
+    fn proving_memory(&self, pgus: u64, _mode: ProofMode) -> u64 {
+        pgus.saturating_mul(BYTES_PER_PGU)
     }
 
     fn program_id(&self, program: &[u8]) -> Result<ProgramId> {

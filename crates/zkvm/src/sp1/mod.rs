@@ -25,6 +25,7 @@
 //! - this file: [`Sp1Backend`] and its [`ZkVm`] implementation.
 //! - [`inputs`]: the inputs format.
 //! - [`elf`]: the ELF header check.
+//! - [`samples`]: the guests of `programs/sp1/`, built in.
 //! - `runtime`: the private tokio runtime that runs sp1-sdk's futures.
 //!
 //! ```text
@@ -41,6 +42,7 @@
 pub mod elf;
 pub mod inputs;
 mod runtime;
+pub mod samples;
 
 use std::{
     num::NonZeroUsize,
@@ -75,6 +77,11 @@ pub const MAX_PGUS: u64 = 1 << 27;
 pub const INSTRUCTIONS_PER_PGU: u64 = 4;
 /// Conjectured security of SP1's proofs (slop-primitives' default FRI configuration).
 pub const SECURITY_BITS: u32 = 100;
+/// Memory a core proof takes while proving, whatever the gas: SP1 proves shard by shard
+/// (measured 10.2 GB at 8.9k gas, 11.7 GB at 801k gas; notes/sp1.md), with headroom.
+pub const CORE_PROVING_MEMORY: u64 = 12 << 30;
+/// Memory a compressed proof takes: the recursion on top of the core proof (measured 17.5 GB).
+pub const COMPRESSED_PROVING_MEMORY: u64 = 18 << 30;
 /// Program keys kept, by ELF hash: computing one takes seconds and a node sees few programs.
 const KEY_CACHE_ENTRIES: usize = 64;
 
@@ -102,6 +109,9 @@ pub struct Sp1Backend {
     /// Held while the CPU prover is being created, so it is created once. A std mutex: the
     /// creation blocks on the private runtime, never awaits while holding it.
     cpu_init: Mutex<()>,
+    /// Held while a proof runs: one SP1 proof uses every core and 10+ GB, so proofs in one
+    /// process take turns rather than thrash. A std mutex: proving blocks, never awaits.
+    proving: Mutex<()>,
     /// Program keys by BLAKE3 of the ELF. A std mutex: no await while held.
     keys: Mutex<LruCache<[u8; 32], Arc<ProgramKey>>>,
     /// Runs sp1-sdk's futures; declared last so that the clients are dropped first.
@@ -131,6 +141,7 @@ impl Sp1Backend {
             light: OnceLock::new(),
             cpu: OnceLock::new(),
             cpu_init: Mutex::new(()),
+            proving: Mutex::new(()),
             keys: Mutex::new(LruCache::new(capacity)),
             runtime: SdkRuntime::default(),
         }
@@ -139,6 +150,15 @@ impl Sp1Backend {
     /// Whether the CPU prover has been created in this process.
     pub fn has_cpu_prover(&self) -> bool {
         self.cpu.get().is_some()
+    }
+
+    /// Creates the CPU prover now if it does not exist yet (a minute or more, ~7 GB), so that
+    /// the first proof does not pay for it.
+    ///
+    /// # Errors
+    /// [`ZkVmError::ProverFailed`] if SP1 cannot create it.
+    pub fn prepare_prover(&self) -> Result<()> {
+        self.cpu().map(drop)
     }
 
     fn light(&self) -> Result<&LightProver> {
@@ -291,6 +311,13 @@ impl ZkVm for Sp1Backend {
         MAX_PGUS
     }
 
+    fn proving_memory(&self, _pgus: u64, mode: ProofMode) -> u64 {
+        match mode {
+            ProofMode::Compressed => COMPRESSED_PROVING_MEMORY,
+            _ => CORE_PROVING_MEMORY,
+        }
+    }
+
     fn program_id(&self, program: &[u8]) -> Result<ProgramId> {
         self.key(program).map(|key| key.id)
     }
@@ -323,6 +350,10 @@ impl ZkVm for Sp1Backend {
         // error before the CPU prover is created.
         let run = self.run_guest(&job.program, inputs.stdin()?, job.gas_limit)?;
         let key = self.key(&job.program)?;
+        if cancel.is_cancelled() {
+            return Err(ZkVmError::Cancelled);
+        }
+        let _turn = self.proving.lock().unwrap_or_else(|e| e.into_inner());
         if cancel.is_cancelled() {
             return Err(ZkVmError::Cancelled);
         }
