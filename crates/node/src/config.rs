@@ -66,6 +66,27 @@ pub struct NodeConfig {
     /// Health, metrics and alerts.
     #[serde(default)]
     pub monitor: MonitorConfig,
+    /// SP1's throughput on this machine (used when the build proves SP1: feature `sp1`).
+    #[serde(default)]
+    pub sp1: Sp1Config,
+}
+
+/// SP1's proving throughput. Its proofs cost a large fixed time (the CPU prover's setup of each
+/// proof, ~1 minute on 2 cores; its creation, once per process, ~1.5 minutes) on top of the
+/// time that grows with gas, so the two are configured apart from Miden's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sp1Config {
+    /// Gas proven per second beyond the fixed time.
+    pub pgus_per_second: f64,
+    /// Fixed time per SP1 proof, seconds (fetch, execute, setup, submit included).
+    pub overhead_secs: f64,
+}
+
+impl Default for Sp1Config {
+    fn default() -> Self {
+        Self { pgus_per_second: 20_000.0, overhead_secs: 180.0 }
+    }
 }
 
 /// How the node bids.
@@ -178,6 +199,7 @@ impl NodeConfig {
             bidding: BiddingConfig::default(),
             proving: ProvingConfig::default(),
             monitor: MonitorConfig::default(),
+            sp1: Sp1Config::default(),
         }
     }
 
@@ -291,6 +313,8 @@ impl NodeConfig {
         share("bidding.safety_margin", b.safety_margin, 0.0, 100.0)?;
         share("bidding.overhead_secs", b.overhead_secs, 0.0, 3600.0)?;
         share("proving.pgus_per_second", p.pgus_per_second, 1.0, 1e12)?;
+        share("sp1.pgus_per_second", self.sp1.pgus_per_second, 1.0, 1e12)?;
+        share("sp1.overhead_secs", self.sp1.overhead_secs, 0.0, 86_400.0)?;
         share("monitor.disk_min_free_percent", self.monitor.disk_min_free_percent, 0.0, 100.0)?;
         share("monitor.memory_max_percent", self.monitor.memory_max_percent, 0.0, 100.0)?;
         if p.cores_per_slot == 0 {
@@ -370,6 +394,13 @@ interval_secs = {interval_secs}
 disk_min_free_percent = {disk_min_free_percent}
 memory_max_percent = {memory_max_percent}
 max_consecutive_failures = {max_consecutive_failures}
+
+[sp1]
+# SP1 requests (builds with the `sp1` feature): gas proven per second, and the fixed time each
+# SP1 proof costs (~1 min of prover setup per proof on 2 cores, plus ~1.5 min to create the
+# prover once per process). Compressed proofs take about 3 times a core proof's fixed time.
+pgus_per_second = {sp1_pgus_per_second}
+overhead_secs = {sp1_overhead_secs}
 "#,
             network_url = self.network_url,
             key_file = self.key_file.display(),
@@ -394,6 +425,8 @@ max_consecutive_failures = {max_consecutive_failures}
             disk_min_free_percent = m.disk_min_free_percent,
             memory_max_percent = m.memory_max_percent,
             max_consecutive_failures = m.max_consecutive_failures,
+            sp1_pgus_per_second = self.sp1.pgus_per_second,
+            sp1_overhead_secs = self.sp1.overhead_secs,
         )
     }
 }
@@ -421,6 +454,7 @@ mod tests {
         assert_eq!(loaded.bidding, config.bidding);
         assert_eq!(loaded.proving, config.proving);
         assert_eq!(loaded.monitor, config.monitor);
+        assert_eq!(loaded.sp1, config.sp1);
     }
 
     #[test]
@@ -431,6 +465,8 @@ mod tests {
         config.set("proving.versions", "miden-0.23, sp1-v6").unwrap();
         config.set("monitor.listen", "0.0.0.0:9000").unwrap();
         config.set("bidding.cost_per_hour", "1000").unwrap();
+        config.set("sp1.overhead_secs", "90").unwrap();
+        assert_eq!(config.sp1.overhead_secs, 90.0);
         assert_eq!(config.bidding.margin, 0.5);
         assert_eq!(config.proving.cores, 3);
         assert_eq!(config.proving.versions, ["miden-0.23", "sp1-v6"]);
@@ -448,6 +484,7 @@ mod tests {
             ("bidding.cost_per_hour", "1.5", "bidding.cost_per_hour"),
             ("network_url", "ftp://x", "network_url"),
             ("prover", "0x12", "prover"),
+            ("sp1.pgus_per_second", "0", "sp1.pgus_per_second"),
         ] {
             let err = config.set(key, value).unwrap_err().to_string();
             assert!(err.contains(says) || err.contains(key), "{key}={value}: {err}");

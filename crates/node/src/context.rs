@@ -10,11 +10,11 @@ use std::{
 
 use provernet_artifacts::{ArtifactCache, ArtifactClient};
 use provernet_types::{Address, Amount, NetworkClient, RequestId, Signer, proto};
-use provernet_zkvm::ZkVmRegistry;
+use provernet_zkvm::{ProofMode, ZkVmRegistry};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    NodeConfig, ResourceManager, Resources,
+    NodeConfig, Resources,
     bidder::{CostPlus, NodeState, PricingStrategy},
     error::NodeError,
     monitor::NodeHealth,
@@ -55,8 +55,8 @@ pub struct NodeContext {
     pub store: JobStore,
     /// What the monitor reports.
     pub health: Arc<NodeHealth>,
-    /// How the node prices.
-    pub pricing: Box<dyn PricingStrategy>,
+    /// How the node prices, by zkVM version (each version at its own throughput).
+    pub pricing: HashMap<String, Box<dyn PricingStrategy>>,
     /// Unix seconds the node started.
     pub started_at: u64,
     /// Stops bidding and winds the node down.
@@ -81,10 +81,10 @@ pub struct Book {
     pub pending: HashMap<RequestId, proto::ProofRequest>,
     /// Requests decided on (bid or skipped), with the time: never decided twice.
     pub decided: HashMap<RequestId, u64>,
-    /// Bids not yet resolved: PGUs and price.
-    pub outstanding: HashMap<RequestId, (u64, Amount)>,
-    /// Jobs won and not finished: PGUs.
-    pub jobs: HashMap<RequestId, u64>,
+    /// Bids not yet resolved: what the job would cost, and the price.
+    pub outstanding: HashMap<RequestId, (JobCost, Amount)>,
+    /// Jobs won and not finished: what they cost.
+    pub jobs: HashMap<RequestId, JobCost>,
     /// Bids won.
     pub won: u64,
     /// Bids lost to another prover.
@@ -97,10 +97,30 @@ pub struct Book {
     pub earnings: Amount,
 }
 
+/// What one job costs this node: its PGUs, the memory its proof holds, and the time it takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobCost {
+    /// The request's PGUs.
+    pub pgus: u64,
+    /// Memory while proving, bytes (from its backend).
+    pub memory: u64,
+    /// Estimated seconds, fixed overhead included, safety margin excluded.
+    pub secs: f64,
+}
+
 impl Book {
     /// PGUs bid on or won and not yet proven.
     pub fn committed_pgus(&self) -> u64 {
-        self.outstanding.values().map(|(p, _)| *p).chain(self.jobs.values().copied()).sum()
+        self.commitments().map(|c| c.pgus).sum()
+    }
+
+    /// Seconds of proving bid on or won and not yet done, each job at its version's throughput.
+    pub fn queue_secs(&self) -> f64 {
+        self.commitments().map(|c| c.secs).sum()
+    }
+
+    fn commitments(&self) -> impl Iterator<Item = &JobCost> {
+        self.outstanding.values().map(|(c, _)| c).chain(self.jobs.values())
     }
 
     /// Forgets decisions older than `horizon` seconds before `now` (their requests are closed).
@@ -148,13 +168,19 @@ impl NodeContext {
         let client = connect(&config.network_url, &shutdown).await?;
         check_registration(&client, &prover, &operator).await?;
         let resources = resources(&config);
-        let pricing = Box::new(CostPlus {
-            cost_per_hour: config.bidding.cost_per_hour,
-            pgus_per_second: config.proving.pgus_per_second,
-            target_utilisation: config.bidding.target_utilisation,
-            margin: config.bidding.margin,
-            surcharge: config.bidding.surcharge,
-        });
+        let pricing = versions
+            .iter()
+            .map(|version| {
+                let strategy: Box<dyn PricingStrategy> = Box::new(CostPlus {
+                    cost_per_hour: config.bidding.cost_per_hour,
+                    pgus_per_second: throughput(&config, version).0,
+                    target_utilisation: config.bidding.target_utilisation,
+                    margin: config.bidding.margin,
+                    surcharge: config.bidding.surcharge,
+                });
+                (version.clone(), strategy)
+            })
+            .collect();
         Ok(Arc::new(Self {
             config,
             operator,
@@ -179,14 +205,40 @@ impl NodeContext {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Largest job memory holds.
-    pub fn max_pgus(&self) -> u64 {
-        ResourceManager::new(self.resources).max_pgus()
+    /// What a job of `pgus` on `version` in `mode` costs this node. An unknown version costs
+    /// more memory than there is (it is never started).
+    pub fn job_cost(&self, version: &str, mode: ProofMode, pgus: u64) -> JobCost {
+        let memory = self.backends.get(version).map_or(u64::MAX, |b| b.proving_memory(pgus, mode));
+        JobCost { pgus, memory, secs: self.estimate_secs(version, pgus) }
     }
 
-    /// The node as the bidder's decision sees it, with `committed` PGUs.
-    pub fn node_state(&self, committed: u64) -> NodeState {
-        let max = self.max_pgus();
+    /// What proving `request` costs this node (a mode it cannot parse counts as the default:
+    /// the prover refuses it later with the reason).
+    pub fn request_cost(&self, request: &proto::ProofRequest) -> JobCost {
+        let (version, mode) = version_and_mode(request);
+        self.job_cost(version, mode, request.pgus)
+    }
+
+    /// The largest job of `version` in `mode` this machine's proving memory holds, in PGUs.
+    pub fn max_pgus(&self, version: &str, mode: ProofMode) -> u64 {
+        let Ok(backend) = self.backends.get(version) else { return 0 };
+        let fits = |pgus| backend.proving_memory(pgus, mode) <= self.resources.memory_bytes;
+        // Memory grows with PGUs: the largest that fits, by bisection.
+        let (mut lo, mut hi) = (0, backend.max_gas_limit());
+        if fits(hi) {
+            return hi;
+        }
+        while lo + 1 < hi {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) { lo = mid } else { hi = mid }
+        }
+        lo
+    }
+
+    /// The node as the bidder's decision sees it for a request of `version` in `mode`.
+    pub fn node_state(&self, version: &str, mode: ProofMode, book: &Book) -> NodeState {
+        let (pgus_per_second, overhead_secs) = throughput(&self.config, version);
+        let max = self.max_pgus(version, mode);
         let cap = match self.config.bidding.committed_cap_pgus {
             0 => max.saturating_mul(8),
             cap => cap,
@@ -194,17 +246,37 @@ impl NodeContext {
         NodeState {
             versions: self.versions.clone(),
             max_pgus: max,
-            committed_pgus: committed,
+            committed_pgus: book.committed_pgus(),
             committed_cap: cap,
-            pgus_per_second: self.config.proving.pgus_per_second,
+            queue_secs: book.queue_secs(),
+            pgus_per_second,
             safety_margin: self.config.bidding.safety_margin,
-            overhead_secs: self.config.bidding.overhead_secs,
+            overhead_secs,
         }
     }
 
-    /// Seconds the node expects a job of `pgus` to take, overhead included, margin excluded.
-    pub fn estimate_secs(&self, pgus: u64) -> f64 {
-        pgus as f64 / self.config.proving.pgus_per_second + self.config.bidding.overhead_secs
+    /// Seconds the node expects a job of `pgus` on `version` to take, overhead included,
+    /// margin excluded.
+    pub fn estimate_secs(&self, version: &str, pgus: u64) -> f64 {
+        let (pgus_per_second, overhead_secs) = throughput(&self.config, version);
+        pgus as f64 / pgus_per_second + overhead_secs
+    }
+}
+
+/// The zkVM version and proof mode `request` asks for.
+pub fn version_and_mode(request: &proto::ProofRequest) -> (&str, ProofMode) {
+    let body = request.body.as_ref();
+    let version = body.map_or("", |b| b.zkvm_version.as_str());
+    let mode = body.and_then(|b| b.proof_mode.parse().ok()).unwrap_or(ProofMode::Default);
+    (version, mode)
+}
+
+/// The calibrated throughput for `version`: PGUs per second and fixed seconds per job.
+fn throughput(config: &NodeConfig, version: &str) -> (f64, f64) {
+    if version.starts_with("sp1-") {
+        (config.sp1.pgus_per_second, config.sp1.overhead_secs)
+    } else {
+        (config.proving.pgus_per_second, config.bidding.overhead_secs)
     }
 }
 

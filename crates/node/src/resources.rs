@@ -1,10 +1,8 @@
-//! The node's proving capacity: how many proofs it can run at once, and how large a proof it can
-//! hold in memory.
+//! The node's proving capacity: how many proofs it can run at once, and how much memory they
+//! hold. A job's memory comes from its backend ([`provernet_zkvm::ZkVm::proving_memory`]): Miden
+//! grows with the trace, SP1 takes 12–18 GiB whatever its gas.
 
 use serde::{Deserialize, Serialize};
-
-/// Memory a Miden proof needs per PGU (padded trace row), measured: ~10 KB (notes/miden.md).
-pub const BYTES_PER_PGU: u64 = 10 * 1024;
 
 /// What the machine offers for proving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +19,7 @@ pub struct Resources {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceManager {
     resources: Resources,
-    /// PGUs of the jobs holding a slot.
+    /// Memory (bytes) of the jobs holding a slot.
     running: Vec<u64>,
 }
 
@@ -36,39 +34,33 @@ impl ResourceManager {
         (self.resources.cores / self.resources.cores_per_slot.max(1)).max(1) as usize
     }
 
-    /// Memory a job of `pgus` needs.
-    pub fn memory_for(pgus: u64) -> u64 {
-        pgus.saturating_mul(BYTES_PER_PGU)
-    }
-
-    /// The largest job this machine can hold at all (alone).
-    pub fn max_pgus(&self) -> u64 {
-        self.resources.memory_bytes / BYTES_PER_PGU
+    /// Memory for proving in all, bytes: the largest job this machine can hold (alone).
+    pub fn memory_bytes(&self) -> u64 {
+        self.resources.memory_bytes
     }
 
     fn memory_in_use(&self) -> u64 {
-        self.running.iter().map(|p| Self::memory_for(*p)).sum()
+        self.running.iter().sum()
     }
 
-    /// Whether a job of `pgus` could start now.
-    pub fn can_start(&self, pgus: u64) -> bool {
+    /// Whether a job needing `memory` bytes could start now.
+    pub fn can_start(&self, memory: u64) -> bool {
         self.running.len() < self.slots()
-            && self.memory_in_use().saturating_add(Self::memory_for(pgus))
-                <= self.resources.memory_bytes
+            && self.memory_in_use().saturating_add(memory) <= self.resources.memory_bytes
     }
 
-    /// Takes a slot for a job of `pgus`; false if it does not fit now.
-    pub fn start(&mut self, pgus: u64) -> bool {
-        let fits = self.can_start(pgus);
+    /// Takes a slot for a job needing `memory` bytes; false if it does not fit now.
+    pub fn start(&mut self, memory: u64) -> bool {
+        let fits = self.can_start(memory);
         if fits {
-            self.running.push(pgus);
+            self.running.push(memory);
         }
         fits
     }
 
-    /// Releases the slot of a job of `pgus`.
-    pub fn finish(&mut self, pgus: u64) {
-        if let Some(i) = self.running.iter().position(|p| *p == pgus) {
+    /// Releases the slot of a job that needed `memory` bytes.
+    pub fn finish(&mut self, memory: u64) {
+        if let Some(i) = self.running.iter().position(|m| *m == memory) {
             self.running.swap_remove(i);
         }
     }
@@ -91,24 +83,26 @@ mod tests {
         })
     }
 
+    const GIB: u64 = 1 << 30;
+
     #[test]
     fn slots_follow_cores_and_memory() {
         let mut m = two_cores(24);
         assert_eq!(m.slots(), 2);
-        assert_eq!(m.max_pgus(), (24 << 30) / BYTES_PER_PGU);
-        assert!(m.start(1 << 20), "a 2^20 job takes ~10 GiB");
-        assert!(m.start(1 << 20), "two fit in 24 GiB");
-        assert!(!m.can_start(1 << 10), "no third slot");
-        m.finish(1 << 20);
-        assert!(!m.start(1 << 21), "2^21 rows need 20 GiB, 10 GiB are held");
-        assert!(m.start(1 << 16));
+        assert_eq!(m.memory_bytes(), 24 * GIB);
+        assert!(m.start(10 * GIB));
+        assert!(m.start(10 * GIB), "two fit in 24 GiB");
+        assert!(!m.can_start(GIB), "no third slot");
+        m.finish(10 * GIB);
+        assert!(!m.start(20 * GIB), "10 GiB are held");
+        assert!(m.start(GIB));
         assert_eq!(m.running(), 2);
     }
 
     #[test]
     fn a_job_larger_than_memory_never_fits() {
         let m = two_cores(1);
-        assert!(!m.can_start(1 << 20));
-        assert!(m.can_start(1 << 16));
+        assert!(!m.can_start(2 * GIB));
+        assert!(m.can_start(GIB / 2));
     }
 }

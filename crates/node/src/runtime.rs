@@ -121,7 +121,8 @@ async fn publish_status(ctx: Arc<NodeContext>, prover: Arc<NodeProver>) {
             .iter()
             .filter(|j| !j.state.is_final())
             .filter(|j| {
-                let needed = ctx.estimate_secs(j.pgus()) * (1.0 + ctx.config.bidding.safety_margin);
+                let needed =
+                    ctx.request_cost(&j.request).secs * (1.0 + ctx.config.bidding.safety_margin);
                 now as f64 + needed > j.deadline() as f64
             })
             .count();

@@ -35,11 +35,14 @@ pub struct NodeState {
     pub committed_pgus: u64,
     /// Hard cap on committed PGUs.
     pub committed_cap: u64,
-    /// Calibrated proving throughput, PGUs per second (whole machine).
+    /// Seconds of committed work queued ahead of a new job (each at its version's throughput).
+    pub queue_secs: f64,
+    /// Calibrated proving throughput for the request's version, PGUs per second (whole machine).
     pub pgus_per_second: f64,
     /// Extra time kept in hand, as a share of the estimated time (0.5 = 50% more).
     pub safety_margin: f64,
-    /// Fixed time per job beyond proving (fetch, execute, verify, submit), seconds.
+    /// Fixed time per job of the request's version beyond proving (fetch, execute, verify,
+    /// submit; SP1's prover setup), seconds.
     pub overhead_secs: f64,
 }
 
@@ -122,7 +125,7 @@ pub fn decide(
         });
     }
     // Everything committed runs before this job: the queue is part of its latency.
-    let proving = committed as f64 / node.pgus_per_second.max(f64::MIN_POSITIVE);
+    let proving = node.queue_secs + offer.pgus as f64 / node.pgus_per_second.max(f64::MIN_POSITIVE);
     let needed_secs = (proving + node.overhead_secs) * (1.0 + node.safety_margin);
     let available_secs = offer.deadline.saturating_sub(offer.auction_end);
     if needed_secs > available_secs as f64 {
@@ -161,6 +164,7 @@ mod tests {
             max_pgus: 1 << 20,
             committed_pgus: 0,
             committed_cap: 1 << 22,
+            queue_secs: 0.0,
             pgus_per_second: 14_500.0,
             safety_margin: 0.5,
             overhead_secs: 1.0,
@@ -182,14 +186,23 @@ mod tests {
         let idle = decide(&offer(), &node(), &pricing()).unwrap();
         let cost = pricing().cost_per_pgu();
         assert!(idle >= cost && idle <= offer().max_price_per_pgu, "{idle} vs cost {cost}");
-        let busy = NodeState { committed_pgus: 1 << 21, ..node() };
-        let loaded = decide(&offer(), &busy, &pricing());
+        let queued = |pgus: u64| NodeState {
+            committed_pgus: pgus,
+            queue_secs: pgus as f64 / 14_500.0,
+            ..node()
+        };
+        let loaded = decide(&offer(), &queued(1 << 21), &pricing());
         assert!(
             matches!(loaded, Err(Skip::DeadlineInfeasible { .. })),
             "2^21 queued PGUs take ~3 min: {loaded:?}"
         );
-        let busy = NodeState { committed_pgus: 1 << 19, ..node() };
-        assert!(decide(&offer(), &busy, &pricing()).unwrap() > idle);
+        assert!(decide(&offer(), &queued(1 << 19), &pricing()).unwrap() > idle);
+        // The queue is time, not PGUs: a few PGUs of slow work (SP1's fixed minutes) fill it.
+        let slow = NodeState { committed_pgus: 10_000, queue_secs: 200.0, ..node() };
+        assert!(matches!(
+            decide(&offer(), &slow, &pricing()),
+            Err(Skip::DeadlineInfeasible { .. })
+        ));
     }
 
     #[test]

@@ -12,9 +12,9 @@ use proto::request_event::Event;
 use provernet_types::{Address, Amount, RequestId, RequestSpec, field, proto};
 use tokio::sync::{mpsc, watch};
 
-use super::{Offer, decide};
+use super::{Offer, Skip, decide};
 use crate::{
-    context::{NodeContext, now_secs},
+    context::{NodeContext, now_secs, version_and_mode},
     store::BidRecord,
 };
 
@@ -181,7 +181,7 @@ fn closed(
 /// Resolves an open bid on `id` as `outcome`.
 fn resolve(ctx: &NodeContext, id: RequestId, outcome: &'static str, reason: Option<String>) {
     let mut book = ctx.book();
-    let Some((pgus, price)) = book.outstanding.remove(&id) else { return };
+    let Some((cost, price)) = book.outstanding.remove(&id) else { return };
     match outcome {
         "won" => book.won += 1,
         "lost" => book.lost += 1,
@@ -192,7 +192,7 @@ fn resolve(ctx: &NodeContext, id: RequestId, outcome: &'static str, reason: Opti
         id,
         at: now_secs(),
         price_per_pgu: Some(price),
-        pgus,
+        pgus: cost.pgus,
         outcome: outcome.into(),
         reason,
     };
@@ -206,10 +206,10 @@ fn resolve(ctx: &NodeContext, id: RequestId, outcome: &'static str, reason: Opti
 
 /// This prover won `id`: the bid becomes a job.
 fn won(ctx: &Arc<NodeContext>, prover: &mpsc::UnboundedSender<ProverCommand>, id: RequestId) {
-    let pgus = ctx.book().outstanding.get(&id).map(|(p, _)| *p);
+    let cost = ctx.book().outstanding.get(&id).map(|(c, _)| *c);
     resolve(ctx, id, "won", None);
-    if let Some(pgus) = pgus {
-        ctx.book().jobs.insert(id, pgus);
+    if let Some(cost) = cost {
+        ctx.book().jobs.insert(id, cost);
     }
     let ctx = ctx.clone();
     let prover = prover.clone();
@@ -217,7 +217,7 @@ fn won(ctx: &Arc<NodeContext>, prover: &mpsc::UnboundedSender<ProverCommand>, id
     tokio::spawn(async move {
         match ctx.client.proof_request(&id).await {
             Ok(request) => {
-                ctx.book().jobs.insert(id, request.pgus);
+                ctx.book().jobs.insert(id, ctx.request_cost(&request));
                 let _ = prover.send(ProverCommand::Assigned(Box::new(request)));
             }
             Err(e) => tracing::error!(%id, "won a request but cannot read it: {e}"),
@@ -242,14 +242,18 @@ fn consider(ctx: &Arc<NodeContext>, request: proto::ProofRequest) {
         if book.decided.len() > 10_000 {
             book.prune(now, DECISION_HORIZON_SECS);
         }
+        let (version, mode) = version_and_mode(&request);
         let decision = offer(ctx, &request).map_err(|e| ("malformed", e)).and_then(|offer| {
-            let state = ctx.node_state(book.committed_pgus());
-            decide(&offer, &state, ctx.pricing.as_ref())
+            let state = ctx.node_state(version, mode, &book);
+            let unsupported = Skip::UnsupportedVersion(version.to_owned());
+            let pricing = ctx.pricing.get(version).ok_or(unsupported);
+            pricing
+                .and_then(|pricing| decide(&offer, &state, pricing.as_ref()))
                 .map_err(|skip| (skip.label(), skip.to_string()))
         });
         match decision {
             Ok(price) => {
-                book.outstanding.insert(id, (request.pgus, price));
+                book.outstanding.insert(id, (ctx.request_cost(&request), price));
             }
             Err(_) => book.skipped += 1,
         }
@@ -375,7 +379,7 @@ async fn resync(
     for request in mine {
         let Ok(id) = field::request_id("request_id", &request.request_id) else { continue };
         resolve(ctx, id, "won", None);
-        ctx.book().jobs.insert(id, request.pgus);
+        ctx.book().jobs.insert(id, ctx.request_cost(&request));
         let _ = prover.send(ProverCommand::Assigned(Box::new(request)));
     }
     let open_bids: Vec<RequestId> = ctx.book().outstanding.keys().copied().collect();

@@ -115,7 +115,7 @@ impl NodeProver {
             Ok(jobs) => {
                 for job in jobs {
                     tracing::info!(id = %job.id, state = %job.state, "resuming job");
-                    self.ctx.book().jobs.insert(job.id, job.pgus());
+                    self.ctx.book().jobs.insert(job.id, self.ctx.request_cost(&job.request));
                     self.start(job);
                 }
             }
@@ -181,7 +181,8 @@ impl NodeProver {
         let now = now_secs();
         let jobs = self.ctx.store.unfinished().await.unwrap_or_default();
         for job in jobs {
-            let hopeless = now as f64 + self.ctx.estimate_secs(job.pgus()) > job.deadline() as f64;
+            let hopeless =
+                now as f64 + self.ctx.request_cost(&job.request).secs > job.deadline() as f64;
             if hopeless
                 && job.state < JobState::Proved
                 && let Some(active) = self.lock().get(&job.id)
@@ -417,23 +418,23 @@ impl NodeProver {
     ) -> Result<Vec<u8>, Stop> {
         let backend = self.backend(job)?;
         let body = job.request.body.clone().unwrap_or_default();
-        let pgus = job.pgus();
+        let mode: ProofMode = body
+            .proof_mode
+            .parse()
+            .map_err(|e: provernet_zkvm::ZkVmError| Stop::Fail(e.to_string()))?;
+        let cost = self.ctx.job_cost(&body.zkvm_version, mode, job.pgus());
         let deadline = job.deadline();
         let now = now_secs();
-        if now as f64 + self.ctx.estimate_secs(pgus) > deadline as f64 {
+        if now as f64 + cost.secs > deadline as f64 {
             return Err(Stop::Fail(format!(
                 "cannot make the deadline: ~{:.0} s of work, {} s left",
-                self.ctx.estimate_secs(pgus),
+                cost.secs,
                 deadline.saturating_sub(now)
             )));
         }
         let slot = tokio::select! {
             () = cancel.cancelled() => return Err(Stop::Fail("cancelled while waiting for a slot".into())),
-            s = self.slots.acquire(pgus, deadline) => s,
-        };
-        let mode = match body.proof_mode.as_str() {
-            "" => ProofMode::Default,
-            m => m.parse().map_err(|e: provernet_zkvm::ZkVmError| Stop::Fail(e.to_string()))?,
+            s = self.slots.acquire(cost.memory, deadline) => s,
         };
         let prove_job =
             ProveJob { program, inputs: inputs.clone(), gas_limit: body.gas_limit, mode };
@@ -452,8 +453,8 @@ impl NodeProver {
         drop(slot);
         let proof = proof.map_err(|e| Stop::Fail(format!("proving failed: {e}")))?;
         let elapsed = started.elapsed().as_secs_f64();
-        NodeMonitorMetrics::proof_done(pgus, elapsed);
-        tracing::info!(pgus, secs = format!("{elapsed:.2}"), "proved");
+        NodeMonitorMetrics::proof_done(cost.pgus, elapsed);
+        tracing::info!(pgus = cost.pgus, secs = format!("{elapsed:.2}"), "proved");
         let program_id = ProgramId::from_slice(&body.program_id)
             .map_err(|e| Stop::Fail(format!("request's program id: {e}")))?;
         let bundle = ProofBundle::new(backend.version(), proof);

@@ -14,8 +14,8 @@ use crate::ResourceManager;
 pub struct Waiting {
     /// Unix seconds by which its proof must be accepted.
     pub deadline: u64,
-    /// Its PGUs (memory it needs).
-    pub pgus: u64,
+    /// Memory it needs while proving, bytes.
+    pub memory: u64,
     /// Arrival order, to break deadline ties.
     pub seq: u64,
 }
@@ -24,7 +24,7 @@ pub struct Waiting {
 /// and only if it fits. A later job never jumps ahead of it, so large jobs are not starved.
 pub fn next_to_start(waiting: &[Waiting], resources: &ResourceManager) -> Option<usize> {
     let (index, first) = waiting.iter().enumerate().min_by_key(|(_, w)| (w.deadline, w.seq))?;
-    resources.can_start(first.pgus).then_some(index)
+    resources.can_start(first.memory).then_some(index)
 }
 
 struct Waiter {
@@ -47,7 +47,7 @@ pub struct Slots {
 /// A held slot; released when dropped.
 pub struct Slot {
     state: Arc<Mutex<State>>,
-    pgus: u64,
+    memory: u64,
 }
 
 impl Slots {
@@ -60,24 +60,24 @@ impl Slots {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a slot for a job of `pgus` due at `deadline`.
-    pub async fn acquire(&self, pgus: u64, deadline: u64) -> Slot {
+    /// Waits for a slot for a job needing `memory` bytes, due at `deadline`.
+    pub async fn acquire(&self, memory: u64, deadline: u64) -> Slot {
         let rx = {
             let mut state = self.lock();
             state.seq += 1;
             let (tx, rx) = oneshot::channel();
-            let job = Waiting { deadline, pgus, seq: state.seq };
+            let job = Waiting { deadline, memory, seq: state.seq };
             state.waiting.push(Waiter { job, wake: tx });
             wake(&mut state);
             rx
         };
-        let mut guard = PendingGuard { slots: self.clone(), pgus, rx: Some(rx) };
+        let mut guard = PendingGuard { slots: self.clone(), memory, rx: Some(rx) };
         if let Some(rx) = guard.rx.as_mut() {
             // The sender is only dropped after starting us (the state outlives us).
             let _ = rx.await;
         }
         guard.rx = None;
-        Slot { state: self.state.clone(), pgus }
+        Slot { state: self.state.clone(), memory }
     }
 
     /// Jobs waiting for a slot.
@@ -102,10 +102,10 @@ fn wake(state: &mut State) {
         let jobs: Vec<Waiting> = state.waiting.iter().map(|w| w.job).collect();
         let Some(i) = next_to_start(&jobs, &state.resources) else { return };
         let waiter = state.waiting.swap_remove(i);
-        state.resources.start(waiter.job.pgus);
+        state.resources.start(waiter.job.memory);
         if waiter.wake.send(()).is_err() {
             // Its task was cancelled while waiting.
-            state.resources.finish(waiter.job.pgus);
+            state.resources.finish(waiter.job.memory);
         }
     }
 }
@@ -114,7 +114,7 @@ fn wake(state: &mut State) {
 /// just handed is given back.
 struct PendingGuard {
     slots: Slots,
-    pgus: u64,
+    memory: u64,
     rx: Option<oneshot::Receiver<()>>,
 }
 
@@ -125,7 +125,7 @@ impl Drop for PendingGuard {
         drop(rx);
         let mut state = self.slots.lock();
         if handed {
-            state.resources.finish(self.pgus);
+            state.resources.finish(self.memory);
         } else {
             state.waiting.retain(|w| !w.wake.is_closed());
         }
@@ -136,7 +136,7 @@ impl Drop for PendingGuard {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.resources.finish(self.pgus);
+        state.resources.finish(self.memory);
         wake(&mut state);
     }
 }
@@ -154,14 +154,14 @@ mod tests {
 
     #[test]
     fn earliest_deadline_first_and_no_jumping_the_queue() {
-        let w = |deadline, pgus, seq| Waiting { deadline, pgus, seq };
+        let w = |deadline, memory, seq| Waiting { deadline, memory, seq };
         let idle = manager(1, 24);
         assert_eq!(next_to_start(&[], &idle), None);
         assert_eq!(next_to_start(&[w(50, 10, 1), w(40, 10, 2), w(40, 10, 3)], &idle), Some(1));
         // The most urgent job needs more memory than is free: nothing smaller jumps ahead.
         let mut busy = manager(2, 12);
-        busy.start(1 << 20);
-        assert_eq!(next_to_start(&[w(10, 1 << 20, 1), w(20, 10, 2)], &busy), None);
+        busy.start(10 << 30);
+        assert_eq!(next_to_start(&[w(10, 10 << 30, 1), w(20, 10, 2)], &busy), None);
     }
 
     #[tokio::test]

@@ -7,7 +7,6 @@ use std::{io::Write as _, path::PathBuf, time::Instant};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use provernet_node::{
-    ResourceManager, Resources,
     bidder::{CostPlus, PricingStrategy},
     config::{BiddingConfig, ProvingConfig},
 };
@@ -110,12 +109,7 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
     let ours: Vec<Box<dyn NodeModel>> = (0..args.nodes)
         .map(|i| Box::new(OurNode::new(i, &bidding(i), &proving, MEMORY_GIB)) as Box<dyn NodeModel>)
         .collect();
-    let max_pgus = ResourceManager::new(Resources {
-        cores: 2,
-        memory_bytes: MEMORY_GIB << 30,
-        cores_per_slot: proving.cores_per_slot,
-    })
-    .max_pgus();
+    let max_pgus = (MEMORY_GIB << 30) / provernet_zkvm::miden::BYTES_PER_PGU;
     let baseline: Vec<Box<dyn NodeModel>> = (0..args.nodes)
         .map(|i| {
             let price = pricing(&bidding(i), &proving).price_per_pgu(0.0).get();

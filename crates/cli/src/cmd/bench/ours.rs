@@ -21,6 +21,7 @@ use provernet_node::{
     prover::slots::{Waiting, next_to_start},
 };
 use provernet_types::Amount;
+use provernet_zkvm::miden::BYTES_PER_PGU;
 
 use super::{
     engine::{Ctx, Event, NodeModel, Step, ZKVM_VERSION},
@@ -59,6 +60,11 @@ pub struct OurNode {
     seq: u64,
 }
 
+/// Memory a Miden proof of `pgus` holds (the backend's own figure).
+fn memory(pgus: u64) -> u64 {
+    pgus.saturating_mul(BYTES_PER_PGU)
+}
+
 impl OurNode {
     /// Node `index` on a 2-core machine with `memory_gib` for proving, configured as the
     /// defaults say but for its cost profile and calibrated throughput.
@@ -73,7 +79,7 @@ impl OurNode {
             memory_bytes: memory_gib << 30,
             cores_per_slot: proving.cores_per_slot,
         });
-        let max = resources.max_pgus();
+        let max = resources.memory_bytes() / BYTES_PER_PGU;
         let cap = match bidding.committed_cap_pgus {
             0 => max.saturating_mul(8),
             cap => cap,
@@ -83,6 +89,7 @@ impl OurNode {
             max_pgus: max,
             committed_pgus: 0,
             committed_cap: cap,
+            queue_secs: 0.0,
             pgus_per_second: proving.pgus_per_second,
             safety_margin: bidding.safety_margin,
             overhead_secs: bidding.overhead_secs,
@@ -150,9 +157,9 @@ impl OurNode {
             let jobs: Vec<Waiting> = self.waiting.iter().map(|(w, _)| *w).collect();
             let Some(i) = next_to_start(&jobs, &self.resources) else { return };
             let (job, req) = self.waiting.swap_remove(i);
-            self.resources.start(job.pgus);
+            self.resources.start(job.memory);
             self.jobs.insert(req, Stage::Proving(ctx.now_ms()));
-            let secs = timing::prove_secs(job.pgus, ctx.plan(req).noise);
+            let secs = timing::prove_secs(ctx.plan(req).pgus, ctx.plan(req).noise);
             let left = job.deadline.saturating_sub(ctx.now_secs()) as f64;
             if secs > left {
                 self.step(ctx, req, left, Step::ProveAbort);
@@ -164,7 +171,7 @@ impl OurNode {
 
     /// Ends a proof that held the slot since `since`.
     fn free_slot(&mut self, ctx: &mut Ctx, req: usize, since: u64) {
-        self.resources.finish(ctx.plan(req).pgus);
+        self.resources.finish(memory(ctx.plan(req).pgus));
         ctx.record_busy(self.index, since);
         self.wake(ctx);
     }
@@ -182,7 +189,13 @@ impl NodeModel for OurNode {
             auction_end: record.auction_end.max(ctx.now_secs()),
             admitted: true,
         };
-        let state = NodeState { committed_pgus: self.committed(ctx), ..self.state.clone() };
+        let committed = self.committed(ctx);
+        let state = NodeState {
+            committed_pgus: committed,
+            // One version: the queue's time is its PGUs at the calibrated throughput.
+            queue_secs: committed as f64 / self.state.pgus_per_second,
+            ..self.state.clone()
+        };
         if let Ok(price) = decide(&offer, &state, &self.pricing as &dyn PricingStrategy) {
             self.outstanding.insert(req, plan.pgus);
             let latency = ctx.latency_secs(self.index, req, 1);
@@ -232,7 +245,7 @@ impl NodeModel for OurNode {
                     return;
                 }
                 self.seq += 1;
-                self.waiting.push((Waiting { deadline, pgus, seq: self.seq }, req));
+                self.waiting.push((Waiting { deadline, memory: memory(pgus), seq: self.seq }, req));
                 self.jobs.insert(req, Stage::Waiting);
                 self.wake(ctx);
             }
