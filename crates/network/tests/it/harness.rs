@@ -18,7 +18,7 @@ use provernet_types::{
     seal,
 };
 use provernet_zkvm::{
-    MidenBackend, ProofBundle, ProofMode, ProveJob, ZkVm,
+    MidenBackend, ProofBundle, ProofMode, ProveJob, ZkVm, ZkVmRegistry,
     samples::{FIB, Sample},
 };
 use tokio::net::TcpListener;
@@ -341,33 +341,48 @@ impl Net {
 
     /// Uploads and registers `sample`'s program and uploads its inputs (private or not).
     pub async fn program(&self, signer: &Signer, sample: &Sample, private: bool) -> Program {
-        let source = sample.source.as_bytes();
-        let artifact_id = self.upload(signer, source, proto::ArtifactKind::Program).await;
+        let (source, inputs) = (sample.source.as_bytes(), sample.inputs.as_bytes());
+        self.program_of(signer, sample.name, MIDEN, source, inputs, private).await
+    }
+
+    /// Uploads and registers `program` (of `zkvm_version`) and uploads `inputs`.
+    pub async fn program_of(
+        &self,
+        signer: &Signer,
+        name: &str,
+        zkvm_version: &str,
+        program: &[u8],
+        inputs: &[u8],
+        private: bool,
+    ) -> Program {
+        let artifact_id = self.upload(signer, program, proto::ArtifactKind::Program).await;
         let message = self
             .sign(signer, |nonce| proto::RegisterProgramBody {
                 nonce,
-                name: sample.name.into(),
-                zkvm_version: MIDEN.into(),
+                name: name.into(),
+                zkvm_version: zkvm_version.into(),
                 program_artifact_id: artifact_id.as_bytes().to_vec(),
             })
             .await;
-        let program = match self.rpc().register_program(message).await {
+        let program_id = match self.rpc().register_program(message).await {
             Ok(response) => response.into_inner().program.expect("program").program_id,
             // Another flow on the same network registered it first.
             Err(status) if status.code() == Code::AlreadyExists => {
-                MidenBackend::new().program_id(source).expect("program id").as_bytes().to_vec()
+                let backend =
+                    ZkVmRegistry::with_default_backends().get(zkvm_version).expect("zkvm");
+                backend.program_id(program).expect("program id").as_bytes().to_vec()
             }
             Err(status) => panic!("RegisterProgram: {status:?}"),
         };
         let kind =
             if private { proto::ArtifactKind::PrivateInputs } else { proto::ArtifactKind::Inputs };
-        let inputs = sample.inputs.as_bytes().to_vec();
-        let inputs_id = self.upload(signer, &inputs, kind).await;
+        let inputs_id = self.upload(signer, inputs, kind).await;
         Program {
-            program_id: program,
+            program_id,
+            zkvm_version: zkvm_version.into(),
             artifact_id,
-            source: source.to_vec(),
-            inputs,
+            source: program.to_vec(),
+            inputs: inputs.to_vec(),
             inputs_id,
             private,
         }
@@ -467,6 +482,7 @@ impl Prover {
 #[derive(Clone)]
 pub struct Program {
     pub program_id: Vec<u8>,
+    pub zkvm_version: String,
     pub artifact_id: ArtifactId,
     pub source: Vec<u8>,
     pub inputs: Vec<u8>,
@@ -480,7 +496,7 @@ impl Program {
     pub fn spec(&self, period: u64) -> RequestSpec {
         RequestSpec {
             program_id: self.program_id.clone(),
-            zkvm_version: MIDEN.into(),
+            zkvm_version: self.zkvm_version.clone(),
             program_artifact_id: self.artifact_id,
             inputs_artifact_id: self.inputs_id,
             inputs_private: self.private,

@@ -11,7 +11,8 @@
 //! - `deadline`: the sweeper, and suspension after repeated misses;
 //! - `restart`: stopping the network mid-auction and relaunching it on the same data;
 //! - `subscriptions`: what each subscription filter delivers;
-//! - `bad_input`: refused calls leave the state exactly as it was.
+//! - `bad_input`: refused calls leave the state exactly as it was;
+//! - `sp1` (feature `sp1`): SP1 requests executed and a committed proof verified.
 
 // Helpers too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,4 +23,5 @@ mod happy;
 mod harness;
 mod restart;
 mod scenarios;
+mod sp1;
 mod subscriptions;

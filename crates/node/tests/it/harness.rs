@@ -104,9 +104,20 @@ impl Net {
         what: &str,
         done: impl Fn(&proto::ProofRequest) -> bool,
     ) -> proto::ProofRequest {
+        self.wait_until_within(WAIT, id, what, done).await
+    }
+
+    /// [`Net::wait_until`], waiting up to `within`.
+    pub async fn wait_until_within(
+        &self,
+        within: Duration,
+        id: &RequestId,
+        what: &str,
+        done: impl Fn(&proto::ProofRequest) -> bool,
+    ) -> proto::ProofRequest {
         let mut events =
             self.client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
-        tokio::time::timeout(WAIT, async {
+        tokio::time::timeout(within, async {
             loop {
                 let request = self.request(id).await;
                 if done(&request) {
@@ -131,11 +142,13 @@ impl Net {
 pub struct NodeSpec {
     pub cost_per_hour: u128,
     pub pgus_per_second: f64,
+    /// Memory for proving, GiB.
+    pub memory_gib: u64,
 }
 
 impl Default for NodeSpec {
     fn default() -> Self {
-        Self { cost_per_hour: 360_000_000, pgus_per_second: 5_000.0 }
+        Self { cost_per_hour: 360_000_000, pgus_per_second: 5_000.0, memory_gib: 4 }
     }
 }
 
@@ -159,7 +172,7 @@ impl Prover {
         config.bidding.cost_per_hour = Amount::new(spec.cost_per_hour);
         config.proving.pgus_per_second = spec.pgus_per_second;
         config.proving.cores = 2;
-        config.proving.memory_gib = 4;
+        config.proving.memory_gib = spec.memory_gib;
         Self { key, config, _dir: dir }
     }
 
@@ -210,15 +223,28 @@ impl Requester {
         deadline_secs: u64,
     ) -> RequestSpec {
         let source = sample.source.as_bytes();
-        let program = self.upload(net, source, proto::ArtifactKind::Program).await;
-        let name = format!("{}-{}", sample.name, self.key.address());
+        self.spec_of(net, sample.name, MIDEN, source, inputs.as_bytes(), deadline_secs).await
+    }
+
+    /// Registers `program` of `zkvm_version`, uploads `inputs`; a request for them.
+    pub async fn spec_of(
+        &self,
+        net: &Net,
+        name: &str,
+        zkvm_version: &str,
+        program: &[u8],
+        inputs: &[u8],
+        deadline_secs: u64,
+    ) -> RequestSpec {
+        let artifact = self.upload(net, program, proto::ArtifactKind::Program).await;
+        let name = format!("{name}-{}", self.key.address());
         let registered =
-            net.client.register_program(&self.key, &name, MIDEN, &program).await.unwrap();
-        let inputs_id = self.upload(net, inputs.as_bytes(), proto::ArtifactKind::Inputs).await;
+            net.client.register_program(&self.key, &name, zkvm_version, &artifact).await.unwrap();
+        let inputs_id = self.upload(net, inputs, proto::ArtifactKind::Inputs).await;
         RequestSpec {
             program_id: registered.program_id,
-            zkvm_version: MIDEN.into(),
-            program_artifact_id: program,
+            zkvm_version: zkvm_version.into(),
+            program_artifact_id: artifact,
             inputs_artifact_id: inputs_id,
             inputs_private: false,
             deadline: now() + deadline_secs,

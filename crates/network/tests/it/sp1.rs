@@ -1,0 +1,128 @@
+//! SP1 requests (feature `sp1`): the network registers SP1 programs, executes requests with
+//! SP1's light client and verifies proofs, here the core proof committed as a fixture by the
+//! zkvm crate (`crates/zkvm/tests/fixtures/sp1-fib-core.proof`, fib n=20), so no proving runs.
+#![cfg(feature = "sp1")]
+
+use provernet_types::proto::{RequestStatus, request_event::Event};
+use provernet_zkvm::{
+    ProgramId, ProofBundle, PublicOutputs,
+    sp1::{self, samples},
+};
+use tonic::Code;
+
+use crate::harness::{Net, assert_status, bounded};
+
+/// The committed proof and its program id, if the fixture exists.
+fn fixture() -> Option<(Vec<u8>, ProgramId)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../zkvm/tests/fixtures/sp1-fib-core.proof");
+    let proof = std::fs::read(&path).ok()?;
+    let id = std::fs::read_to_string(path.with_extension("program-id")).ok()?;
+    Some((proof, id.trim().parse().expect("the fixture's program id")))
+}
+
+/// fib's public values for `n`: n (u32), fib(n), fib(n+1) (u64), little-endian.
+fn fib_outputs(n: u32) -> PublicOutputs {
+    let (mut a, mut b) = (0u64, 1u64);
+    for _ in 0..n {
+        (a, b) = (b, a.wrapping_add(b));
+    }
+    PublicOutputs([&n.to_le_bytes()[..], &a.to_le_bytes(), &b.to_le_bytes()].concat())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sp1_requests_are_executed_and_their_proofs_verified() {
+    let Some((proof, fixture_id)) = fixture() else {
+        eprintln!("skipped: no SP1 fixture (see crates/zkvm/tests/sp1.rs)");
+        return;
+    };
+    bounded(async {
+        let net = Net::start().await;
+        let requester = net.funded().await;
+        let prover = net.prover().await;
+        let fib = samples::FIB_ELF;
+        let program = net
+            .program_of(&requester, "fib", sp1::VERSION, fib, &samples::fib_inputs(20), false)
+            .await;
+        assert_eq!(program.program_id, fixture_id.as_bytes(), "the program id is the vk hash");
+        let mut spec = program.spec(1);
+        spec.gas_limit = 1_000_000;
+        let mut events = net.events().await;
+        let id = net.request(&requester, &spec).await;
+        let executed = events.executed(&id).await;
+        assert!(executed.pgus > 1_000 && executed.pgus < 100_000, "SP1's gas: {executed:?}");
+        net.bid(&prover, &id, 3).await.expect("Bid");
+        events.assigned(&id).await;
+
+        let genuine = ProofBundle {
+            zkvm: sp1::VERSION.into(),
+            program_id: fixture_id,
+            outputs: fib_outputs(20),
+            proof: proof.clone(),
+        };
+        let mut flipped = genuine.clone();
+        let middle = flipped.proof.len() / 2;
+        flipped.proof[middle] ^= 0x01;
+        let mut other_outputs = genuine.clone();
+        other_outputs.outputs = fib_outputs(21);
+        let mut truncated = genuine.clone();
+        truncated.proof.truncate(middle);
+        let before = net.get(&id).await;
+        for (what, bundle) in [
+            ("a flipped byte", flipped),
+            ("other outputs", other_outputs),
+            ("a cut proof", truncated),
+        ] {
+            let result = net.fulfill(&prover, &id, bundle.encode()).await;
+            assert_eq!(
+                result.as_ref().err().map(tonic::Status::code),
+                Some(Code::InvalidArgument),
+                "{what}: {result:?}"
+            );
+            assert_eq!(net.get(&id).await, before, "{what}: the request stays assigned");
+        }
+        net.fulfill(&prover, &id, genuine.encode()).await.expect("the committed proof verifies");
+        let done = net
+            .wait_until(&mut events, &id, "Fulfilled", |r| {
+                r.status == RequestStatus::Fulfilled as i32
+            })
+            .await;
+        assert_eq!(done.pgus, executed.pgus);
+
+        // A guest that halts with a non-zero code is unexecutable, and says why.
+        let exit3 = net
+            .program_of(&requester, "exit3", sp1::VERSION, samples::EXIT3_ELF, b"{}", false)
+            .await;
+        let mut spec = exit3.spec(1);
+        spec.gas_limit = 1_000_000;
+        let id = net.request(&requester, &spec).await;
+        let reason = events
+            .wait_for(&id, "Unexecutable", |e| match e {
+                Event::Unexecutable(u) => Some(u.reason.clone()),
+                Event::Executed(_) => panic!("exit3 executed"),
+                _ => None,
+            })
+            .await;
+        assert!(reason.contains("exit code 3"), "{reason}");
+
+        // A file that is not an RV64IM ELF is refused at registration, naming the problem.
+        let artifact = net
+            .upload(
+                &requester,
+                b"\x7fELF not really",
+                provernet_types::proto::ArtifactKind::Program,
+            )
+            .await;
+        let message = net
+            .sign(&requester, |nonce| provernet_types::proto::RegisterProgramBody {
+                nonce,
+                name: "junk".into(),
+                zkvm_version: sp1::VERSION.into(),
+                program_artifact_id: artifact.as_bytes().to_vec(),
+            })
+            .await;
+        assert_status(net.rpc().register_program(message).await, Code::InvalidArgument, "ELF");
+        net.stop().await;
+    })
+    .await;
+}

@@ -1,0 +1,86 @@
+//! SP1 requests (feature `sp1`): the node bids only where its memory holds an SP1 proof
+//! (12 GiB whatever the gas), and, when `PROVERNET_TEST_SP1_PROVE=1`, proves one end to end with
+//! SP1's CPU prover (10+ GB and minutes: run it in release, see programs/sp1/README.md).
+#![cfg(feature = "sp1")]
+
+use std::time::Duration;
+
+use provernet_types::{Address, proto::RequestStatus};
+use provernet_zkvm::{
+    ProofMode,
+    samples::FIB,
+    sp1::{self, samples},
+};
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_memory_for_sp1_skips_its_requests() {
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let node = prover.launch().await;
+        let ctx = &node.0.context;
+        assert!(ctx.versions.iter().any(|v| v == sp1::VERSION), "{:?}", ctx.versions);
+        assert_eq!(ctx.max_pgus(sp1::VERSION, ProofMode::Core), 0, "4 GiB hold no SP1 proof");
+        let requester = Requester::new(&net).await;
+        let mut spec = requester
+            .spec_of(&net, "fib", sp1::VERSION, samples::FIB_ELF, &samples::fib_inputs(20), 600)
+            .await;
+        spec.gas_limit = 1_000_000;
+        let sp1_id = requester.request(&net, &spec).await;
+        net.wait_until(&sp1_id, "executed", |r| r.pgus > 0).await;
+        // A Miden request after it: the node decides in event order, so once it has proven
+        // this one it has decided on the SP1 request.
+        let miden = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let miden_id = requester.request(&net, &miden).await;
+        let done = net.wait_until(&miden_id, "fulfilled", is_closed).await;
+        assert_eq!(status(&done), RequestStatus::Fulfilled);
+        {
+            let book = ctx.book();
+            assert!(book.decided.contains_key(&sp1_id), "the SP1 request was decided on");
+            assert!(!book.outstanding.contains_key(&sp1_id) && !book.jobs.contains_key(&sp1_id));
+            assert_eq!(book.skipped, 1, "skipped: over capacity");
+        }
+        assert_eq!(status(&net.request(&sp1_id).await), RequestStatus::Requested, "no bid");
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+/// Proves an SP1 request end to end: only with `PROVERNET_TEST_SP1_PROVE=1` (run in release:
+/// `PROVERNET_TEST_SP1_PROVE=1 cargo test --release -p provernet-node --features sp1 --test it
+/// sp1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_proves_an_sp1_request_when_asked() {
+    if std::env::var("PROVERNET_TEST_SP1_PROVE").as_deref() != Ok("1") {
+        eprintln!("skipped: set PROVERNET_TEST_SP1_PROVE=1 to prove (12+ GB of memory, minutes)");
+        return;
+    }
+    let within = Duration::from_secs(1_200);
+    tokio::time::timeout(within, async {
+        let net = Net::start().await;
+        let prover =
+            Prover::register(&net, NodeSpec { memory_gib: 16, ..Default::default() }).await;
+        let node = prover.launch().await;
+        let mut finished = node.0.prover.finished();
+        let requester = Requester::new(&net).await;
+        let mut spec = requester
+            .spec_of(&net, "fib", sp1::VERSION, samples::FIB_ELF, &samples::fib_inputs(20), 1_100)
+            .await;
+        spec.gas_limit = 1_000_000;
+        let before = net.balance(&prover.address()).await;
+        let id = requester.request(&net, &spec).await;
+        let done = net.wait_until_within(within, &id, "fulfilled", is_closed).await;
+        assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
+        assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
+        assert!(net.balance(&prover.address()).await > before, "paid");
+        let (ended, state) = finished.recv().await.unwrap();
+        assert_eq!((ended, state), (id, provernet_node::store::JobState::Done));
+        stop(node).await;
+        net.stop().await;
+    })
+    .await
+    .expect("the SP1 proof did not finish in time");
+}
