@@ -173,7 +173,7 @@ impl NodeContext {
             .map(|version| {
                 let strategy: Box<dyn PricingStrategy> = Box::new(CostPlus {
                     cost_per_hour: config.bidding.cost_per_hour,
-                    pgus_per_second: throughput(&config, version).0,
+                    pgus_per_second: throughput(&config, version, ProofMode::Default).0,
                     target_utilisation: config.bidding.target_utilisation,
                     margin: config.bidding.margin,
                     surcharge: config.bidding.surcharge,
@@ -209,7 +209,7 @@ impl NodeContext {
     /// more memory than there is (it is never started).
     pub fn job_cost(&self, version: &str, mode: ProofMode, pgus: u64) -> JobCost {
         let memory = self.backends.get(version).map_or(u64::MAX, |b| b.proving_memory(pgus, mode));
-        JobCost { pgus, memory, secs: self.estimate_secs(version, pgus) }
+        JobCost { pgus, memory, secs: self.estimate_secs(version, mode, pgus) }
     }
 
     /// What proving `request` costs this node (a mode it cannot parse counts as the default:
@@ -237,7 +237,7 @@ impl NodeContext {
 
     /// The node as the bidder's decision sees it for a request of `version` in `mode`.
     pub fn node_state(&self, version: &str, mode: ProofMode, book: &Book) -> NodeState {
-        let (pgus_per_second, overhead_secs) = throughput(&self.config, version);
+        let (pgus_per_second, overhead_secs) = throughput(&self.config, version, mode);
         let max = self.max_pgus(version, mode);
         let cap = match self.config.bidding.committed_cap_pgus {
             0 => max.saturating_mul(8),
@@ -255,10 +255,10 @@ impl NodeContext {
         }
     }
 
-    /// Seconds the node expects a job of `pgus` on `version` to take, overhead included,
-    /// margin excluded.
-    pub fn estimate_secs(&self, version: &str, pgus: u64) -> f64 {
-        let (pgus_per_second, overhead_secs) = throughput(&self.config, version);
+    /// Seconds the node expects a job of `pgus` on `version` in `mode` to take, overhead
+    /// included, margin excluded.
+    pub fn estimate_secs(&self, version: &str, mode: ProofMode, pgus: u64) -> f64 {
+        let (pgus_per_second, overhead_secs) = throughput(&self.config, version, mode);
         pgus as f64 / pgus_per_second + overhead_secs
     }
 }
@@ -271,10 +271,14 @@ pub fn version_and_mode(request: &proto::ProofRequest) -> (&str, ProofMode) {
     (version, mode)
 }
 
-/// The calibrated throughput for `version`: PGUs per second and fixed seconds per job.
-fn throughput(config: &NodeConfig, version: &str) -> (f64, f64) {
+/// The calibrated throughput for `version` in `mode`: PGUs per second and fixed seconds per job.
+fn throughput(config: &NodeConfig, version: &str, mode: ProofMode) -> (f64, f64) {
     if version.starts_with("sp1-") {
-        (config.sp1.pgus_per_second, config.sp1.overhead_secs)
+        let overhead = match mode {
+            ProofMode::Compressed => config.sp1.compressed_overhead_secs,
+            _ => config.sp1.overhead_secs,
+        };
+        (config.sp1.pgus_per_second, overhead)
     } else {
         (config.proving.pgus_per_second, config.bidding.overhead_secs)
     }

@@ -13,6 +13,7 @@
 //! as a local market for other processes and prints the endpoints and the funded keys.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     io::{IsTerminal, Write},
     path::PathBuf,
@@ -43,6 +44,9 @@ const STAKE: u128 = 10_000_000_000;
 const FEASIBLE_SECS: u64 = 300;
 /// The deadline nobody can meet, seconds from submission.
 const IMPOSSIBLE_SECS: u64 = 4;
+/// The deadline of an SP1 request: its CPU prover takes minutes to create, then ~1 min a proof.
+#[cfg(feature = "sp1")]
+const SP1_SECS: u64 = 1_200;
 
 /// Flags of `provernet devnet`.
 #[derive(Debug, clap::Args)]
@@ -60,6 +64,10 @@ pub struct DevnetArgs {
     /// Stay up after the stream as a local market (until Ctrl-C), printing endpoints and keys.
     #[arg(long)]
     keep: bool,
+    /// Add SP1 requests (fibonacci, and SHA-256 of private inputs) to the stream, proven by the
+    /// first node. Needs a build with `--features sp1`, 12+ GiB of free memory, and minutes.
+    #[arg(long)]
+    sp1: bool,
 }
 
 /// A node's cost profile.
@@ -90,8 +98,12 @@ enum Expect {
 #[derive(Clone)]
 struct Planned {
     label: String,
-    sample: samples::Sample,
-    inputs: String,
+    /// The program's name on the network.
+    name: &'static str,
+    program: Cow<'static, [u8]>,
+    inputs: Vec<u8>,
+    zkvm_version: &'static str,
+    gas_limit: u64,
     private: bool,
     deadline_secs: u64,
     expect: Expect,
@@ -100,21 +112,25 @@ struct Planned {
 /// The stream: a cycle of sizes and kinds, with the unexecutable and the infeasible request
 /// placed early so that a short stream has them too.
 fn plan(n: usize) -> Vec<Planned> {
-    let hashchain = |len: u32| Planned {
-        label: format!("hashchain n={len}"),
-        sample: samples::HASHCHAIN,
-        inputs: format!(r#"{{"stack": [{len}, 1, 2, 3, 4]}}"#),
+    let miden = |sample: samples::Sample, inputs: String| Planned {
+        label: sample.name.to_owned(),
+        name: sample.name,
+        program: Cow::Borrowed(sample.source.as_bytes()),
+        inputs: inputs.into_bytes(),
+        zkvm_version: miden::VERSION,
+        gas_limit: 1 << 16,
         private: false,
         deadline_secs: FEASIBLE_SECS,
         expect: Expect::Fulfilled,
     };
+    let hashchain = |len: u32| Planned {
+        label: format!("hashchain n={len}"),
+        ..miden(samples::HASHCHAIN, format!(r#"{{"stack": [{len}, 1, 2, 3, 4]}}"#))
+    };
     let of = |sample: samples::Sample, private: bool| Planned {
         label: format!("{}{}", sample.name, if private { " (private)" } else { "" }),
-        sample,
-        inputs: sample.inputs.to_owned(),
         private,
-        deadline_secs: FEASIBLE_SECS,
-        expect: Expect::Fulfilled,
+        ..miden(sample, sample.inputs.to_owned())
     };
     let cycle = [
         of(samples::FIB, false),
@@ -142,6 +158,43 @@ fn plan(n: usize) -> Vec<Planned> {
     stream
 }
 
+/// The SP1 requests `--sp1` adds, submitted first: they take longest.
+#[cfg(feature = "sp1")]
+fn sp1_requests() -> anyhow::Result<Vec<Planned>> {
+    use provernet_zkvm::sp1::{self, samples as guests};
+    let request = |label: &str, name, program: &'static [u8], inputs, private| Planned {
+        label: label.to_owned(),
+        name,
+        program: Cow::Borrowed(program),
+        inputs,
+        zkvm_version: sp1::VERSION,
+        gas_limit: 10_000_000,
+        private,
+        deadline_secs: SP1_SECS,
+        expect: Expect::Fulfilled,
+    };
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(31) % 251) as u8).collect();
+    Ok(vec![
+        request("sp1 fib n=1000", "sp1-fib", guests::FIB_ELF, guests::fib_inputs(1000), false),
+        request(
+            "sp1 sha256 10 KB (private)",
+            "sp1-sha256",
+            guests::SHA256_ELF,
+            guests::sha256_inputs(&data),
+            true,
+        ),
+    ])
+}
+
+/// Without the SP1 backend there is nothing to prove SP1 requests with.
+#[cfg(not(feature = "sp1"))]
+fn sp1_requests() -> anyhow::Result<Vec<Planned>> {
+    bail!(
+        "this build has no SP1 backend: run `cargo run --release --features sp1 -- devnet --sp1` \
+         (the sp1 feature needs protoc: apt-get install protobuf-compiler)"
+    )
+}
+
 /// A request being followed.
 struct Row {
     planned: Planned,
@@ -162,6 +215,8 @@ struct Node {
 
 /// Runs the devnet.
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let mut stream = if args.sp1 { sp1_requests()? } else { Vec::new() };
+    stream.extend(plan(usize::from(args.requests)));
     let (dir, _temp) = data_dir(args.data_dir.as_ref(), args.keep)?;
     let started = Instant::now();
 
@@ -186,7 +241,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     // The nodes.
     let mut nodes = Vec::new();
     for i in 0..usize::from(args.nodes) {
-        let node = start_node(&client, &dir, i).await?;
+        let node = start_node(&client, &dir, i, args.sp1).await?;
         eprintln!(
             "{:<11} prover {}  monitor http://{}/status",
             node.name,
@@ -205,7 +260,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     eprintln!("requester   {}", requester_key.address());
     eprintln!();
 
-    let outcome = follow_stream(&client, &requester, &names, usize::from(args.requests)).await;
+    let outcome = follow_stream(&client, &requester, &names, stream).await;
     let (rows, paid) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -255,6 +310,7 @@ async fn start_node(
     client: &NetworkClient,
     dir: &std::path::Path,
     i: usize,
+    sp1: bool,
 ) -> anyhow::Result<Node> {
     let profile = &PROFILES[i % PROFILES.len()];
     let name = format!("node-{} ({})", i + 1, profile.name);
@@ -278,6 +334,16 @@ async fn start_node(
     config.proving.pgus_per_second = 4_000.0;
     config.proving.memory_gib = 4;
     config.bidding.committed_cap_pgus = COMMITTED_CAP_PGUS;
+    if sp1 {
+        // The first node proves SP1 too: its proofs hold 12 GiB whatever their gas, and their
+        // gas is far above the Miden cap (its queue's time still limits it).
+        if i == 0 {
+            config.proving.memory_gib = 16;
+            config.bidding.committed_cap_pgus = 0;
+        } else {
+            config.proving.versions = vec![miden::VERSION.to_owned()];
+        }
+    }
     config.monitor.listen = "127.0.0.1:0".into();
     std::fs::write(node_dir.join("node.toml"), config.template())
         .with_context(|| format!("cannot write {name}'s config"))?;
@@ -295,7 +361,7 @@ async fn follow_stream(
     client: &NetworkClient,
     requester: &Requester,
     names: &HashMap<Address, String>,
-    n: usize,
+    planned: Vec<Planned>,
 ) -> anyhow::Result<(Vec<Row>, u128)> {
     let mut events = client
         .subscribe(proto::SubscribeRequestsRequest::default())
@@ -303,7 +369,7 @@ async fn follow_stream(
         .context("cannot follow the network's requests")?;
     let mut table = Table::new(std::io::stdout().is_terminal());
     let mut rows: Vec<Row> = Vec::new();
-    let planned = plan(n);
+    let n = planned.len();
     let last_deadline = planned.iter().map(|p| p.deadline_secs).max().unwrap_or(0);
     let limit = Instant::now() + Duration::from_secs(last_deadline + 60);
     let mut pending = planned.into_iter();
@@ -366,12 +432,12 @@ async fn submit(
 ) -> anyhow::Result<Row> {
     let now = client.network_info().await?.now;
     let submission = Submission {
-        program: planned.sample.source.as_bytes().to_vec(),
-        inputs: planned.inputs.as_bytes().to_vec(),
+        program: planned.program.to_vec(),
+        inputs: planned.inputs.clone(),
         private: planned.private,
-        name: planned.sample.name.to_owned(),
-        zkvm_version: miden::VERSION.to_owned(),
-        gas_limit: 1 << 16,
+        name: planned.name.to_owned(),
+        zkvm_version: planned.zkvm_version.to_owned(),
+        gas_limit: planned.gas_limit,
         deadline: now + planned.deadline_secs,
         max_price_per_pgu: Amount::new(1_000),
         base_fee: Amount::new(1_000),
@@ -589,5 +655,26 @@ mod tests {
         }
         assert!(plan(2).iter().all(|p| p.expect == Expect::Fulfilled));
         assert_eq!(plan(1).len(), 1);
+    }
+
+    #[cfg(not(feature = "sp1"))]
+    #[test]
+    fn sp1_requests_need_the_sp1_build() {
+        let err = sp1_requests().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("--features sp1"), "{err}");
+    }
+
+    #[cfg(feature = "sp1")]
+    #[test]
+    fn sp1_requests_execute_within_their_gas_limit() {
+        use provernet_zkvm::ZkVm;
+        let backend = provernet_zkvm::Sp1Backend::new();
+        let requests = sp1_requests().unwrap_or_default();
+        assert_eq!(requests.len(), 2);
+        assert!(requests.iter().any(|p| p.private));
+        for p in requests {
+            let run = backend.execute(&p.program, &p.inputs, p.gas_limit);
+            assert!(run.is_ok(), "{}: {run:?}", p.label);
+        }
     }
 }
