@@ -1,16 +1,24 @@
 //! SP1 requests (feature `sp1`): the network registers SP1 programs, executes requests with
 //! SP1's light client and verifies proofs, here the core proof committed as a fixture by the
 //! zkvm crate (`crates/zkvm/tests/fixtures/sp1-fib-core.proof`, fib n=20), so no proving runs.
+//! (A guest halting with a non-zero code is an execution error like any other: the zkvm crate's
+//! SP1 tests check its message, the Miden suites its path to Unfulfillable.)
 #![cfg(feature = "sp1")]
 
-use provernet_types::proto::{RequestStatus, request_event::Event};
+use std::time::Duration;
+
+use provernet_types::proto::RequestStatus;
 use provernet_zkvm::{
     ProgramId, ProofBundle, PublicOutputs,
     sp1::{self, samples},
 };
 use tonic::Code;
 
-use crate::harness::{Net, assert_status, bounded};
+use crate::harness::{Net, assert_status};
+
+/// SP1's setup (computing the program id at registration) takes ~15 s in release and a minute
+/// or more in the test profile on 2 cores: this test's bound, and the network's RPC timeout.
+const SP1_SETUP_BOUND: Duration = Duration::from_secs(600);
 
 /// The committed proof and its program id, if the fixture exists.
 fn fixture() -> Option<(Vec<u8>, ProgramId)> {
@@ -36,8 +44,8 @@ async fn sp1_requests_are_executed_and_their_proofs_verified() {
         eprintln!("skipped: no SP1 fixture (see crates/zkvm/tests/sp1.rs)");
         return;
     };
-    bounded(async {
-        let net = Net::start().await;
+    let test = async {
+        let net = Net::start_with(|config| config.request_timeout = SP1_SETUP_BOUND).await;
         let requester = net.funded().await;
         let prover = net.prover().await;
         let fib = samples::FIB_ELF;
@@ -89,22 +97,6 @@ async fn sp1_requests_are_executed_and_their_proofs_verified() {
             .await;
         assert_eq!(done.pgus, executed.pgus);
 
-        // A guest that halts with a non-zero code is unexecutable, and says why.
-        let exit3 = net
-            .program_of(&requester, "exit3", sp1::VERSION, samples::EXIT3_ELF, b"{}", false)
-            .await;
-        let mut spec = exit3.spec(1);
-        spec.gas_limit = 1_000_000;
-        let id = net.request(&requester, &spec).await;
-        let reason = events
-            .wait_for(&id, "Unexecutable", |e| match e {
-                Event::Unexecutable(u) => Some(u.reason.clone()),
-                Event::Executed(_) => panic!("exit3 executed"),
-                _ => None,
-            })
-            .await;
-        assert!(reason.contains("exit code 3"), "{reason}");
-
         // A file that is not an RV64IM ELF is refused at registration, naming the problem.
         let artifact = net
             .upload(
@@ -123,6 +115,6 @@ async fn sp1_requests_are_executed_and_their_proofs_verified() {
             .await;
         assert_status(net.rpc().register_program(message).await, Code::InvalidArgument, "ELF");
         net.stop().await;
-    })
-    .await;
+    };
+    tokio::time::timeout(SP1_SETUP_BOUND, test).await.expect("the SP1 test did not finish in time");
 }

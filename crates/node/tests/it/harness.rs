@@ -57,7 +57,9 @@ impl Net {
         artifacts: TcpListener,
     ) -> Self {
         let artifacts_url = format!("http://{}", artifacts.local_addr().unwrap());
-        let config = NetworkConfig::local(dir.path(), NETWORK_ID, &artifacts_url, SECRET);
+        let mut config = NetworkConfig::local(dir.path(), NETWORK_ID, &artifacts_url, SECRET);
+        // SP1's setup (registering an SP1 program) takes a minute or more in the test profile.
+        config.request_timeout = Duration::from_secs(600);
         let cancel = CancellationToken::new();
         let handle = launch(config, grpc, artifacts, cancel.clone()).await.unwrap();
         let url = format!("http://{}", handle.grpc_addr);
