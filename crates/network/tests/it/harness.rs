@@ -574,6 +574,26 @@ impl Events {
         .await
     }
 
+    /// Waits until every request of `ids` is executed, in whatever order: requests execute
+    /// concurrently, and [`Events::executed`] on one skips the others' events.
+    pub async fn executed_each(&mut self, ids: &[RequestId]) {
+        let mut waiting: Vec<&RequestId> = ids.iter().collect();
+        let wait = async {
+            while !waiting.is_empty() {
+                let event = self.0.message().await.expect("event stream").expect("stream open");
+                let id = event.request_id.as_slice();
+                match event.event.expect("event body") {
+                    Event::Executed(_) => waiting.retain(|w| w.as_bytes() != id),
+                    Event::Unexecutable(x) => panic!("a request is unexecutable: {}", x.reason),
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("not every request executed: {ids:?}"));
+    }
+
     pub async fn assigned(&mut self, id: &RequestId) -> proto::RequestAssigned {
         self.wait_for(id, "Assigned", |e| match e {
             Event::Assigned(x) => Some(x.clone()),

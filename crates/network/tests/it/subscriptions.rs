@@ -68,8 +68,7 @@ async fn subscriptions_deliver_what_their_filter_asks_for() {
         spec.whitelist = vec![a.address()];
         let only_a = net.request(&requester, &spec).await;
         let open = net.request(&requester, &program.spec(1)).await;
-        all.executed(&only_a).await;
-        all.executed(&open).await;
+        all.executed_each(&[only_a, open]).await;
         net.bid(&a, &open, 3).await.expect("Bid");
         all.assigned(&open).await;
         let mut spec = program.spec(30);
