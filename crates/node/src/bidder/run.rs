@@ -330,7 +330,13 @@ async fn send_bid(
             }
         }
         Err(e) => {
-            tracing::warn!(%id, "bid refused: {e}");
+            // A request that settled or closed before the bid arrived is the market's ordinary
+            // race, not a fault of this node.
+            if e.code() == Some(tonic::Code::FailedPrecondition) {
+                tracing::info!(%id, "bid too late: {e}");
+            } else {
+                tracing::warn!(%id, "bid refused: {e}");
+            }
             ctx.book().outstanding.remove(&id);
             metrics::counter!("node_bids_total", "outcome" => "refused").increment(1);
             let record = BidRecord {
