@@ -13,7 +13,6 @@
 //! as a local market for other processes and prints the endpoints and the funded keys.
 
 use std::{
-    borrow::Cow,
     collections::HashMap,
     io::{IsTerminal, Write},
     path::PathBuf,
@@ -100,7 +99,7 @@ struct Planned {
     label: String,
     /// The program's name on the network.
     name: &'static str,
-    program: Cow<'static, [u8]>,
+    program: &'static [u8],
     inputs: Vec<u8>,
     zkvm_version: &'static str,
     gas_limit: u64,
@@ -115,7 +114,7 @@ fn plan(n: usize) -> Vec<Planned> {
     let miden = |sample: samples::Sample, inputs: String| Planned {
         label: sample.name.to_owned(),
         name: sample.name,
-        program: Cow::Borrowed(sample.source.as_bytes()),
+        program: sample.source.as_bytes(),
         inputs: inputs.into_bytes(),
         zkvm_version: miden::VERSION,
         gas_limit: 1 << 16,
@@ -165,7 +164,7 @@ fn sp1_requests() -> anyhow::Result<Vec<Planned>> {
     let request = |label: &str, name, program: &'static [u8], inputs, private| Planned {
         label: label.to_owned(),
         name,
-        program: Cow::Borrowed(program),
+        program,
         inputs,
         zkvm_version: sp1::VERSION,
         gas_limit: 10_000_000,
@@ -673,7 +672,7 @@ mod tests {
         assert_eq!(requests.len(), 2);
         assert!(requests.iter().any(|p| p.private));
         for p in requests {
-            let run = backend.execute(&p.program, &p.inputs, p.gas_limit);
+            let run = backend.execute(p.program, &p.inputs, p.gas_limit);
             assert!(run.is_ok(), "{}: {run:?}", p.label);
         }
     }
