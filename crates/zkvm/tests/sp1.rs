@@ -13,8 +13,8 @@ use std::{
 };
 
 use provernet_zkvm::{
-    ProgramId, ProofMode, ProveJob, PublicOutputs, Sp1Backend, Sp1Inputs, ZkVm, ZkVmError,
-    sp1::{self, MAX_PGUS},
+    ProgramId, ProofMode, ProveJob, Sp1Backend, Sp1Inputs, ZkVm, ZkVmError,
+    sp1::{self, MAX_PGUS, samples::fib_outputs},
 };
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -39,14 +39,6 @@ fn fixture_path() -> PathBuf {
 
 fn fib_inputs(n: u32) -> Vec<u8> {
     Sp1Inputs::from_hints([n.to_le_bytes()]).to_json()
-}
-
-fn fib_outputs(n: u32) -> PublicOutputs {
-    let (mut a, mut b) = (0u64, 1u64);
-    for _ in 0..n {
-        (a, b) = (b, a.wrapping_add(b));
-    }
-    PublicOutputs([&n.to_le_bytes()[..], &a.to_le_bytes(), &b.to_le_bytes()].concat())
 }
 
 fn err<T: std::fmt::Debug>(result: Result<T, ZkVmError>) -> ZkVmError {

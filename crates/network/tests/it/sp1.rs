@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use provernet_types::proto::RequestStatus;
 use provernet_zkvm::{
-    ProgramId, ProofBundle, PublicOutputs,
-    sp1::{self, samples},
+    ProgramId, ProofBundle,
+    sp1::{
+        self,
+        samples::{self, fib_outputs},
+    },
 };
 use tonic::Code;
 
@@ -27,15 +30,6 @@ fn fixture() -> Option<(Vec<u8>, ProgramId)> {
     let proof = std::fs::read(&path).ok()?;
     let id = std::fs::read_to_string(path.with_extension("program-id")).ok()?;
     Some((proof, id.trim().parse().expect("the fixture's program id")))
-}
-
-/// fib's public values for `n`: n (u32), fib(n), fib(n+1) (u64), little-endian.
-fn fib_outputs(n: u32) -> PublicOutputs {
-    let (mut a, mut b) = (0u64, 1u64);
-    for _ in 0..n {
-        (a, b) = (b, a.wrapping_add(b));
-    }
-    PublicOutputs([&n.to_le_bytes()[..], &a.to_le_bytes(), &b.to_le_bytes()].concat())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
