@@ -52,6 +52,24 @@ impl ProofBundle {
         out
     }
 
+    /// Checks that the bundle claims to prove what a request asks: its zkvm version, program and
+    /// public outputs. (Whether the proof holds is the backend's [`verify`](crate::ZkVm::verify).)
+    ///
+    /// # Errors
+    /// [`ZkVmError::ProofRejected`] naming the first claim that differs.
+    pub fn check_claims(&self, zkvm: &str, program_id: &ProgramId, outputs: &[u8]) -> Result<()> {
+        let differs = if self.zkvm != zkvm {
+            format!("the bundle is for {}, the request for {zkvm}", self.zkvm)
+        } else if self.program_id != *program_id {
+            format!("the bundle is for program {}, the request for {program_id}", self.program_id)
+        } else if self.outputs.0 != outputs {
+            "the bundle's public outputs differ from the request's execution".to_owned()
+        } else {
+            return Ok(());
+        };
+        Err(ZkVmError::ProofRejected { reason: differs })
+    }
+
     /// Decodes a bundle, naming what is wrong with a malformed one.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let mut reader = Reader(bytes);
@@ -112,5 +130,22 @@ mod tests {
         assert!(e.contains("ends inside its program id"), "{e}");
         let e = ProofBundle::decode(b"garbage!!").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("bad magic"), "{e}");
+    }
+
+    #[test]
+    fn claims_are_checked_one_by_one() {
+        let id = ProgramId::from_bytes([7; 32]);
+        let bundle = ProofBundle {
+            zkvm: "miden-0.23".into(),
+            program_id: id,
+            outputs: PublicOutputs(vec![1, 2, 3]),
+            proof: vec![9; 40],
+        };
+        assert!(bundle.check_claims("miden-0.23", &id, &[1, 2, 3]).is_ok());
+        let says = |r: Result<()>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(says(bundle.check_claims("sp1-v6", &id, &[1, 2, 3])).contains("for sp1-v6"));
+        let other = ProgramId::from_bytes([8; 32]);
+        assert!(says(bundle.check_claims("miden-0.23", &other, &[1, 2, 3])).contains("program"));
+        assert!(says(bundle.check_claims("miden-0.23", &id, &[1, 2])).contains("public outputs"));
     }
 }

@@ -9,7 +9,7 @@ pub type Result<T, E = ZkVmError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum ZkVmError {
     /// No backend serves this version string.
-    #[error("zkvm version {version:?} is not supported (supported: {supported})")]
+    #[error("zkvm version {:?} is not supported (supported: {supported})", clip(version))]
     UnsupportedVersion {
         /// The version that was asked for.
         version: String,
@@ -17,7 +17,7 @@ pub enum ZkVmError {
         supported: String,
     },
     /// The backend does not produce proofs of this mode.
-    #[error("proof mode {mode:?} is not supported by {version} (supported: {supported})")]
+    #[error("proof mode {:?} is not supported by {version} (supported: {supported})", clip(mode))]
     UnsupportedProofMode {
         /// The mode that was asked for.
         mode: String,
@@ -27,19 +27,19 @@ pub enum ZkVmError {
         supported: String,
     },
     /// The program bytes are not a valid program (for Miden: the source does not assemble).
-    #[error("program does not assemble:\n{diagnostic}")]
+    #[error("program does not assemble:\n{}", clip(diagnostic))]
     InvalidProgram {
         /// The assembler's report, with the location of the error.
         diagnostic: String,
     },
     /// The inputs are not in the backend's input format.
-    #[error("malformed inputs: {reason}")]
+    #[error("malformed inputs: {}", clip(reason))]
     MalformedInputs {
         /// What was wrong with them.
         reason: String,
     },
     /// The public outputs are not in the backend's output format.
-    #[error("malformed public outputs: {reason}")]
+    #[error("malformed public outputs: {}", clip(reason))]
     MalformedOutputs {
         /// What was wrong with them.
         reason: String,
@@ -53,7 +53,10 @@ pub enum ZkVmError {
         max: u64,
     },
     /// The program needs more PGUs than the gas limit allows; execution stopped at the limit.
-    #[error("gas limit exceeded: the program needs {needed} PGUs, the limit is {gas_limit}")]
+    #[error(
+        "gas limit exceeded: the program needs {} PGUs, the limit is {gas_limit}",
+        clip(needed)
+    )]
     GasLimitExceeded {
         /// The gas limit of the request.
         gas_limit: u64,
@@ -61,19 +64,19 @@ pub enum ZkVmError {
         needed: String,
     },
     /// The program ran and failed (e.g. an assertion).
-    #[error("program failed: {reason}")]
+    #[error("program failed: {}", clip(reason))]
     ProgramFailed {
         /// The VM's account of the failure.
         reason: String,
     },
     /// The proof bytes could not be decoded.
-    #[error("malformed proof: {reason}")]
+    #[error("malformed proof: {}", clip(reason))]
     MalformedProof {
         /// What the decoder said.
         reason: String,
     },
     /// The proof decoded but does not verify against the program, inputs and outputs.
-    #[error("proof does not verify: {reason}")]
+    #[error("proof does not verify: {}", clip(reason))]
     ProofRejected {
         /// What the verifier said.
         reason: String,
@@ -82,7 +85,7 @@ pub enum ZkVmError {
     #[error("cancelled")]
     Cancelled,
     /// The prover itself failed (not the program): a bug or resource exhaustion.
-    #[error("prover failed: {reason}")]
+    #[error("prover failed: {}", clip(reason))]
     ProverFailed {
         /// What went wrong.
         reason: String,
@@ -103,5 +106,45 @@ impl ZkVmError {
                 | Self::UnsupportedVersion { .. }
                 | Self::UnsupportedProofMode { .. }
         )
+    }
+}
+
+/// Longest text (program diagnostics, VM reasons, echoed names) a [`ZkVmError`] message carries.
+///
+/// Diagnostics can quote the input they are about: an unbounded message from a megabyte of bad
+/// source would not fit in a gRPC status header, and the caller would never learn what was wrong.
+pub const MAX_MESSAGE_TEXT_BYTES: usize = 2048;
+
+/// `text` cut to [`MAX_MESSAGE_TEXT_BYTES`] on a character boundary, saying how much was left out.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_MESSAGE_TEXT_BYTES {
+        return text.into();
+    }
+    let mut end = MAX_MESSAGE_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes left out)", &text[..end], text.len() - end).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_stay_bounded_whatever_the_diagnostic() {
+        let huge = "é".repeat(1 << 20);
+        let error = ZkVmError::InvalidProgram { diagnostic: huge.clone() };
+        let message = error.to_string();
+        assert!(message.len() < MAX_MESSAGE_TEXT_BYTES + 100, "{} bytes", message.len());
+        assert!(message.starts_with("program does not assemble:\né"));
+        assert!(message.ends_with(&format!("({} more bytes left out)", huge.len() - 2048)));
+        let error = ZkVmError::UnsupportedVersion { version: huge, supported: "miden-0.23".into() };
+        assert!(error.to_string().len() < MAX_MESSAGE_TEXT_BYTES + 100);
+        // Short texts are untouched.
+        assert_eq!(
+            ZkVmError::ProgramFailed { reason: "assertion failed".into() }.to_string(),
+            "program failed: assertion failed"
+        );
     }
 }

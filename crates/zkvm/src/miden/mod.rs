@@ -84,11 +84,9 @@ impl MidenBackend {
         let text = std::str::from_utf8(source).map_err(|e| ZkVmError::InvalidProgram {
             diagnostic: format!("program is not UTF-8 Miden assembly source: {e}"),
         })?;
-        let program = Assembler::default().assemble_program(text).map_err(|report| {
-            ZkVmError::InvalidProgram {
-                diagnostic: PrintDiagnostic::new_without_color(report).to_string(),
-            }
-        })?;
+        let program = Assembler::default()
+            .assemble_program(text)
+            .map_err(|report| ZkVmError::InvalidProgram { diagnostic: render(report, text) })?;
         let program = Arc::new(program);
         self.cache().put(key, program.clone());
         Ok(program)
@@ -147,6 +145,25 @@ fn execution_error(err: ExecutionError, gas_limit: u64) -> ZkVmError {
         }
         other => ZkVmError::ProgramFailed { reason: other.to_string() },
     }
+}
+
+/// Longest source line the assembler's report quotes; longer ones get the plain message.
+const MAX_QUOTED_LINE: usize = 4096;
+
+/// The assembler's report with the source quoted around the error, or its plain message where
+/// quoting fails: miette's renderer panics on very long lines ("Formatting argument out of
+/// range"), and a hostile program must not crash the thread that loads it.
+fn render(report: miden_vm::diagnostics::Report, source: &str) -> String {
+    let message = report.to_string();
+    if source.lines().any(|line| line.len() > MAX_QUOTED_LINE) {
+        return format!(
+            "{message} (the source is not quoted: a line is over {MAX_QUOTED_LINE} characters)"
+        );
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        PrintDiagnostic::new_without_color(report).to_string()
+    }))
+    .unwrap_or(message)
 }
 
 fn program_id(program: &Program) -> ProgramId {

@@ -117,6 +117,20 @@ fn a_program_that_does_not_assemble_names_the_location() {
 }
 
 #[test]
+fn a_huge_line_that_does_not_assemble_is_an_error_not_a_crash() {
+    // The assembler's report renderer panics quoting a line this long; the backend must not.
+    let mut source = String::from("begin ");
+    while source.len() < 300_000 {
+        source.push_str("push.1 drop ");
+    }
+    source.push_str("no_such_instruction end");
+    let e = err(MidenBackend::new().program_id(source.as_bytes()));
+    assert!(matches!(e, ZkVmError::InvalidProgram { .. }), "{e}");
+    assert!(e.to_string().contains("not quoted"), "{e}");
+    assert!(e.to_string().len() < 4096, "{} bytes", e.to_string().len());
+}
+
+#[test]
 fn a_failing_program_reports_its_assertion() {
     let backend = MidenBackend::new();
     let sample = samples::ASSERT42;
