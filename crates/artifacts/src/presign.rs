@@ -4,7 +4,8 @@
 //! A presigned URL is `/v1/artifacts/{id}?method=…&kind=…&visibility=…&expires=…[&retain_until=…]&sig=…`
 //! where `sig` is HMAC-SHA256, under the secret shared by network and store, over
 //! `provernet-artifacts/v1 ‖ method ‖ id ‖ kind ‖ visibility ‖ expires ‖ retain_until`
-//! (newline-separated). A GET signature also authorises HEAD.
+//! [`‖ max_bytes=N`] (newline-separated). A GET signature also authorises HEAD. An upload URL with
+//! `max_bytes` refuses a body above it with 413, as above the store's own limit.
 
 use std::{fmt, str::FromStr, time::Duration};
 
@@ -78,6 +79,9 @@ pub struct Grant {
     pub expires: u64,
     /// For uploads: when retention may delete the artifact (unix seconds); `None` keeps it.
     pub retain_until: Option<u64>,
+    /// For uploads: the most bytes the upload may carry, below the store's own limit (the
+    /// network grants exactly the size an account declared, so nobody uploads more than asked).
+    pub max_bytes: Option<u64>,
 }
 
 /// A signed [`Grant`]: render it with [`PresignedUrl::url`] and hand it to an account.
@@ -111,6 +115,9 @@ impl PresignedUrl {
         );
         if let Some(retain) = g.retain_until {
             q.push_str(&format!("&retain_until={retain}"));
+        }
+        if let Some(max) = g.max_bytes {
+            q.push_str(&format!("&max_bytes={max}"));
         }
         q.push_str("&sig=");
         q.push_str(&hex::encode(self.signature));
@@ -146,6 +153,8 @@ pub struct PresignQuery {
     pub expires: Option<u64>,
     /// Retention expiry of an uploaded artifact, unix seconds.
     pub retain_until: Option<u64>,
+    /// Most bytes an upload may carry.
+    pub max_bytes: Option<u64>,
     /// Hex HMAC-SHA256.
     pub sig: Option<String>,
 }
@@ -159,6 +168,7 @@ impl fmt::Debug for PresignQuery {
             .field("visibility", &self.visibility)
             .field("expires", &self.expires)
             .field("retain_until", &self.retain_until)
+            .field("max_bytes", &self.max_bytes)
             .field("signed", &self.sig.is_some())
             .finish()
     }
@@ -217,7 +227,15 @@ impl UrlSigner {
         retain_until: Option<u64>,
     ) -> PresignedUrl {
         let expires = unix_now().saturating_add(ttl.as_secs());
-        self.sign(Grant { method: Method::Put, id, kind, visibility, expires, retain_until })
+        self.sign(Grant {
+            method: Method::Put,
+            id,
+            kind,
+            visibility,
+            expires,
+            retain_until,
+            max_bytes: None,
+        })
     }
 
     /// A download URL for `id`, valid for `ttl` (needed for private artifacts).
@@ -229,7 +247,15 @@ impl UrlSigner {
         ttl: Duration,
     ) -> PresignedUrl {
         let expires = unix_now().saturating_add(ttl.as_secs());
-        self.sign(Grant { method: Method::Get, id, kind, visibility, expires, retain_until: None })
+        self.sign(Grant {
+            method: Method::Get,
+            id,
+            kind,
+            visibility,
+            expires,
+            retain_until: None,
+            max_bytes: None,
+        })
     }
 
     /// Checks a request's presign query for `method` on `id` at time `now` (unix seconds).
@@ -268,6 +294,7 @@ impl UrlSigner {
             visibility,
             expires,
             retain_until: query.retain_until,
+            max_bytes: query.max_bytes,
         };
 
         let mut mac = self.mac.clone();
@@ -287,10 +314,15 @@ impl UrlSigner {
 /// The exact bytes that are MACed for a grant.
 fn signing_message(g: &Grant) -> String {
     let retain = g.retain_until.map_or_else(|| "-".to_owned(), |r| r.to_string());
-    format!(
+    let mut message = format!(
         "{SIGNING_DOMAIN}\n{}\n{}\n{}\n{}\n{}\n{retain}",
         g.method, g.id, g.kind, g.visibility, g.expires
-    )
+    );
+    // Appended only when set, so that URLs without a bound sign as before.
+    if let Some(max) = g.max_bytes {
+        message.push_str(&format!("\nmax_bytes={max}"));
+    }
+    message
 }
 
 #[cfg(test)]
@@ -307,6 +339,7 @@ mod tests {
                 "visibility" => q.visibility = Some(v.to_owned()),
                 "expires" => q.expires = v.parse().ok(),
                 "retain_until" => q.retain_until = v.parse().ok(),
+                "max_bytes" => q.max_bytes = v.parse().ok(),
                 "sig" => q.sig = Some(v.to_owned()),
                 _ => {}
             }
@@ -331,6 +364,30 @@ mod tests {
         let grant = signer().verify(Method::Put, &id, &query_of(&url), unix_now()).expect("valid");
         assert_eq!(grant.visibility, Visibility::Private);
         assert_eq!(grant.retain_until, Some(99));
+    }
+
+    #[test]
+    fn an_upload_bound_is_signed() {
+        let id = ArtifactId::of(b"x");
+        let grant = Grant {
+            method: Method::Put,
+            id,
+            kind: ArtifactKind::Program,
+            visibility: Visibility::Public,
+            expires: unix_now() + 60,
+            retain_until: None,
+            max_bytes: Some(1000),
+        };
+        let url = signer().sign(grant);
+        assert!(url.query().contains("max_bytes=1000"));
+        let now = unix_now();
+        let verified = signer().verify(Method::Put, &id, &query_of(&url), now).expect("valid");
+        assert_eq!(verified.max_bytes, Some(1000));
+        // Raised or dropped, the bound no longer matches the signature.
+        for max_bytes in [Some(1 << 30), None] {
+            let q = PresignQuery { max_bytes, ..query_of(&url) };
+            assert_eq!(signer().verify(Method::Put, &id, &q, now), Err(SignError::Forged));
+        }
     }
 
     #[test]

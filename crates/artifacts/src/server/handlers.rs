@@ -74,7 +74,7 @@ pub async fn put_artifact(
     let id = parse_id(&id)?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let grant = server.signer().verify(Method::Put, &id, &query, unix_now())?;
-    let limit = server.max_artifact_bytes();
+    let limit = server.max_artifact_bytes().min(grant.max_bytes.unwrap_or(u64::MAX));
     if content_length(&headers).is_some_and(|len| len > limit) {
         tokio::spawn(linger(body));
         return Err(ApiError::TooLarge { limit });

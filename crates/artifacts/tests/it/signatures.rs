@@ -10,7 +10,15 @@ use provernet_artifacts::{
 use crate::{TestStore, client, expect_error, http, within};
 
 fn grant(method: Method, id: ArtifactId, visibility: Visibility, expires: u64) -> Grant {
-    Grant { method, id, kind: ArtifactKind::Inputs, visibility, expires, retain_until: None }
+    Grant {
+        method,
+        id,
+        kind: ArtifactKind::Inputs,
+        visibility,
+        expires,
+        retain_until: None,
+        max_bytes: None,
+    }
 }
 
 async fn store_private(store: &TestStore, data: &'static [u8]) -> ArtifactId {
