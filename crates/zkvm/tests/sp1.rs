@@ -1,10 +1,10 @@
 //! The SP1 backend: execution of the guests in `programs/sp1/`, every request error, and
 //! verification of a committed core proof (`tests/fixtures/sp1-fib-core.proof`).
 //!
-//! Proving needs 10+ GB and minutes, so it runs only when `PROVERNET_TEST_SP1_PROVE=1`; with
-//! `PROVERNET_TEST_SP1_WRITE_FIXTURE=1` as well, it rewrites the fixture and its program id
-//! (`sp1-fib-core.program-id`). Until a fixture is committed, the verification test says
-//! "skipped" and passes.
+//! Proving needs 10+ GB and minutes, and SP1's setup minutes in the test profile, so those tests
+//! are `#[ignore]`d, each naming the command that runs it; with
+//! `PROVERNET_TEST_SP1_WRITE_FIXTURE=1` the proving test rewrites the fixture and its program id
+//! (`sp1-fib-core.program-id`). The fixture is committed: the verification test fails without it.
 #![cfg(feature = "sp1")]
 
 use std::{
@@ -87,14 +87,10 @@ fn executes_sha256_of_a_large_hint() {
     assert!(BACKEND.describe_outputs(&execution.outputs).starts_with("80 bytes of public values"));
 }
 
-/// SP1's setup takes minutes in the test profile (seconds in release): only with
-/// `PROVERNET_TEST_SP1_SETUP=1` (or as part of the proving test).
+/// SP1's setup takes minutes in the test profile (seconds in release).
 #[test]
+#[ignore = "SP1's setup takes minutes: cargo test -p provernet-zkvm --features sp1 --test sp1 -- --ignored program_id"]
 fn program_id_is_stable_and_differs_between_guests() {
-    if std::env::var("PROVERNET_TEST_SP1_SETUP").as_deref() != Ok("1") {
-        eprintln!("skipped: set PROVERNET_TEST_SP1_SETUP=1 to run SP1's setup (minutes here)");
-        return;
-    }
     let fib = BACKEND.program_id(&guest("fib")).expect("fib loads");
     assert_eq!(BACKEND.program_id(&guest("fib")).expect("cached"), fib);
     assert_ne!(BACKEND.program_id(&guest("sha256")).expect("sha256 loads"), fib);
@@ -226,15 +222,13 @@ fn check_fib_proof(backend: &Sp1Backend, proof: &[u8], fib_id: ProgramId) {
 
 #[test]
 fn verifies_the_committed_core_proof_and_rejects_tampering() {
-    let Ok(proof) = std::fs::read(fixture_path()) else {
-        eprintln!(
-            "skipped: no fixture at {}; write it with PROVERNET_TEST_SP1_PROVE=1 \
-             PROVERNET_TEST_SP1_WRITE_FIXTURE=1 cargo test -p provernet-zkvm --features sp1 \
-             --test sp1 proves_fib",
+    let proof = std::fs::read(fixture_path()).unwrap_or_else(|e| {
+        panic!(
+            "the committed fixture {}: {e}; write it with PROVERNET_TEST_SP1_WRITE_FIXTURE=1 \
+             cargo test --release -p provernet-zkvm --features sp1 --test sp1 -- --ignored proves_fib",
             fixture_path().display()
-        );
-        return;
-    };
+        )
+    });
     let fib_id: ProgramId = std::fs::read_to_string(fixture_path().with_extension("program-id"))
         .expect("the fixture's program id")
         .trim()
@@ -244,15 +238,12 @@ fn verifies_the_committed_core_proof_and_rejects_tampering() {
     assert!(!BACKEND.has_cpu_prover(), "verifying must not create the CPU prover");
 }
 
-/// Proves fib(20) in core mode (10+ GB, minutes): only with `PROVERNET_TEST_SP1_PROVE=1`.
-/// `PROVERNET_TEST_SP1_PROVE_N` (fib's n, default 20) and `PROVERNET_TEST_SP1_PROVE_MODE`
-/// (`core` or `compressed`) change the job, for benchmarks.
+/// Proves fib(20) in core mode (10+ GB, minutes). `PROVERNET_TEST_SP1_PROVE_N` (fib's n,
+/// default 20) and `PROVERNET_TEST_SP1_PROVE_MODE` (`core` or `compressed`) change the job, for
+/// benchmarks.
 #[test]
+#[ignore = "10+ GB of memory, minutes: cargo test --release -p provernet-zkvm --features sp1 --test sp1 -- --ignored proves_fib"]
 fn proves_fib_when_asked() {
-    if std::env::var("PROVERNET_TEST_SP1_PROVE").as_deref() != Ok("1") {
-        eprintln!("skipped: set PROVERNET_TEST_SP1_PROVE=1 to prove (10+ GB of memory, minutes)");
-        return;
-    }
     let n: u32 =
         std::env::var("PROVERNET_TEST_SP1_PROVE_N").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
     let mode: ProofMode = std::env::var("PROVERNET_TEST_SP1_PROVE_MODE")
@@ -302,12 +293,10 @@ fn proves_fib_when_asked() {
     }
 }
 
-/// Execution figures at three sizes of each guest: only with `PROVERNET_TEST_SP1_FIGURES=1`.
+/// Execution figures at three sizes of each guest, for BENCHMARKS.md.
 #[test]
+#[ignore = "figures, not a check: cargo test --release -p provernet-zkvm --features sp1 --test sp1 -- --ignored --nocapture execution_figures"]
 fn execution_figures_when_asked() {
-    if std::env::var("PROVERNET_TEST_SP1_FIGURES").as_deref() != Ok("1") {
-        return;
-    }
     let fib = guest("fib");
     for n in [20u32, 200_000, 2_000_000] {
         let started = std::time::Instant::now();

@@ -23,21 +23,20 @@ use crate::harness::{Net, assert_status};
 /// or more in the test profile on 2 cores: this test's bound, and the network's RPC timeout.
 const SP1_SETUP_BOUND: Duration = Duration::from_secs(600);
 
-/// The committed proof and its program id, if the fixture exists.
-fn fixture() -> Option<(Vec<u8>, ProgramId)> {
+/// The committed proof and its program id.
+fn fixture() -> (Vec<u8>, ProgramId) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../zkvm/tests/fixtures/sp1-fib-core.proof");
-    let proof = std::fs::read(&path).ok()?;
-    let id = std::fs::read_to_string(path.with_extension("program-id")).ok()?;
-    Some((proof, id.trim().parse().expect("the fixture's program id")))
+    let proof = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("the committed fixture {}: {e}", path.display()));
+    let id = std::fs::read_to_string(path.with_extension("program-id"))
+        .expect("the fixture's program id");
+    (proof, id.trim().parse().expect("the fixture's program id"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sp1_requests_are_executed_and_their_proofs_verified() {
-    let Some((proof, fixture_id)) = fixture() else {
-        eprintln!("skipped: no SP1 fixture (see crates/zkvm/tests/sp1.rs)");
-        return;
-    };
+    let (proof, fixture_id) = fixture();
     let test = async {
         let net = Net::start_with(|config| config.request_timeout = SP1_SETUP_BOUND).await;
         let requester = net.funded().await;
@@ -70,20 +69,18 @@ async fn sp1_requests_are_executed_and_their_proofs_verified() {
         let mut truncated = genuine.clone();
         truncated.proof.truncate(middle);
         let before = net.get(&id).await;
-        for (what, bundle) in [
-            ("a flipped byte", flipped),
-            ("other outputs", other_outputs),
-            ("a cut proof", truncated),
-        ] {
-            let result = net.fulfill(&prover, &id, bundle.encode()).await;
-            assert_eq!(
-                result.as_ref().err().map(tonic::Status::code),
-                Some(Code::InvalidArgument),
-                "{what}: {result:?}"
-            );
-            assert_eq!(net.get(&id).await, before, "{what}: the request stays assigned");
+        let result = net.fulfill(&prover, &id, other_outputs.encode()).await;
+        assert_status(result, Code::InvalidArgument, "public outputs differ");
+        assert_eq!(net.get(&id).await, before, "other outputs: the request stays assigned");
+        for (what, bundle) in [("a flipped byte", flipped), ("a cut proof", truncated)] {
+            net.fulfill(&prover, &id, bundle.encode()).await.expect("submitted");
+            let reason = events.verdict(&id).await.expect_err("rejected by the verifier");
+            assert!(reason.contains("proof"), "{what}: {reason}");
+            let r = net.get(&id).await;
+            assert_eq!(r.status, RequestStatus::Assigned as i32, "{what}: stays assigned");
         }
-        net.fulfill(&prover, &id, genuine.encode()).await.expect("the committed proof verifies");
+        net.fulfill(&prover, &id, genuine.encode()).await.expect("submitted");
+        events.verdict(&id).await.expect("the committed proof verifies");
         let done = net
             .wait_until(&mut events, &id, "Fulfilled", |r| {
                 r.status == RequestStatus::Fulfilled as i32
