@@ -598,17 +598,9 @@ impl Requester {
         if local_id != program_id {
             bail!("the downloaded program is {local_id}, the request names {program_id}");
         }
-        if bundle.zkvm != body.zkvm_version || bundle.program_id != program_id {
-            bail!(
-                "the proof is for {} program {}, the request is for {} program {program_id}",
-                bundle.zkvm,
-                bundle.program_id,
-                body.zkvm_version
-            );
-        }
-        if bundle.outputs.0 != request.public_outputs {
-            bail!("the proof's public outputs differ from the network's execution of request {id}");
-        }
+        bundle
+            .check_claims(&body.zkvm_version, &program_id, &request.public_outputs)
+            .with_context(|| format!("the proof does not prove what request {id} asked"))?;
         let outputs = bundle.outputs.clone();
         let (proof, check_outputs, check_backend) =
             (bundle.proof.clone(), outputs.clone(), backend.clone());

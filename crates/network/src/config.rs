@@ -4,6 +4,15 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::market::MarketConfig;
 
+/// A rate: calls per second sustained, with bursts of up to `burst` calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Calls per second, sustained.
+    pub per_second: u32,
+    /// Calls allowed at once after a quiet while.
+    pub burst: u32,
+}
+
 /// How the ProverNetwork runs.
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
@@ -19,10 +28,26 @@ pub struct NetworkConfig {
     pub artifact_base_url: String,
     /// Largest artifact accepted, in bytes.
     pub max_artifact_bytes: u64,
+    /// Largest program the network reads and assembles at registration, in bytes.
+    pub max_program_bytes: u64,
+    /// Largest proof the network reads and verifies, in bytes (a proof artifact named by
+    /// FulfillProof; inline proofs are bounded by `max_message_bytes`).
+    pub max_proof_bytes: u64,
     /// The market's rules.
     pub market: MarketConfig,
     /// Requests executed at once by the network's executor.
     pub executor_concurrency: usize,
+    /// Proofs verified at once by the network's verifier.
+    pub verifier_concurrency: usize,
+    /// Requests waiting for or in the executor above which RequestProof is refused
+    /// (`RESOURCE_EXHAUSTED`).
+    pub max_queued_executions: usize,
+    /// Proofs waiting for or in the verifier above which FulfillProof is refused.
+    pub max_queued_verifications: usize,
+    /// State-changing calls per account (`None`: unlimited).
+    pub account_rate_limit: Option<RateLimit>,
+    /// Open subscriptions per connection.
+    pub max_subscriptions_per_connection: usize,
     /// Largest gRPC message accepted, in bytes (proof bytes travel in FulfillProof).
     pub max_message_bytes: usize,
     /// How long presigned URLs stay valid.
@@ -54,8 +79,15 @@ impl NetworkConfig {
             artifact_secret: artifact_secret.to_owned(),
             artifact_base_url: artifact_base_url.to_owned(),
             max_artifact_bytes: 1 << 30,
+            max_program_bytes: 16 << 20,
+            max_proof_bytes: 32 << 20,
             market: MarketConfig::default(),
             executor_concurrency: 2,
+            verifier_concurrency: 2,
+            max_queued_executions: 1_000,
+            max_queued_verifications: 100,
+            account_rate_limit: Some(RateLimit { per_second: 200, burst: 400 }),
+            max_subscriptions_per_connection: 16,
             max_message_bytes: 8 << 20,
             presign_ttl: Duration::from_secs(900),
             subscriber_buffer: 1024,

@@ -15,5 +15,5 @@ pub mod serve;
 pub mod service;
 pub mod store;
 
-pub use config::NetworkConfig;
+pub use config::{NetworkConfig, RateLimit};
 pub use serve::{NetworkHandle, launch};

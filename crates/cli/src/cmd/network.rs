@@ -47,6 +47,30 @@ pub struct NetworkArgs {
     /// Serve Prometheus metrics at http://<addr>/metrics.
     #[arg(long, env = "PROVERNET_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Largest artifact the ArtifactStore accepts, in bytes (inputs; 413 above it).
+    #[arg(long, default_value_t = 1 << 30)]
+    max_artifact_bytes: u64,
+    /// Largest program accepted for upload and registration, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_program_bytes: u64,
+    /// Largest proof accepted for upload and verification, in bytes.
+    #[arg(long, default_value_t = 32 << 20)]
+    max_proof_bytes: u64,
+    /// State-changing calls per second per account; 0 disables the limit.
+    #[arg(long, default_value_t = 200, env = "PROVERNET_RATE_LIMIT")]
+    rate_limit: u32,
+    /// Calls an account may make at once after a quiet while.
+    #[arg(long, default_value_t = 400)]
+    rate_limit_burst: u32,
+    /// Open subscriptions per connection.
+    #[arg(long, default_value_t = 16)]
+    max_subscriptions_per_connection: usize,
+    /// Requests queued for the executor above which RequestProof is refused.
+    #[arg(long, default_value_t = 1_000)]
+    max_queued_executions: usize,
+    /// Proofs queued for the verifier above which FulfillProof is refused.
+    #[arg(long, default_value_t = 100)]
+    max_queued_verifications: usize,
 }
 
 /// Serves the network until Ctrl-C or SIGTERM.
@@ -82,6 +106,16 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     }
     config.market.faucet_limit = (!args.faucet_limit.is_zero()).then_some(args.faucet_limit);
     config.market.admin = args.admin;
+    config.max_artifact_bytes = args.max_artifact_bytes;
+    config.max_program_bytes = args.max_program_bytes.min(args.max_artifact_bytes);
+    config.max_proof_bytes = args.max_proof_bytes.min(args.max_artifact_bytes);
+    config.account_rate_limit = (args.rate_limit > 0).then_some(provernet_network::RateLimit {
+        per_second: args.rate_limit,
+        burst: args.rate_limit_burst.max(args.rate_limit),
+    });
+    config.max_subscriptions_per_connection = args.max_subscriptions_per_connection.max(1);
+    config.max_queued_executions = args.max_queued_executions.max(1);
+    config.max_queued_verifications = args.max_queued_verifications.max(1);
     let cancel = CancellationToken::new();
     let handle = launch(config, grpc, artifacts, cancel.clone())
         .await

@@ -153,6 +153,21 @@ pub struct Request {
     pub paid: Amount,
     /// The accepted proof bundle.
     pub proof_artifact_id: Option<ArtifactId>,
+    /// A proof the assigned prover submitted, waiting for the network's verifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_proof: Option<PendingProof>,
+    /// Why the verifier rejected the last proof submitted for this request, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_proof: Option<String>,
+}
+
+/// A submitted proof bundle that the verifier has not judged yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingProof {
+    /// The proof bundle, stored in the ArtifactStore.
+    pub artifact: ArtifactId,
+    /// Unix milliseconds of submission (before the deadline, or it was refused).
+    pub submitted_at_ms: u64,
 }
 
 impl Request {

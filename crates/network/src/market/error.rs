@@ -119,6 +119,26 @@ pub enum MarketError {
         /// The collateral needed.
         needed: Amount,
     },
+    /// A stake withdrawal asks for more than the stake that no assignment holds as collateral.
+    #[error(
+        "prover {prover} cannot withdraw {asked}: its free stake is {free} ({collateral} is held as collateral for assigned requests)"
+    )]
+    StakeLocked {
+        /// The prover.
+        prover: Address,
+        /// The amount the withdrawal asked for.
+        asked: Amount,
+        /// Its free stake.
+        free: Amount,
+        /// Its stake locked as collateral.
+        collateral: Amount,
+    },
+    /// A proof of the request is being verified: wait for its verdict before submitting another.
+    #[error("a proof of request {0} is being verified: wait for its verdict")]
+    ProofPending(RequestId),
+    /// The request has no submitted proof awaiting the verifier.
+    #[error("request {0} has no proof awaiting verification")]
+    NoPendingProof(RequestId),
     /// The deadline has passed.
     #[error("deadline {deadline} has passed (now {now}, unix seconds)")]
     DeadlinePassed {

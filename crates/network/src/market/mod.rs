@@ -31,7 +31,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
 
 pub use self::{
-    entities::{Account, Assignment, Bid, Execution, Program, Prover, Request, Status},
+    entities::{
+        Account, Assignment, Bid, Execution, PendingProof, Program, Prover, Request, Status,
+    },
     error::{MarketError, Result},
 };
 use crate::store::{Changes, LedgerTotals, Snapshot};
@@ -86,6 +88,10 @@ pub enum Event {
     Unexecutable(RequestId),
     /// The auction was won.
     Assigned(RequestId),
+    /// The assigned prover submitted a proof; the verifier will judge it.
+    ProofSubmitted(RequestId),
+    /// The verifier rejected the submitted proof; the request stays assigned.
+    ProofRejected(RequestId),
     /// A verified proof was accepted.
     Fulfilled(RequestId),
     /// Closed without a proof (deadline passed or the prover failed).
@@ -102,6 +108,8 @@ impl Event {
             | Self::Executed(id)
             | Self::Unexecutable(id)
             | Self::Assigned(id)
+            | Self::ProofSubmitted(id)
+            | Self::ProofRejected(id)
             | Self::Fulfilled(id)
             | Self::Unfulfillable(id)
             | Self::Cancelled(id) => *id,
@@ -462,10 +470,11 @@ impl Market {
             prover.stake.checked_add(amount).map_err(MarketError::overflow("stake"))?
         } else {
             if amount > prover.free_stake() {
-                return Err(MarketError::InsufficientStake {
+                return Err(MarketError::StakeLocked {
                     prover: owner,
+                    asked: amount,
                     free: prover.free_stake(),
-                    needed: amount,
+                    collateral: prover.collateral,
                 });
             }
             prover.stake.checked_sub(amount).map_err(MarketError::overflow("stake"))?
@@ -491,8 +500,7 @@ impl Market {
         nonce: u64,
         program: Program,
     ) -> Result<Outcome> {
-        self.check_nonce(&signer, nonce)?;
-        check_program_name(&program.name)?;
+        self.check_register_program(&signer, nonce, &program.name)?;
         if let Some(existing) = self.programs.get(&program.program_id) {
             return Err(MarketError::ProgramExists(format!(
                 "0x{} (as {:?})",
@@ -512,6 +520,14 @@ impl Market {
         touched.programs.push(program.program_id.clone());
         self.programs.insert(program.program_id.clone(), program);
         Ok(self.finish(touched))
+    }
+
+    /// Checks, without changing anything, that `signer` may register a version of `name` with
+    /// `nonce`: the caller runs this before reading or assembling the program, whose cost grows
+    /// with its size.
+    pub fn check_register_program(&self, signer: &Address, nonce: u64, name: &str) -> Result<()> {
+        self.check_nonce(signer, nonce)?;
+        check_program_name(name)
     }
 
     /// Opens a proof request and locks its worst-case cost from the requester's balance.
@@ -591,6 +607,8 @@ impl Market {
                 close_reason: None,
                 paid: Amount::ZERO,
                 proof_artifact_id: None,
+                pending_proof: None,
+                rejected_proof: None,
             },
         );
         touched.requests.insert(id);
@@ -827,9 +845,11 @@ impl Market {
         touched.events.push(Event::Assigned(id));
     }
 
-    /// Accepts a proof the caller has verified: pays the prover, refunds the rest, returns the
-    /// collateral.
-    pub fn fulfill(
+    /// The assigned prover submits a proof (stored as `proof`) for the verifier: uses the nonce
+    /// and marks the request as verifying. Verification happens outside the market, so that the
+    /// prover's nonce is not held while it runs; [`Market::accept_proof`] or
+    /// [`Market::reject_proof`] records its verdict.
+    pub fn submit_proof(
         &mut self,
         signer: Address,
         nonce: u64,
@@ -847,18 +867,43 @@ impl Market {
                 now: now_ms / 1000,
             });
         }
+        if request.pgus().is_none() {
+            return Err(MarketError::NotExecuted(id));
+        }
+        if request.pending_proof.is_some() {
+            return Err(MarketError::ProofPending(id));
+        }
+        let mut touched = Touched::default();
+        self.use_nonce(&signer, &mut touched);
+        if let Some(r) = self.requests.get_mut(&id) {
+            r.pending_proof = Some(PendingProof { artifact: proof, submitted_at_ms: now_ms });
+        }
+        touched.requests.insert(id);
+        touched.events.push(Event::ProofSubmitted(id));
+        Ok(self.finish(touched))
+    }
+
+    /// The verifier accepted the pending proof of request `id`: pays the prover, refunds the
+    /// rest, returns the collateral. The proof was submitted before the deadline, so it counts
+    /// even if verification ends after it.
+    pub fn accept_proof(&mut self, id: RequestId, now_ms: u64) -> Result<Outcome> {
+        let request = self.requests.get(&id).ok_or(MarketError::UnknownRequest(id))?;
+        let (Status::Assigned, Some(pending)) = (request.status, &request.pending_proof) else {
+            return Err(MarketError::NoPendingProof(id));
+        };
         let (assignment, pgus) = match (&request.assignment, request.pgus()) {
             (Some(a), Some(pgus)) => (a.clone(), pgus),
             _ => return Err(MarketError::NotExecuted(id)),
         };
+        let proof = pending.artifact;
         let price = request
             .spec
             .cost(assignment.price_per_pgu, pgus)
             .map_err(MarketError::overflow("price"))?;
         // The bid was at most max_price_per_pgu and pgus at most gas_limit, so price ≤ lock.
         let price = price.min(request.lock);
+        let prover = assignment.prover;
         let mut touched = Touched::default();
-        self.use_nonce(&signer, &mut touched);
         self.close(id, Status::Fulfilled, None, price, now_ms, &mut touched);
         self.credit(&prover, price);
         if let Some(p) = self.provers.get_mut(&prover) {
@@ -867,11 +912,61 @@ impl Market {
         if let Some(r) = self.requests.get_mut(&id) {
             r.paid = price;
             r.proof_artifact_id = Some(proof);
+            r.pending_proof = None;
         }
         touched.provers.insert(prover);
         touched.accounts.insert(prover);
         touched.events.push(Event::Fulfilled(id));
         Ok(self.finish(touched))
+    }
+
+    /// The verifier rejected the pending proof of request `id` for `reason`: the request stays
+    /// assigned, so its prover may submit another, until the deadline; past the deadline it is
+    /// missed at once.
+    pub fn reject_proof(&mut self, id: RequestId, reason: &str, now_ms: u64) -> Result<Outcome> {
+        let request = self.requests.get(&id).ok_or(MarketError::UnknownRequest(id))?;
+        if request.status != Status::Assigned || request.pending_proof.is_none() {
+            return Err(MarketError::NoPendingProof(id));
+        }
+        let past_deadline = now_ms / 1000 >= request.spec.deadline;
+        let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        let mut touched = Touched::default();
+        if let Some(r) = self.requests.get_mut(&id) {
+            r.pending_proof = None;
+            r.rejected_proof = Some(reason.clone());
+        }
+        touched.requests.insert(id);
+        touched.events.push(Event::ProofRejected(id));
+        if past_deadline {
+            self.miss(
+                id,
+                format!("the proof submitted was rejected: {reason}"),
+                now_ms,
+                &mut touched,
+            );
+        }
+        Ok(self.finish(touched))
+    }
+
+    /// Submits and accepts a proof in one step, for callers that verified it themselves (the
+    /// market simulation).
+    pub fn fulfill(
+        &mut self,
+        signer: Address,
+        nonce: u64,
+        id: RequestId,
+        prover: Address,
+        proof: ArtifactId,
+        now_ms: u64,
+    ) -> Result<Outcome> {
+        let mut outcome = self.submit_proof(signer, nonce, id, prover, proof, now_ms)?;
+        outcome.merge(self.accept_proof(id, now_ms)?);
+        Ok(outcome)
+    }
+
+    /// Requests whose submitted proof awaits the verifier (to resume after a restart).
+    pub fn pending_proofs(&self) -> impl Iterator<Item = &Request> {
+        self.requests.values().filter(|r| r.status == Status::Assigned && r.pending_proof.is_some())
     }
 
     /// Checks, without changing anything, that `signer` may fulfil request `id` for `prover`
@@ -922,7 +1017,7 @@ impl Market {
         self.check_assigned_action(&signer, nonce, &id, &prover, "be failed")?;
         let mut touched = Touched::default();
         self.use_nonce(&signer, &mut touched);
-        let reason: String = reason.chars().take(500).collect();
+        let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
         self.miss(id, format!("prover gave up: {reason}"), now_ms, &mut touched);
         Ok(self.finish(touched))
     }
@@ -932,14 +1027,17 @@ impl Market {
         let (due, _) = self.due_deadlines(now_ms / 1000);
         let mut touched = Touched::default();
         for id in due {
-            match self.requests.get(&id).map(|r| r.status) {
-                Some(Status::Assigned) => self.miss(
+            let Some(request) = self.requests.get(&id) else { continue };
+            match request.status {
+                // Submitted in time: the verifier's verdict settles it.
+                Status::Assigned if request.pending_proof.is_some() => {}
+                Status::Assigned => self.miss(
                     id,
                     "deadline passed before a proof was accepted".into(),
                     now_ms,
                     &mut touched,
                 ),
-                Some(Status::Requested) => {
+                Status::Requested => {
                     self.close(
                         id,
                         Status::Unfulfillable,
@@ -999,6 +1097,9 @@ impl Market {
         account.balance = Amount::new(account.balance.get() + amount.get());
     }
 }
+
+/// Longest reason (a prover's for giving up, the verifier's for a rejection) kept, in characters.
+const MAX_REASON_CHARS: usize = 500;
 
 /// Longest program name.
 const MAX_PROGRAM_NAME_LEN: usize = 64;

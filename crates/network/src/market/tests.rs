@@ -65,6 +65,71 @@ fn open_request(m: &mut Market, id: u8, now_ms: u64) -> RequestId {
     id
 }
 
+/// An open request won by prover 10 at 3 per PGU (deadline T0 + 60 s).
+fn assigned_request(m: &mut Market, id: u8) -> RequestId {
+    let id = open_request(m, id, T0);
+    let p10 = addr(10);
+    m.bid(p10, nonce(m, p10), id, p10, Amount::new(3), T0 + 100).unwrap();
+    assert_eq!(m.settle(id, T0 + 2_000).events, vec![Event::Assigned(id)]);
+    id
+}
+
+#[test]
+fn a_submitted_proof_waits_for_the_verifier_and_its_nonce_is_used_at_once() {
+    let mut m = market();
+    let id = assigned_request(&mut m, 1);
+    let p10 = addr(10);
+    let (n, proof) = (nonce(&m, p10), ArtifactId::of(b"proof"));
+    let outcome = m.submit_proof(p10, n, id, p10, proof, T0 + 3_000).unwrap();
+    assert_eq!(outcome.events, vec![Event::ProofSubmitted(id)]);
+    assert_eq!(nonce(&m, p10), n + 1, "the nonce is free for the prover's next call");
+    assert_eq!(m.request(&id).unwrap().status, Status::Assigned);
+    // One proof at a time.
+    let before = m.clone();
+    let err = m.submit_proof(p10, n + 1, id, p10, proof, T0 + 3_100).unwrap_err();
+    assert_eq!(err, MarketError::ProofPending(id));
+    assert_eq!(m, before);
+    // The deadline passes while it is verified: the sweeper leaves it to the verifier, whose
+    // verdict counts since the proof came in time.
+    assert!(m.sweep(T0 + 61_000).events.is_empty());
+    let outcome = m.accept_proof(id, T0 + 61_500).unwrap();
+    assert_eq!(outcome.events, vec![Event::Fulfilled(id)]);
+    let r = m.request(&id).unwrap();
+    assert_eq!(
+        (r.status, r.paid, r.proof_artifact_id),
+        (Status::Fulfilled, Amount::new(10 + 3 * 512), Some(proof))
+    );
+    assert!(r.pending_proof.is_none());
+    assert_eq!(m.accept_proof(id, T0 + 62_000).unwrap_err(), MarketError::NoPendingProof(id));
+    m.check_ledger().unwrap();
+}
+
+#[test]
+fn a_rejected_proof_leaves_the_request_assigned_until_its_deadline() {
+    let mut m = market();
+    let id = assigned_request(&mut m, 1);
+    let p10 = addr(10);
+    let stake = m.prover(&p10).unwrap().stake;
+    m.submit_proof(p10, nonce(&m, p10), id, p10, ArtifactId::of(b"bad"), T0 + 3_000).unwrap();
+    let outcome = m.reject_proof(id, &"does not verify ".repeat(100), T0 + 3_100).unwrap();
+    assert_eq!(outcome.events, vec![Event::ProofRejected(id)]);
+    let r = m.request(&id).unwrap();
+    assert_eq!(r.status, Status::Assigned);
+    assert!(r.pending_proof.is_none());
+    assert_eq!(r.rejected_proof.as_ref().map(|s| s.chars().count()), Some(MAX_REASON_CHARS));
+    // Another try, rejected after the deadline: missed at once.
+    m.submit_proof(p10, nonce(&m, p10), id, p10, ArtifactId::of(b"bad2"), T0 + 59_000).unwrap();
+    let outcome = m.reject_proof(id, "does not verify", T0 + 60_500).unwrap();
+    assert_eq!(outcome.events, vec![Event::ProofRejected(id), Event::Unfulfillable(id)]);
+    assert_eq!(m.request(&id).unwrap().status, Status::Unfulfillable);
+    assert!(m.prover(&p10).unwrap().stake < stake, "the collateral is forfeited");
+    // Too late for a submission.
+    let late = assigned_request(&mut m, 2);
+    let err = m.submit_proof(p10, nonce(&m, p10), late, p10, ArtifactId::of(b"p"), T0 + 60_000);
+    assert!(matches!(err, Err(MarketError::DeadlinePassed { .. })), "{err:?}");
+    m.check_ledger().unwrap();
+}
+
 #[test]
 fn only_the_admin_makes_admin_deposits_even_to_itself() {
     let admin = addr(50);
@@ -261,6 +326,8 @@ enum Op {
     Bid { which: u8, prover: u8, price: u8 },
     Settle { which: u8 },
     Fulfill { which: u8, prover: u8 },
+    Submit { which: u8, prover: u8 },
+    Verdict { which: u8, accept: bool },
     Fail { which: u8, prover: u8 },
     Cancel { which: u8 },
     Stake { prover: u8, amount: u64, add: bool },
@@ -286,6 +353,8 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         (0..8u8).prop_map(|which| Op::Settle { which }),
         (0..8u8, 0..3u8).prop_map(|(which, prover)| Op::Fulfill { which, prover }),
+        (0..8u8, 0..3u8).prop_map(|(which, prover)| Op::Submit { which, prover }),
+        (0..8u8, any::<bool>()).prop_map(|(which, accept)| Op::Verdict { which, accept }),
         (0..8u8, 0..3u8).prop_map(|(which, prover)| Op::Fail { which, prover }),
         (0..8u8).prop_map(|which| Op::Cancel { which }),
         (0..3u8, 0..200_000u64, any::<bool>()).prop_map(|(prover, amount, add)| Op::Stake {
@@ -342,6 +411,12 @@ proptest! {
                     let p = provers[usize::from(prover)];
                     m.fulfill(p, nonce(&m, p), pick(which), p, ArtifactId::of(b"proof"), now)
                 }
+                Op::Submit { which, prover } => {
+                    let p = provers[usize::from(prover)];
+                    m.submit_proof(p, nonce(&m, p), pick(which), p, ArtifactId::of(b"proof"), now)
+                }
+                Op::Verdict { which, accept: true } => m.accept_proof(pick(which), now),
+                Op::Verdict { which, accept: false } => m.reject_proof(pick(which), "bad", now),
                 Op::Fail { which, prover } => {
                     let p = provers[usize::from(prover)];
                     m.fail(p, nonce(&m, p), pick(which), p, "gave up", now)

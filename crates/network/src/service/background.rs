@@ -1,5 +1,6 @@
-//! The network's own work: executing new requests, settling auctions when their period ends and
-//! closing requests whose deadline passed — on timers, not polling.
+//! The network's own work, dispatched: executing new requests ([`executor`]), verifying submitted
+//! proofs ([`verifier`]), settling auctions when their period ends and closing requests whose
+//! deadline passed — on timers, not polling.
 
 use std::{
     cmp::Reverse,
@@ -12,7 +13,7 @@ use provernet_types::RequestId;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{NetworkState, Work, now_ms, rpc::read_artifact};
+use super::{NetworkState, Work, executor, now_ms, verifier};
 use crate::market::{Execution, Outcome, Status};
 
 /// How often the per-state request gauges are refreshed: a scrape interval is seconds.
@@ -49,6 +50,9 @@ impl Background {
                 (Execution::Executed { .. }, Status::Requested) => {
                     self.state.schedule(Work::Settle(r.id, r.auction_end() * 1000))
                 }
+                (_, Status::Assigned) if r.pending_proof.is_some() => {
+                    self.state.schedule(Work::Verify(r.id))
+                }
                 _ => {}
             }
         }
@@ -73,6 +77,7 @@ impl Background {
     async fn run_timers(&mut self, cancel: CancellationToken) {
         let mut gauges = tokio::time::interval(GAUGE_INTERVAL);
         let executors = Arc::new(Semaphore::new(self.state.config.executor_concurrency.max(1)));
+        let verifiers = Arc::new(Semaphore::new(self.state.config.verifier_concurrency.max(1)));
         let mut timers: BinaryHeap<Reverse<(u64, Timer)>> = BinaryHeap::new();
         loop {
             let next = timers.peek().map(|Reverse((at, _))| *at);
@@ -90,16 +95,31 @@ impl Background {
             };
             tokio::select! {
                 () = cancel.cancelled() => return,
-                _ = gauges.tick() => self.record_gauges(),
+                _ = gauges.tick() => {
+                    self.record_gauges();
+                    self.state.limits.forget_quiet_accounts();
+                }
                 work = self.work_rx.recv() => match work {
                     None => return,
                     Some(Work::Execute(id)) => {
                         let state = self.state.clone();
                         let executors = executors.clone();
+                        let queued = state.limits.executions.enter();
                         tokio::spawn(async move {
+                            let _queued = queued;
                             // Never closed: the semaphore lives as long as this task.
                             let Ok(_permit) = executors.acquire_owned().await else { return };
-                            execute(&state, id).await;
+                            executor::execute(&state, id).await;
+                        });
+                    }
+                    Some(Work::Verify(id)) => {
+                        let state = self.state.clone();
+                        let verifiers = verifiers.clone();
+                        let queued = state.limits.verifications.enter();
+                        tokio::spawn(async move {
+                            let _queued = queued;
+                            let Ok(_permit) = verifiers.acquire_owned().await else { return };
+                            verifier::verify(&state, id).await;
                         });
                     }
                     Some(Work::Settle(id, at)) => timers.push(Reverse((at, Timer::Settle(id)))),
@@ -148,45 +168,5 @@ impl Background {
         if let Err(e) = result {
             tracing::error!(target: "provernet::network", timers = due.len(), %e, "timers failed");
         }
-    }
-}
-
-/// Executes request `id` within its gas limit and records PGUs and outputs, or why it cannot be
-/// proven.
-async fn execute(state: &Arc<NetworkState>, id: RequestId) {
-    let spec = match state.market().request(&id) {
-        Some(r) if r.execution == Execution::Unexecuted && r.status == Status::Requested => {
-            r.spec.clone()
-        }
-        _ => return,
-    };
-    let started = Instant::now();
-    let result = async {
-        let backend = state.zkvms.get(&spec.zkvm_version).map_err(|e| e.to_string())?;
-        let program = read_artifact(state, &spec.program_artifact_id)
-            .await
-            .map_err(|_| "program artifact unreadable".to_string())?;
-        let inputs = read_artifact(state, &spec.inputs_artifact_id)
-            .await
-            .map_err(|_| "inputs artifact unreadable".to_string())?;
-        let gas = spec.gas_limit;
-        tokio::task::spawn_blocking(move || backend.execute(&program, &inputs, gas))
-            .await
-            .map_err(|e| format!("executor failed: {e}"))?
-            .map(|e| (e.pgus, e.outputs.0))
-            .map_err(|e| e.to_string())
-    }
-    .await;
-    metrics::histogram!("network_execution_seconds").record(started.elapsed().as_secs_f64());
-    match &result {
-        Ok((pgus, _)) => {
-            tracing::info!(target: "provernet::network", request_id = %id, pgus, "executed")
-        }
-        Err(reason) => {
-            tracing::info!(target: "provernet::network", request_id = %id, %reason, "unexecutable")
-        }
-    }
-    if let Err(e) = state.apply(|m, now| Ok((m.record_execution(id, result, now)?, ()))).await {
-        tracing::error!(target: "provernet::network", request_id = %id, %e, "cannot record execution");
     }
 }

@@ -48,6 +48,12 @@ pub fn request(r: &Request) -> proto::ProofRequest {
             String::new()
         },
         paid: r.paid.to_string(),
+        pending_proof_artifact_id: r
+            .pending_proof
+            .as_ref()
+            .map(|p| p.artifact.as_bytes().to_vec())
+            .unwrap_or_default(),
+        proof_rejected_reason: r.rejected_proof.clone().unwrap_or_default(),
     }
 }
 
@@ -129,6 +135,9 @@ pub fn market_status(e: MarketError) -> Status {
         | MarketError::NotExecuted(_)
         | MarketError::PriceTooHigh { .. }
         | MarketError::Suspended { .. }
-        | MarketError::InsufficientStake { .. } => Status::failed_precondition(message),
+        | MarketError::InsufficientStake { .. }
+        | MarketError::StakeLocked { .. }
+        | MarketError::ProofPending(_)
+        | MarketError::NoPendingProof(_) => Status::failed_precondition(message),
     }
 }

@@ -5,7 +5,10 @@
 //! - this file: [`NetworkState`], which applies market operations durably and publishes events;
 //! - `rpc`: the `ProverNetwork` gRPC service;
 //! - `convert`: market entities to protocol messages, and errors to gRPC statuses;
-//! - `background`: the executor and the auction/deadline timers.
+//! - `background`: dispatches the background work: the `executor`, the `verifier` and the
+//!   auction/deadline timers;
+//! - `artifact`: whole artifacts read from the embedded store, bounded and verified;
+//! - `limits`: rate limits per account, subscriptions per connection, queue bounds.
 //!
 //! ```text
 //! RPC ──open envelope──▶ NetworkState::apply ──(market mutex)──▶ Market op ──▶ Changes
@@ -20,9 +23,13 @@
 //! were applied, so subscribers see events in sequence order, and publishes them even when the
 //! caller of `apply` is gone (a client that hung up, an RPC timeout).
 
+mod artifact;
 mod background;
 mod convert;
+mod executor;
+pub mod limits;
 mod rpc;
+mod verifier;
 
 use std::{
     future::Future,
@@ -62,6 +69,8 @@ pub enum Work {
     Settle(RequestId, u64),
     /// Sweep deadlines at this unix millisecond.
     Sweep(u64),
+    /// Verify the proof submitted for this request.
+    Verify(RequestId),
 }
 
 /// The state shared by the RPC handlers and the background tasks.
@@ -74,6 +83,8 @@ pub struct NetworkState {
     pub zkvms: ZkVmRegistry,
     /// The embedded ArtifactStore (storage and URL signer).
     pub artifacts: ArtifactServer,
+    /// Rate limits and queue bounds.
+    pub limits: limits::Limits,
     /// The market. A std mutex: no await while held, and operations are short.
     market: Mutex<Market>,
     /// Durable writes, enqueued in operation order while the market lock is held.
@@ -157,6 +168,7 @@ impl NetworkState {
         tokio::spawn(publish(publication_rx, work_tx.clone(), events_tx.clone()));
         let state = Arc::new(Self {
             domain: Domain::new(config.network_id.as_str()),
+            limits: limits::Limits::new(&config),
             config,
             zkvms,
             artifacts,
@@ -279,6 +291,18 @@ impl NetworkState {
                     price_per_pgu: a.map(|a| a.price_per_pgu.to_string()).unwrap_or_default(),
                 })
             }
+            Event::ProofSubmitted(_) => {
+                work.push(Work::Verify(id));
+                E::ProofSubmitted(proto::ProofSubmitted {
+                    proof_artifact_id: request
+                        .and_then(|r| r.pending_proof.as_ref())
+                        .map(|p| p.artifact.as_bytes().to_vec())
+                        .unwrap_or_default(),
+                })
+            }
+            Event::ProofRejected(_) => E::ProofRejected(proto::ProofRejected {
+                reason: request.and_then(|r| r.rejected_proof.clone()).unwrap_or_default(),
+            }),
             Event::Fulfilled(_) => E::Fulfilled(proto::RequestFulfilled {
                 proof_artifact_id: request
                     .and_then(|r| r.proof_artifact_id)

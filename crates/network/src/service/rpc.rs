@@ -3,18 +3,22 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use provernet_artifacts::{ArtifactKind, NewArtifact, Visibility};
 use provernet_types::{
     Address, ArtifactId, RequestId, RequestSpec, SignedBody, field, open,
     proto::{self, prover_network_server::ProverNetwork},
 };
-use provernet_zkvm::{ProgramId, ProofBundle, ProofMode, PublicOutputs};
+use provernet_zkvm::ProofMode;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
-use super::{NetworkState, convert};
-use crate::market::{Execution, Market, Program, Status as RequestStatus};
+use super::{
+    NetworkState,
+    artifact::{ReadError, read_artifact},
+    convert, verifier,
+};
+use crate::market::{Market, Program, Status as RequestStatus};
 
 /// Most requests one List call returns.
 const MAX_LIST_LIMIT: usize = 1_000;
@@ -37,49 +41,32 @@ impl NetworkService {
     ) -> Result<(Address, B, Vec<u8>), Status> {
         let message = request.into_inner();
         let (signer, body) = open::<B>(&self.state.domain, &message)?;
+        self.state.limits.admit_call(&signer)?;
         Ok((signer, body, message.body))
     }
 
-    /// Reads a whole artifact from the embedded store (programs, inputs, proofs: bounded).
-    async fn read_artifact(&self, id: &ArtifactId, what: &str) -> Result<Vec<u8>, Status> {
-        read_artifact(&self.state, id).await.map_err(|e| match e {
+    /// Reads a whole artifact of at most `max_bytes` from the embedded store.
+    async fn read_artifact(
+        &self,
+        id: &ArtifactId,
+        what: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, Status> {
+        read_artifact(&self.state, id, max_bytes).await.map_err(|e| match e {
             ReadError::Missing => Status::not_found(format!(
                 "{what} artifact {id} is not in the ArtifactStore: upload it first"
+            )),
+            ReadError::TooLarge { size, max } => Status::invalid_argument(format!(
+                "{what} artifact {id} is {size} bytes, above this network's limit of {max} bytes for a {what}"
+            )),
+            ReadError::Corrupt => Status::data_loss(format!(
+                "the stored bytes of {what} artifact {id} do not match their id: upload it again"
             )),
             ReadError::Storage(e) => {
                 Status::unavailable(format!("cannot read {what} artifact {id}: {e}"))
             }
         })
     }
-}
-
-/// Why an artifact could not be read.
-pub(crate) enum ReadError {
-    /// Not stored.
-    Missing,
-    /// The storage failed.
-    Storage(String),
-}
-
-/// Reads a whole artifact from the embedded store.
-pub(crate) async fn read_artifact(
-    state: &NetworkState,
-    id: &ArtifactId,
-) -> Result<Vec<u8>, ReadError> {
-    let storage = state.artifacts.storage();
-    match storage.meta(id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return Err(ReadError::Missing),
-        Err(e) => return Err(ReadError::Storage(e.to_string())),
-    }
-    let body = storage.get(id, None).await.map_err(|e| ReadError::Storage(e.to_string()))?;
-    let chunks: Vec<_> =
-        body.stream.try_collect().await.map_err(|e| ReadError::Storage(e.to_string()))?;
-    let bytes = chunks.concat();
-    if ArtifactId::of(&bytes) != *id {
-        return Err(ReadError::Storage(format!("stored bytes of {id} do not match their id")));
-    }
-    Ok(bytes)
 }
 
 fn shutting_down() -> Status {
@@ -220,7 +207,15 @@ impl ProverNetwork for NetworkService {
             .zkvms
             .get(&body.zkvm_version)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let bytes = self.read_artifact(&artifact_id, "program").await?;
+        // Who is calling, before any work that grows with the program: reading and assembling
+        // a program costs time and memory in proportion to its size.
+        self.state
+            .market()
+            .check_register_program(&signer, body.nonce, &body.name)
+            .map_err(convert::market_status)?;
+        let bytes = self
+            .read_artifact(&artifact_id, "program", self.state.config.max_program_bytes)
+            .await?;
         let program_id = tokio::task::spawn_blocking(move || backend.program_id(&bytes))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
@@ -313,6 +308,7 @@ impl ProverNetwork for NetworkService {
                 return Err(Status::unavailable(format!("cannot check the inputs artifact: {e}")));
             }
         }
+        self.state.limits.executions.admit()?;
         let id = RequestId::derive(&signer, &bytes);
         self.state
             .apply(|m, now| Ok((m.request_proof(signer, body.nonce, id, spec, now)?, ())))
@@ -398,15 +394,18 @@ impl ProverNetwork for NetworkService {
         &self,
         request: Request<proto::SubscribeRequestsRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let peer = request.remote_addr();
         let filter = request.into_inner();
         let prover = field::optional_address("prover", &filter.prover)?;
         let closing = self.state.closing().clone();
         if closing.is_cancelled() {
             return Err(shutting_down());
         }
+        // Held by the stream: its place is given back when the subscriber goes.
+        let place = self.state.limits.admit_subscription(peer)?;
         let state = self.state.clone();
         let rx = self.state.subscribe();
-        let stream = futures::stream::unfold(rx, move |mut rx| {
+        let stream = futures::stream::unfold((rx, place), move |(mut rx, place)| {
             let state = state.clone();
             let filter = filter.clone();
             async move {
@@ -414,7 +413,7 @@ impl ProverNetwork for NetworkService {
                     match rx.recv().await {
                         Ok(event) => {
                             if passes(&state.market(), &filter, prover, &event) {
-                                return Some((Ok(event), rx));
+                                return Some((Ok(event), (rx, place)));
                             }
                         }
                         Err(RecvError::Lagged(missed)) => {
@@ -425,7 +424,7 @@ impl ProverNetwork for NetworkService {
                                 at: super::now_ms() / 1000,
                                 ..Default::default()
                             };
-                            return Some((Ok(lagged), rx));
+                            return Some((Ok(lagged), (rx, place)));
                         }
                         Err(RecvError::Closed) => return None,
                     }
@@ -463,14 +462,10 @@ impl ProverNetwork for NetworkService {
         let (signer, body, _) = self.open::<proto::FulfillProofBody>(request)?;
         let id = field::request_id("request_id", &body.request_id)?;
         let prover = field::address("prover", &body.prover)?;
-        let bundle_bytes = match body.proof.clone().ok_or_else(|| missing("proof"))? {
-            Proof::ProofBytes(bytes) => bytes,
-            Proof::ProofArtifactId(a) => {
-                self.read_artifact(&field::artifact_id("proof_artifact_id", &a)?, "proof").await?
-            }
-        };
-        // Check who may fulfil before spending time verifying.
-        let (spec, outputs) = {
+        let proof = body.proof.clone().ok_or_else(|| missing("proof"))?;
+        // Who may fulfil, before any work that grows with the proof (reading, decoding,
+        // verifying): a stranger must not make the network read an artifact it uploaded.
+        let claims = {
             let market = self.state.market();
             market
                 .check_fulfil(&signer, body.nonce, &id, &prover)
@@ -478,63 +473,51 @@ impl ProverNetwork for NetworkService {
             let r = market
                 .request(&id)
                 .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
-            match &r.execution {
-                Execution::Executed { outputs, .. } => (r.spec.clone(), outputs.clone()),
-                _ => {
-                    return Err(Status::failed_precondition(format!(
-                        "proof request {id} is not executed"
-                    )));
-                }
+            verifier::Claims::of(r).ok_or_else(|| {
+                Status::failed_precondition(format!("proof request {id} is not executed"))
+            })?
+        };
+        self.state.limits.verifications.admit()?;
+        let (bundle_bytes, stored) = match proof {
+            Proof::ProofBytes(bytes) => (bytes, None),
+            Proof::ProofArtifactId(a) => {
+                let artifact = field::artifact_id("proof_artifact_id", &a)?;
+                let bytes = self
+                    .read_artifact(&artifact, "proof", self.state.config.max_proof_bytes)
+                    .await?;
+                (bytes, Some(artifact))
             }
         };
-        let bundle = ProofBundle::decode(&bundle_bytes)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let program_id =
-            ProgramId::from_slice(&spec.program_id).map_err(|e| Status::internal(e.to_string()))?;
-        if bundle.zkvm != spec.zkvm_version
-            || bundle.program_id != program_id
-            || bundle.outputs.0 != outputs
-        {
-            return Err(Status::invalid_argument(format!(
-                "the proof bundle is for {} program {} with other outputs; request {id} needs {} program {program_id} with the executor's outputs",
-                bundle.zkvm, bundle.program_id, spec.zkvm_version
-            )));
-        }
-        let inputs = self.read_artifact(&spec.inputs_artifact_id, "inputs").await?;
-        let backend = self
-            .state
-            .zkvms
-            .get(&spec.zkvm_version)
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let started = std::time::Instant::now();
-        let proof = bundle.proof.clone();
-        tokio::task::spawn_blocking(move || backend.verify(&program_id, &inputs, &PublicOutputs(outputs), &proof))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| {
-                tracing::warn!(target: "provernet::network", request_id = %id, %prover, %e, "invalid proof rejected");
-                Status::invalid_argument(format!("the proof is rejected: {e}; the request stays assigned until its deadline"))
-            })?;
-        metrics::histogram!("network_verification_seconds").record(started.elapsed().as_secs_f64());
-        let proof_id = ArtifactId::of(&bundle_bytes);
-        let new = NewArtifact {
-            kind: ArtifactKind::Proof,
-            visibility: Visibility::Public,
-            retain_until: None,
+        // What the bundle claims is checked now, so that a proof of something else is refused
+        // at once; whether the proof holds is the verifier's to say.
+        claims.check(&bundle_bytes).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let proof_id = match stored {
+            Some(artifact) => artifact,
+            None => {
+                let proof_id = ArtifactId::of(&bundle_bytes);
+                let new = NewArtifact {
+                    kind: ArtifactKind::Proof,
+                    visibility: Visibility::Public,
+                    retain_until: None,
+                };
+                let stream = futures::stream::once(async move {
+                    Ok::<_, std::io::Error>(bytes::Bytes::from(bundle_bytes))
+                });
+                self.state
+                    .artifacts
+                    .storage()
+                    .put_stream(proof_id, new, Box::pin(stream), self.state.config.max_proof_bytes)
+                    .await
+                    .map_err(|e| Status::unavailable(format!("cannot store the proof: {e}")))?;
+                proof_id
+            }
         };
-        let stream = futures::stream::once(async move {
-            Ok::<_, std::io::Error>(bytes::Bytes::from(bundle_bytes))
-        });
         self.state
-            .artifacts
-            .storage()
-            .put_stream(proof_id, new, Box::pin(stream), self.state.config.max_artifact_bytes)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot store the proof: {e}")))?;
-        self.state
-            .apply(|m, now| Ok((m.fulfill(signer, body.nonce, id, prover, proof_id, now)?, ())))
+            .apply(|m, now| {
+                Ok((m.submit_proof(signer, body.nonce, id, prover, proof_id, now)?, ()))
+            })
             .await?;
-        tracing::info!(target: "provernet::network", request_id = %id, %prover, "proof accepted");
+        tracing::info!(target: "provernet::network", request_id = %id, %prover, "proof submitted");
         Ok(Response::new(proto::FulfillProofResponse {
             proof_artifact_id: proof_id.as_bytes().to_vec(),
         }))
@@ -570,17 +553,32 @@ impl ProverNetwork for NetworkService {
                 ));
             }
         };
-        if body.size > self.state.config.max_artifact_bytes {
+        let config = &self.state.config;
+        let (limit, of_what) = match kind {
+            ArtifactKind::Program => (config.max_program_bytes, "a program"),
+            ArtifactKind::Proof => (config.max_proof_bytes, "a proof"),
+            _ => (config.max_artifact_bytes, "an artifact"),
+        };
+        if body.size > limit {
             return Err(Status::invalid_argument(format!(
-                "size {} is above the store's limit of {} bytes",
-                body.size, self.state.config.max_artifact_bytes
+                "size {} is above the store's limit of {limit} bytes for {of_what}",
+                body.size
             )));
         }
         self.state.apply(|m, _| Ok((m.consume_nonce(signer, body.nonce)?, ()))).await?;
-        let ttl = self.state.config.presign_ttl;
-        let url = self.state.artifacts.signer().presign_put(id, kind, visibility, ttl, None);
+        // The URL takes exactly the declared size: an upload nobody paid for stays bounded by
+        // what its signer asked for, within the per-kind limits above.
+        let url = self.state.artifacts.signer().sign(provernet_artifacts::Grant {
+            method: provernet_artifacts::Method::Put,
+            id,
+            kind,
+            visibility,
+            expires: (super::now_ms() / 1000).saturating_add(config.presign_ttl.as_secs()),
+            retain_until: None,
+            max_bytes: Some(body.size),
+        });
         Ok(Response::new(proto::PresignArtifactUploadResponse {
-            url: url.url(&self.state.config.artifact_base_url),
+            url: url.url(&config.artifact_base_url),
             expires_at: url.grant.expires,
         }))
     }
@@ -637,7 +635,7 @@ fn event_status(event: &proto::RequestEvent) -> Option<RequestStatus> {
     use proto::request_event::Event as E;
     Some(match event.event.as_ref()? {
         E::Created(_) | E::Executed(_) => RequestStatus::Requested,
-        E::Assigned(_) => RequestStatus::Assigned,
+        E::Assigned(_) | E::ProofSubmitted(_) | E::ProofRejected(_) => RequestStatus::Assigned,
         E::Fulfilled(_) => RequestStatus::Fulfilled,
         E::Unexecutable(_) | E::Unfulfillable(_) => RequestStatus::Unfulfillable,
         E::Cancelled(_) => RequestStatus::Cancelled,
@@ -680,7 +678,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        market::{Assignment, MarketConfig, Request},
+        market::{Assignment, Execution, MarketConfig, Request},
         store::Snapshot,
     };
 
@@ -723,6 +721,8 @@ mod tests {
             close_reason: None,
             paid: Amount::new(1_537),
             proof_artifact_id: None,
+            pending_proof: None,
+            rejected_proof: None,
         };
         let snapshot = Snapshot { requests: vec![request], ..Snapshot::default() };
         let market = Market::new(MarketConfig::default(), snapshot);

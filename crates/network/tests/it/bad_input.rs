@@ -534,7 +534,7 @@ async fn cases(net: &Net, w: &World) -> Vec<Case> {
                 &proto::WithdrawStakeBody { nonce: npo, amount: STAKE.to_string() },
             ),
             FailedPrecondition,
-            "free stake",
+            "cannot withdraw 1000000000: its free stake is",
         ),
         case(
             "upload of no kind",

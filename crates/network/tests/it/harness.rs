@@ -594,6 +594,17 @@ impl Events {
             .unwrap_or_else(|_| panic!("not every request executed: {ids:?}"));
     }
 
+    /// The verifier's verdict on the proof just submitted for `id`: `Ok` once it is fulfilled,
+    /// `Err(reason)` once the proof is rejected.
+    pub async fn verdict(&mut self, id: &RequestId) -> Result<(), String> {
+        self.wait_for(id, "the verifier's verdict", |e| match e {
+            Event::Fulfilled(_) => Some(Ok(())),
+            Event::ProofRejected(r) => Some(Err(r.reason.clone())),
+            _ => None,
+        })
+        .await
+    }
+
     pub async fn assigned(&mut self, id: &RequestId) -> proto::RequestAssigned {
         self.wait_for(id, "Assigned", |e| match e {
             Event::Assigned(x) => Some(x.clone()),

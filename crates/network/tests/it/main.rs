@@ -12,6 +12,7 @@
 //! - `restart`: stopping the network mid-auction and relaunching it on the same data;
 //! - `subscriptions`: what each subscription filter delivers;
 //! - `bad_input`: refused calls leave the state exactly as it was;
+//! - `hostile`: who is calling is checked before any work that grows with the input;
 //! - `sp1` (feature `sp1`): SP1 requests executed and a committed proof verified.
 
 // Helpers too: a failed unwrap is a failed test.
@@ -21,6 +22,7 @@ mod bad_input;
 mod deadline;
 mod happy;
 mod harness;
+mod hostile;
 mod restart;
 mod scenarios;
 mod sp1;

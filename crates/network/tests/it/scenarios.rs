@@ -87,7 +87,7 @@ pub async fn cheaper_bid_wins(net: &Net) {
 }
 
 pub async fn tampered_proof_is_rejected(net: &Net) {
-    let Won { prover, program, id, mut events, .. } = won(net, &FIB, false).await;
+    let Won { requester, prover, program, id, mut events, .. } = won(net, &FIB, false).await;
     let bundle = program.prove(program.inputs.clone()).await;
     let decoded = ProofBundle::decode(&bundle).expect("bundle");
 
@@ -98,30 +98,42 @@ pub async fn tampered_proof_is_rejected(net: &Net) {
     other_outputs.outputs = PublicOutputs(vec![0; decoded.outputs.0.len()]);
     let mut truncated = bundle.clone();
     truncated.truncate(bundle.len() - decoded.proof.len() / 2);
-    let cases = [
-        ("a flipped proof byte", flipped, "the proof is rejected"),
-        ("a truncated proof", truncated, "the proof is rejected"),
-        ("other public outputs", other_outputs.encode(), "other outputs"),
-        ("not a bundle", b"not a proof bundle".to_vec(), "bad magic"),
-    ];
     let before = net.get(&id).await;
-    let operator_nonce = net.nonce(&prover.operator.address()).await;
     let owner = net.account(&prover.address()).await;
-    for (what, bytes, says) in cases {
-        let result = net.fulfill(&prover, &id, bytes).await;
-        match &result {
-            Err(status) if status.code() == Code::InvalidArgument => {}
-            other => panic!("{what}: expected INVALID_ARGUMENT, got {other:?}"),
-        }
-        assert_status(result, Code::InvalidArgument, says);
+    let requester_before = net.account(&requester.address()).await;
+    // A bundle that claims something else is refused at once and uses no nonce.
+    for (what, bytes, says) in [
+        ("other public outputs", other_outputs.encode(), "public outputs differ"),
+        ("not a bundle", b"not a proof bundle".to_vec(), "bad magic"),
+    ] {
+        let operator_nonce = net.nonce(&prover.operator.address()).await;
+        assert_status(net.fulfill(&prover, &id, bytes).await, Code::InvalidArgument, says);
         assert_eq!(net.get(&id).await, before, "{what}: the request stays as it was (Assigned)");
         assert_eq!(net.nonce(&prover.operator.address()).await, operator_nonce, "{what}");
+    }
+    // A proof that does not hold is submitted (the nonce is used at once), then rejected by the
+    // verifier: the request stays assigned and nobody is paid.
+    for (what, bytes, says) in [
+        ("a flipped proof byte", flipped, "proof does not verify"),
+        ("a truncated proof", truncated, "proof"),
+    ] {
+        let operator_nonce = net.nonce(&prover.operator.address()).await;
+        net.fulfill(&prover, &id, bytes).await.expect("submitted for verification");
+        assert_eq!(net.nonce(&prover.operator.address()).await, operator_nonce + 1, "{what}");
+        let reason = events.verdict(&id).await.expect_err("rejected");
+        assert!(reason.contains(says), "{what}: {reason}");
+        let r = net.get(&id).await;
+        assert_eq!(r.status, RequestStatus::Assigned as i32, "{what}");
+        assert_eq!(r.proof_rejected_reason, reason, "{what}");
+        assert!(r.pending_proof_artifact_id.is_empty(), "{what}");
         assert_eq!(net.account(&prover.address()).await, owner, "{what}");
+        assert_eq!(net.account(&requester.address()).await, requester_before, "{what}");
     }
     assert_eq!(before.status, RequestStatus::Assigned as i32);
 
     // The genuine proof is still accepted.
     net.fulfill(&prover, &id, bundle).await.expect("the genuine proof");
+    events.verdict(&id).await.expect("the genuine proof verifies");
     net.wait_until(&mut events, &id, "Fulfilled", is(RequestStatus::Fulfilled)).await;
 }
 

@@ -29,6 +29,8 @@ fn kinds(events: &[proto::RequestEvent], id: &RequestId) -> Vec<&'static str> {
             Event::Executed(_) => "executed",
             Event::Unexecutable(_) => "unexecutable",
             Event::Assigned(_) => "assigned",
+            Event::ProofSubmitted(_) => "proof submitted",
+            Event::ProofRejected(_) => "proof rejected",
             Event::Fulfilled(_) => "fulfilled",
             Event::Unfulfillable(_) => "unfulfillable",
             Event::Cancelled(_) => "cancelled",

@@ -152,6 +152,8 @@ fn on_event(
             closed(ctx, prover, id, &format!("unfulfillable: {}", u.reason))
         }
         Some(Event::Cancelled(_)) => closed(ctx, prover, id, "cancelled by the requester"),
+        // The prover follows its own submissions through the request's status.
+        Some(Event::ProofSubmitted(_) | Event::ProofRejected(_)) => {}
         Some(Event::Lagged(lagged)) => {
             tracing::warn!(missed = lagged.missed, "the request stream lagged; resyncing");
             return true;

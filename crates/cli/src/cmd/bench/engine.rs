@@ -421,7 +421,10 @@ impl Ctx {
                     self.closed += 1;
                     self.notices.push_back(Notice::Closed(i));
                 }
-                MarketEvent::Cancelled(_) | MarketEvent::Created(_) => {}
+                MarketEvent::Cancelled(_)
+                | MarketEvent::Created(_)
+                | MarketEvent::ProofSubmitted(_)
+                | MarketEvent::ProofRejected(_) => {}
             }
         }
     }
