@@ -21,7 +21,8 @@ use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use provernet_artifacts::{ArtifactClient, ProgressFn, public_url};
 use provernet_types::{
-    Address, Amount, ArtifactId, ClientError, NetworkClient, RequestId, RequestSpec, Signer,
+    Address, Amount, ArtifactId, ClientError, NetworkClient, ProgramName, RequestId, RequestSpec,
+    Signer,
     proto::{self, get_program_request::Lookup, request_event::Event},
 };
 use provernet_zkvm::{ProgramId, ProofBundle, PublicOutputs, ZkVm, ZkVmRegistry};
@@ -36,8 +37,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const GRPC_NOT_FOUND: i32 = 5;
 /// See [`GRPC_NOT_FOUND`].
 const GRPC_ALREADY_EXISTS: i32 = 6;
-/// The longest program name the network accepts.
-const MAX_PROGRAM_NAME_LEN: usize = 64;
 
 /// Where the network is and who signs: flags shared by the requester's commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -330,7 +329,7 @@ impl Requester {
         source: &[u8],
     ) -> anyhow::Result<proto::Program> {
         let program_id = self.backend(zkvm_version)?.program_id(source)?;
-        check_program_name(name)?;
+        ProgramName::parse(name).map_err(|e| anyhow!("{e}: pass --name"))?;
         self.signer()?;
         self.ensure_registered(name, zkvm_version, source, &program_id).await
     }
@@ -371,7 +370,7 @@ impl Requester {
         let backend = self.backend(&s.zkvm_version)?;
         let program_id = backend.program_id(&s.program)?;
         backend.check_inputs(&s.inputs)?;
-        check_program_name(&s.name)?;
+        ProgramName::parse(&s.name).map_err(|e| anyhow!("{e}: pass --name"))?;
         if s.gas_limit == 0 || s.gas_limit > backend.max_gas_limit() {
             bail!(
                 "gas limit {} is out of range: {} takes 1 to {} PGUs",
@@ -381,21 +380,6 @@ impl Requester {
             );
         }
         let now = self.client.network_info().await?.now;
-        if s.deadline <= now {
-            bail!(
-                "the deadline {} is in the past (the network's clock says {now}, unix seconds): \
-                 give a deadline in the future, e.g. --deadline-secs 120",
-                s.deadline
-            );
-        }
-        if s.min_auction_period >= s.deadline - now {
-            bail!(
-                "the auction period of {} s leaves no time to prove before the deadline {} s away: \
-                 shorten --auction-secs or lengthen --deadline-secs",
-                s.min_auction_period,
-                s.deadline - now
-            );
-        }
         let mut spec = RequestSpec {
             program_id: program_id.as_bytes().to_vec(),
             zkvm_version: s.zkvm_version.clone(),
@@ -411,6 +395,13 @@ impl Requester {
             expected_outputs_hash: s.expected_outputs_hash,
             proof_mode: String::new(),
         };
+        spec.check_timing(now).map_err(|e| {
+            let what = match e.field() {
+                "deadline" => "e.g. --deadline-secs 120",
+                _ => "shorten --auction-secs or lengthen --deadline-secs",
+            };
+            anyhow!("{e}: {what}")
+        })?;
         let needed = spec.max_cost().map_err(|e| {
             anyhow!("the worst-case cost overflows ({e}): lower --max-price-per-pgu or --gas-limit")
         })?;
@@ -678,25 +669,7 @@ pub(crate) fn close_reason(request: &proto::ProofRequest) -> Option<&str> {
 /// characters replaced by `-`.
 pub(crate) fn program_name_from(path: &Path) -> String {
     let stem = if path.is_dir() { path.file_name() } else { path.file_stem() };
-    let name: String = stem
-        .map(|s| s.to_string_lossy().to_lowercase())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
-        .take(MAX_PROGRAM_NAME_LEN)
-        .collect();
-    if name.is_empty() { "program".to_owned() } else { name }
-}
-
-/// Checks a program name as the network will.
-fn check_program_name(name: &str) -> anyhow::Result<()> {
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
-    if name.is_empty() || name.len() > MAX_PROGRAM_NAME_LEN || !name.chars().all(allowed) {
-        bail!(
-            "program name {name:?} must be 1 to {MAX_PROGRAM_NAME_LEN} characters of a-z, 0-9, '-', '_' and '.': pass --name"
-        );
-    }
-    Ok(())
+    ProgramName::from_text(&stem.map(|s| s.to_string_lossy()).unwrap_or_default()).to_string()
 }
 
 /// Parses a request id given on the command line.

@@ -5,7 +5,9 @@
 //! - [`market`]: the rules, as a deterministic state machine over accounts, provers, programs
 //!   and requests.
 //! - [`store`]: persistence of the market (SQLite by default, PostgreSQL by URL).
-//! - [`service`]: the gRPC service, the executor and the timers.
+//! - [`service`]: the gRPC service (`rpc`) and the network's stages: the executor (runs each new
+//!   request within its gas limit), the verifier (judges each submitted proof off the RPC
+//!   path), the auction and deadline timers, and the self-protection limits.
 //! - [`config`]: the [`NetworkConfig`].
 //! - [`serve`]: [`launch`], which wires it all on given listeners.
 

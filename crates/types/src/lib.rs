@@ -12,7 +12,8 @@
 //! - [`envelope`]: [`seal`] and [`open`] a [`proto::SignedMessage`]; the [`SignedBody`] and
 //!   [`Nonced`] traits of state-changing bodies.
 //! - [`field`]: reading proto fields into typed values, errors naming the field.
-//! - [`request`]: [`RequestSpec`], a typed `RequestProofBody` and its costs.
+//! - [`request`]: [`RequestSpec`], a typed `RequestProofBody`, its timing rules and costs.
+//! - [`program`]: [`ProgramName`], the rule for program names.
 //! - [`client`]: [`NetworkClient`], the gRPC client that signs and keeps nonces.
 //!
 //! How a state-changing call travels:
@@ -29,6 +30,7 @@ pub mod envelope;
 pub mod field;
 pub mod hex32;
 pub mod ids;
+pub mod program;
 pub mod proto;
 pub mod request;
 pub mod signature;
@@ -41,6 +43,7 @@ pub use envelope::{EnvelopeError, Nonced, SignedBody, check_signer, open, seal, 
 pub use field::FieldError;
 pub use hex32::Hex32Error;
 pub use ids::{ArtifactId, RequestId};
+pub use program::ProgramName;
 pub use proto::FILE_DESCRIPTOR_SET;
 pub use request::RequestSpec;
 pub use signature::{Domain, Signature, SignatureError, recover, verify};

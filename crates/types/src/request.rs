@@ -13,7 +13,8 @@ pub const MAX_PROGRAM_ID_LEN: usize = 64;
 
 /// What a requester asks for, checked field by field: every id, address and amount parsed.
 ///
-/// Policy (deadline in the future, supported version, balance) is the network's to check.
+/// [`RequestSpec::check_timing`] is the protocol's rule for its deadline and auction period;
+/// the rest of the policy (supported version, registered program, balance) is the network's.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestSpec {
     /// The backend's identity of the program.
@@ -53,6 +54,40 @@ impl RequestSpec {
     /// The worst-case cost locked at request time: `base_fee + max_price_per_pgu × gas_limit`.
     pub fn max_cost(&self) -> Result<Amount, AmountArithmeticError> {
         self.cost(self.max_price_per_pgu, self.gas_limit)
+    }
+
+    /// Checks the timing rule at `now` (unix seconds): the deadline is in the future, and the
+    /// auction period ends before it, leaving time to prove. Clients check it before they
+    /// upload anything; the network checks it again on arrival.
+    ///
+    /// # Errors
+    /// [`FieldError::Invalid`] naming `deadline` or `min_auction_period`.
+    pub fn check_timing(&self, now: u64) -> Result<(), FieldError> {
+        if self.deadline <= now {
+            return Err(FieldError::Invalid {
+                field: "deadline",
+                reason: format!(
+                    "{} has passed (the network's clock says {now}, unix seconds): give a deadline in the future",
+                    self.deadline
+                ),
+            });
+        }
+        let left = self.deadline - now;
+        if self.min_auction_period >= left {
+            return Err(FieldError::Invalid {
+                field: "min_auction_period",
+                reason: format!(
+                    "{} s leaves no time to prove before the deadline ({left} s away)",
+                    self.min_auction_period
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Unix seconds at which the auction of a request created at `created_at` may settle.
+    pub fn auction_end(&self, created_at: u64) -> u64 {
+        created_at.saturating_add(self.min_auction_period)
     }
 
     /// Whether `prover` may bid (an empty whitelist admits every prover).
@@ -179,6 +214,17 @@ mod tests {
         assert!(huge.max_cost().is_err());
         assert!(huge.admits(&Address::from_bytes([1; 20])));
         assert!(!huge.admits(&Address::from_bytes([3; 20])));
+    }
+
+    #[test]
+    fn timing_leaves_time_to_prove() {
+        let spec = RequestSpec { deadline: 1_000, min_auction_period: 10, ..spec() };
+        assert_eq!(spec.check_timing(900), Ok(()));
+        assert_eq!(spec.auction_end(900), 910);
+        assert_eq!(spec.check_timing(1_000).unwrap_err().field(), "deadline");
+        assert!(spec.check_timing(1_000).unwrap_err().to_string().contains("has passed"));
+        assert_eq!(spec.check_timing(990).unwrap_err().field(), "min_auction_period");
+        assert_eq!(spec.check_timing(989), Ok(()));
     }
 
     #[test]

@@ -235,11 +235,7 @@ fn programs_register_and_show_requests_submit_and_every_error_is_clear() {
         .arg(program("fib"))
         .args(["--deadline", "1000000000", "--key-file"])
         .arg(&key));
-    assert!(
-        !out.ok && out.stderr.contains("the deadline 1000000000 is in the past"),
-        "{}",
-        out.stderr
-    );
+    assert!(!out.ok && out.stderr.contains("deadline`: 1000000000 has passed"), "{}", out.stderr);
     assert_eq!(nonce(&funded), before, "a failed command spent a nonce");
 
     let (unfunded, poor_key) = key_file(dir.path(), "unfunded.key");

@@ -173,7 +173,7 @@ pub struct PendingProof {
 impl Request {
     /// Unix seconds at which the auction period ends.
     pub fn auction_end(&self) -> u64 {
-        self.created_at.saturating_add(self.spec.min_auction_period)
+        self.spec.auction_end(self.created_at)
     }
 
     /// The executor's PGU count, if it ran.

@@ -1,6 +1,6 @@
 //! Why a market operation was refused. Each refusal leaves the market unchanged.
 
-use provernet_types::{Address, Amount, AmountArithmeticError, RequestId};
+use provernet_types::{Address, Amount, AmountArithmeticError, FieldError, RequestId};
 
 use super::Status;
 
@@ -147,6 +147,17 @@ pub enum MarketError {
         /// The network's clock.
         now: u64,
     },
+}
+
+impl From<FieldError> for MarketError {
+    fn from(e: FieldError) -> Self {
+        let field = e.field();
+        let reason = match e {
+            FieldError::Invalid { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        Self::InvalidField { field, reason }
+    }
 }
 
 impl MarketError {

@@ -28,7 +28,7 @@ mod error;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
+use provernet_types::{Address, Amount, ArtifactId, ProgramName, RequestId, RequestSpec};
 
 pub use self::{
     entities::{
@@ -527,7 +527,8 @@ impl Market {
     /// with its size.
     pub fn check_register_program(&self, signer: &Address, nonce: u64, name: &str) -> Result<()> {
         self.check_nonce(signer, nonce)?;
-        check_program_name(name)
+        ProgramName::parse(name)?;
+        Ok(())
     }
 
     /// Opens a proof request and locks its worst-case cost from the requester's balance.
@@ -547,23 +548,11 @@ impl Market {
         if self.requests.contains_key(&id) {
             return Err(MarketError::DuplicateRequest(id));
         }
-        if spec.deadline <= now {
-            return Err(MarketError::DeadlinePassed { deadline: spec.deadline, now });
-        }
+        spec.check_timing(now)?;
         if spec.gas_limit == 0 {
             return Err(MarketError::InvalidField {
                 field: "gas_limit",
                 reason: "must be above 0".into(),
-            });
-        }
-        if spec.min_auction_period >= spec.deadline - now {
-            return Err(MarketError::InvalidField {
-                field: "min_auction_period",
-                reason: format!(
-                    "{} s leaves no time to prove before the deadline ({} s away)",
-                    spec.min_auction_period,
-                    spec.deadline - now
-                ),
             });
         }
         let program = self.programs.get(&spec.program_id).ok_or_else(|| {
@@ -1100,24 +1089,6 @@ impl Market {
 
 /// Longest reason (a prover's for giving up, the verifier's for a rejection) kept, in characters.
 const MAX_REASON_CHARS: usize = 500;
-
-/// Longest program name.
-const MAX_PROGRAM_NAME_LEN: usize = 64;
-
-/// A program name is 1 to 64 characters of `a-z`, `0-9`, `-`, `_` and `.` (the protocol's rule).
-fn check_program_name(name: &str) -> Result<()> {
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
-    if name.is_empty() || name.len() > MAX_PROGRAM_NAME_LEN || !name.chars().all(allowed) {
-        return Err(MarketError::InvalidField {
-            field: "name",
-            reason: format!(
-                "{:?} must be 1 to {MAX_PROGRAM_NAME_LEN} characters of a-z, 0-9, '-', '_' and '.'",
-                name.chars().take(80).collect::<String>()
-            ),
-        });
-    }
-    Ok(())
-}
 
 /// Requests grouped by status, for metrics.
 pub fn count_by_status<'a>(

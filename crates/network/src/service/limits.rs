@@ -139,7 +139,7 @@ impl Queue {
     }
 
     /// Items queued now.
-    pub fn len(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
     }
 }
@@ -205,6 +205,6 @@ mod tests {
         assert!(refused.message().contains("executor has 2 items queued"), "{}", refused.message());
         drop(first);
         limits.executions.admit().expect("room again");
-        assert_eq!(limits.executions.len(), 1);
+        assert_eq!(limits.executions.queued(), 1);
     }
 }
