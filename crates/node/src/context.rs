@@ -1,21 +1,25 @@
 //! NodeContext: built first, dropped last. Owns the config, the operator key, the network and
 //! artifact clients, the backends, the resources, the job store, the health the monitor
-//! reports, the bidding book, and the shutdown signal.
+//! reports, the clock, the decision [`core`](crate::core) the bidder and prover share, and the
+//! shutdown signal.
 
 use std::{
-    collections::HashMap,
+    collections::BTreeMap,
     sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use provernet_artifacts::{ArtifactCache, ArtifactClient};
-use provernet_types::{Address, Amount, NetworkClient, RequestId, Signer, proto};
+use provernet_types::{Address, NetworkClient, Signer, proto};
 use provernet_zkvm::{ProofMode, ZkVmRegistry};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::clock::now_secs;
 use crate::{
     NodeConfig, Resources,
-    bidder::{CostPlus, NodeState, PricingStrategy},
+    clock::Clock,
+    config::{BiddingConfig, ProvingConfig, Sp1Config},
+    core::{Action, CoreConfig, CostPlus, Event, NodeCore, VersionProfile, Work},
     error::NodeError,
     monitor::NodeHealth,
     store::JobStore,
@@ -25,11 +29,6 @@ use crate::{
 const RESERVED_MEMORY: u64 = 2 << 30;
 /// The longest wait between attempts to reach the network.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Unix seconds now.
-pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 /// The running node's shared state.
 pub struct NodeContext {
@@ -55,13 +54,14 @@ pub struct NodeContext {
     pub store: JobStore,
     /// What the monitor reports.
     pub health: Arc<NodeHealth>,
-    /// How the node prices, by zkVM version (each version at its own throughput).
-    pub pricing: HashMap<String, Box<dyn PricingStrategy>>,
+    /// Where the node takes its time.
+    pub clock: Arc<dyn Clock>,
     /// Unix seconds the node started.
     pub started_at: u64,
     /// Stops bidding and winds the node down.
     pub shutdown: CancellationToken,
-    book: Mutex<Book>,
+    /// The node's decisions; a std mutex, as no lock is held across an await.
+    core: Mutex<NodeCore>,
 }
 
 impl std::fmt::Debug for NodeContext {
@@ -74,63 +74,8 @@ impl std::fmt::Debug for NodeContext {
     }
 }
 
-/// The bidder's and prover's shared ledger of commitments and outcomes.
-#[derive(Debug, Default)]
-pub struct Book {
-    /// Requests seen and not yet decided (waiting for execution), by id.
-    pub pending: HashMap<RequestId, proto::ProofRequest>,
-    /// Requests decided on (bid or skipped), with the time: never decided twice.
-    pub decided: HashMap<RequestId, u64>,
-    /// Bids not yet resolved: what the job would cost, and the price.
-    pub outstanding: HashMap<RequestId, (JobCost, Amount)>,
-    /// Jobs won and not finished: what they cost.
-    pub jobs: HashMap<RequestId, JobCost>,
-    /// Bids won.
-    pub won: u64,
-    /// Bids lost to another prover.
-    pub lost: u64,
-    /// Bids whose request closed unassigned.
-    pub expired: u64,
-    /// Requests skipped.
-    pub skipped: u64,
-    /// Paid for accepted proofs since start.
-    pub earnings: Amount,
-}
-
-/// What one job costs this node: its PGUs, the memory its proof holds, and the time it takes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct JobCost {
-    /// The request's PGUs.
-    pub pgus: u64,
-    /// Memory while proving, bytes (from its backend).
-    pub memory: u64,
-    /// Estimated seconds, fixed overhead included, safety margin excluded.
-    pub secs: f64,
-}
-
-impl Book {
-    /// PGUs bid on or won and not yet proven.
-    pub fn committed_pgus(&self) -> u64 {
-        self.commitments().map(|c| c.pgus).sum()
-    }
-
-    /// Seconds of proving bid on or won and not yet done, each job at its version's throughput.
-    pub fn queue_secs(&self) -> f64 {
-        self.commitments().map(|c| c.secs).sum()
-    }
-
-    fn commitments(&self) -> impl Iterator<Item = &JobCost> {
-        self.outstanding.values().map(|(c, _)| c).chain(self.jobs.values())
-    }
-
-    /// Forgets decisions older than `horizon` seconds before `now` (their requests are closed).
-    pub fn prune(&mut self, now: u64, horizon: u64) {
-        self.decided.retain(|_, at| now.saturating_sub(*at) < horizon);
-    }
-}
-
 impl NodeContext {
-    /// Builds the context: reads the key, opens the job store and cache, connects to the network
+    /// Builds the context on `clock`: reads the key, opens the job store and cache, connects to the network
     /// (retrying until it answers or `shutdown`), and checks the prover's registration.
     ///
     /// # Errors
@@ -139,6 +84,7 @@ impl NodeContext {
         config: NodeConfig,
         health: Arc<NodeHealth>,
         shutdown: CancellationToken,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, NodeError> {
         let operator = read_key(&config.key_file)?;
         let prover = config.prover.unwrap_or_else(|| operator.address());
@@ -168,19 +114,13 @@ impl NodeContext {
         let client = connect(&config.network_url, &shutdown).await?;
         check_registration(&client, &prover, &operator).await?;
         let resources = resources(&config);
-        let pricing = versions
-            .iter()
-            .map(|version| {
-                let strategy: Box<dyn PricingStrategy> = Box::new(CostPlus {
-                    cost_per_hour: config.bidding.cost_per_hour,
-                    pgus_per_second: throughput(&config, version, ProofMode::Default).0,
-                    target_utilisation: config.bidding.target_utilisation,
-                    margin: config.bidding.margin,
-                    surcharge: config.bidding.surcharge,
-                });
-                (version.clone(), strategy)
-            })
-            .collect();
+        let core = NodeCore::new(core_config(
+            &config.bidding,
+            &config.proving,
+            &config.sp1,
+            &versions,
+            resources,
+        ));
         Ok(Arc::new(Self {
             config,
             operator,
@@ -193,30 +133,43 @@ impl NodeContext {
             resources,
             store,
             health,
-            pricing,
-            started_at: now_secs(),
+            started_at: clock.now_secs(),
+            clock,
             shutdown,
-            book: Mutex::default(),
+            core: Mutex::new(core),
         }))
     }
 
-    /// The bidding book.
-    pub fn book(&self) -> MutexGuard<'_, Book> {
-        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    /// The node's decisions, to read (the bidder and prover change them through [`Self::apply`]).
+    pub fn core(&self) -> MutexGuard<'_, NodeCore> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What a job of `pgus` on `version` in `mode` costs this node. An unknown version costs
-    /// more memory than there is (it is never started).
-    pub fn job_cost(&self, version: &str, mode: ProofMode, pgus: u64) -> JobCost {
-        let memory = self.backends.get(version).map_or(u64::MAX, |b| b.proving_memory(pgus, mode));
-        JobCost { pgus, memory, secs: self.estimate_secs(version, mode, pgus) }
+    /// Unix seconds now by the node's clock.
+    pub fn now(&self) -> u64 {
+        self.clock.now_secs()
     }
 
-    /// What proving `request` costs this node (a mode it cannot parse counts as the default:
-    /// the prover refuses it later with the reason).
-    pub fn request_cost(&self, request: &proto::ProofRequest) -> JobCost {
+    /// Feeds `event` to the core at the clock's time; returns what to do.
+    pub fn apply(&self, event: Event) -> Vec<Action> {
+        let now = self.now();
+        self.core().handle(event, now)
+    }
+
+    /// What proving `request` takes, as its backend measures it (a mode it cannot parse counts
+    /// as the default: the prover refuses it later with the reason; a version without a
+    /// backend needs more memory than there is).
+    pub fn work(&self, request: &proto::ProofRequest) -> Work {
         let (version, mode) = version_and_mode(request);
-        self.job_cost(version, mode, request.pgus)
+        let memory =
+            self.backends.get(version).map_or(u64::MAX, |b| b.proving_memory(request.pgus, mode));
+        Work {
+            version: version.to_owned(),
+            mode,
+            pgus: request.pgus,
+            memory,
+            max_pgus: self.max_pgus(version, mode),
+        }
     }
 
     /// The largest job of `version` in `mode` this machine's proving memory holds, in PGUs.
@@ -234,33 +187,6 @@ impl NodeContext {
         }
         lo
     }
-
-    /// The node as the bidder's decision sees it for a request of `version` in `mode`.
-    pub fn node_state(&self, version: &str, mode: ProofMode, book: &Book) -> NodeState {
-        let (pgus_per_second, overhead_secs) = throughput(&self.config, version, mode);
-        let max = self.max_pgus(version, mode);
-        let cap = match self.config.bidding.committed_cap_pgus {
-            0 => max.saturating_mul(8),
-            cap => cap,
-        };
-        NodeState {
-            versions: self.versions.clone(),
-            max_pgus: max,
-            committed_pgus: book.committed_pgus(),
-            committed_cap: cap,
-            queue_secs: book.queue_secs(),
-            pgus_per_second,
-            safety_margin: self.config.bidding.safety_margin,
-            overhead_secs,
-        }
-    }
-
-    /// Seconds the node expects a job of `pgus` on `version` in `mode` to take, overhead
-    /// included, margin excluded.
-    pub fn estimate_secs(&self, version: &str, mode: ProofMode, pgus: u64) -> f64 {
-        let (pgus_per_second, overhead_secs) = throughput(&self.config, version, mode);
-        pgus as f64 / pgus_per_second + overhead_secs
-    }
 }
 
 /// The zkVM version and proof mode `request` asks for.
@@ -271,16 +197,48 @@ pub fn version_and_mode(request: &proto::ProofRequest) -> (&str, ProofMode) {
     (version, mode)
 }
 
-/// The calibrated throughput for `version` in `mode`: PGUs per second and fixed seconds per job.
-fn throughput(config: &NodeConfig, version: &str, mode: ProofMode) -> (f64, f64) {
-    if version.starts_with("sp1-") {
-        let overhead = match mode {
-            ProofMode::Compressed => config.sp1.compressed_overhead_secs,
-            _ => config.sp1.overhead_secs,
-        };
-        (config.sp1.pgus_per_second, overhead)
-    } else {
-        (config.proving.pgus_per_second, config.bidding.overhead_secs)
+/// The core's setup from the node's config sections: each version's calibration and pricing
+/// (SP1 at its own throughput and fixed times, every other version at the proving section's),
+/// the bidding limits, prefetch and resources. The market simulation sets its nodes up with it.
+pub fn core_config(
+    bidding: &BiddingConfig,
+    proving: &ProvingConfig,
+    sp1: &Sp1Config,
+    versions: &[String],
+    resources: Resources,
+) -> CoreConfig {
+    let profiles = versions
+        .iter()
+        .map(|version| {
+            let (pgus_per_second, overhead_secs, compressed_overhead_secs) =
+                if version.starts_with("sp1-") {
+                    (sp1.pgus_per_second, sp1.overhead_secs, sp1.compressed_overhead_secs)
+                } else {
+                    (proving.pgus_per_second, bidding.overhead_secs, bidding.overhead_secs)
+                };
+            let pricing = Box::new(CostPlus {
+                cost_per_hour: bidding.cost_per_hour,
+                pgus_per_second,
+                target_utilisation: bidding.target_utilisation,
+                margin: bidding.margin,
+                surcharge: bidding.surcharge,
+            });
+            let profile = VersionProfile {
+                pgus_per_second,
+                overhead_secs,
+                compressed_overhead_secs,
+                pricing,
+            };
+            (version.clone(), profile)
+        })
+        .collect::<BTreeMap<_, _>>();
+    CoreConfig {
+        profiles,
+        bidding: bidding.enabled,
+        safety_margin: bidding.safety_margin,
+        committed_cap_pgus: bidding.committed_cap_pgus,
+        prefetch: proving.prefetch,
+        resources,
     }
 }
 

@@ -1,22 +1,39 @@
-//! The provernet prover node (DESIGN.md, "The node").
+//! The provernet prover node (DESIGN.md, "The node"): one pure decision core, and the drivers
+//! that perform its decisions against the network, the ArtifactStore, the backends and disk.
 //!
-//! Layout:
-//! - [`config`]: [`NodeConfig`], the TOML file, environment and flag overrides.
-//! - [`resources`]: the [`ResourceManager`], proving capacity from cores and memory.
-//! - [`bidder`]: the bidder's "bid or skip, at what price" ([`bidder::decide`]), the
-//!   [`bidder::PricingStrategy`] with its default, [`bidder::CostPlus`].
-//! - [`context`]: [`NodeContext`], built first and dropped last: key, clients, backends,
-//!   resources, job store, health, the bidding book, shutdown.
-//! - [`bidder::run`]: the NodeBidder loop on the network's request stream.
-//! - [`prover`]: the NodeProver: each assignment's state machine, proving slots (EDF).
-//! - [`store`]: the SQLite job store.
-//! - [`runtime`]: [`launch`] a node, and its orderly shutdown.
+//! Layout, in DESIGN.md's terms:
+//! - [`core`]: the node's decisions, `(state, event, now) → actions`: the bidding book,
+//!   committed work and queue time, bid or skip and at what price, prefetch, which job starts
+//!   next in which slot (EDF), give-up, and job transitions. No I/O, no runtime, no clock of
+//!   its own; the market simulation drives the same core on its simulated clock.
+//! - Drivers that perform the core's actions and feed back events:
+//!   - [`bidder`]: NodeBidder, on the network's request stream (sign and send bids, record
+//!     skips and outcomes, resync after a gap).
+//!   - [`prover`]: NodeProver, one task per job (fetch, execute, prove, submit, confirm),
+//!     retrying transient network failures.
 //! - [`monitor`]: NodeMonitor: [`monitor::NodeHealth`], system sampling, alert rules, and the
 //!   HTTP endpoints `/metrics`, `/health/*`, `/status`.
+//! - [`store`]: the SQLite job store (each job's state, every bid decision).
+//! - [`context`]: [`NodeContext`], built first and dropped last: config, key, clients,
+//!   backends, resources, job store, health, clock, the core, shutdown.
+//! - [`clock`]: the [`Clock`] the node is given ([`SystemClock`] live, [`ManualClock`] for
+//!   tests).
+//! - [`config`]: [`NodeConfig`], the TOML file, environment and flag overrides.
+//! - [`resources`]: the [`ResourceManager`], proving capacity from cores and memory.
+//! - [`runtime`]: [`launch`] a node, and its orderly shutdown.
+//!
+//! ```text
+//! network stream ─▶ bidder ─event─▶ core ─Bid/Skip/Resolved─▶ bidder ─▶ network, store
+//!                                    │ ▲
+//!                        job actions ▼ │ events (fetched, executed, proved, accepted, failed)
+//!                                   prover ─▶ ArtifactStore, backend, network, store
+//! ```
 
 pub mod bidder;
+pub mod clock;
 pub mod config;
 pub mod context;
+pub mod core;
 pub mod error;
 pub mod monitor;
 pub mod prover;
@@ -24,8 +41,9 @@ pub mod resources;
 pub mod runtime;
 pub mod store;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, NodeConfig};
 pub use context::NodeContext;
 pub use error::NodeError;
 pub use resources::{ResourceManager, Resources};
-pub use runtime::{NodeHandle, launch};
+pub use runtime::{NodeHandle, launch, launch_with_clock};

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     NodeConfig, bidder,
-    context::{NodeContext, now_secs},
+    clock::{Clock, SystemClock},
+    context::NodeContext,
     error::NodeError,
     monitor::{BidStatus, JobStatus, Monitor, NodeHealth, NodeStatus},
     prover::NodeProver,
@@ -47,6 +48,19 @@ pub async fn launch(
     monitor: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<NodeHandle, NodeError> {
+    launch_with_clock(config, monitor, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`launch`] on `clock`: the time the node's decisions are taken at.
+///
+/// # Errors
+/// As [`launch`].
+pub async fn launch_with_clock(
+    config: NodeConfig,
+    monitor: Option<TcpListener>,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> Result<NodeHandle, NodeError> {
     config.validate()?;
     let health = Arc::new(NodeHealth::default());
     let monitor_stop = CancellationToken::new();
@@ -64,7 +78,7 @@ pub async fn launch(
             }
         }));
     }
-    let ctx = match NodeContext::build(config, health, shutdown).await {
+    let ctx = match NodeContext::build(config, health, shutdown, clock).await {
         Ok(ctx) => ctx,
         Err(e) => {
             monitor_stop.cancel();
@@ -76,7 +90,7 @@ pub async fn launch(
     let proving = tokio::spawn(prover.clone().run(receiver));
     let (subscribed_tx, mut subscribed) = watch::channel(false);
     let bidding = tokio::spawn(bidder::run::run(ctx.clone(), commands, subscribed_tx));
-    let status = tokio::spawn(publish_status(ctx.clone(), prover.clone()));
+    let status = tokio::spawn(publish_status(ctx.clone()));
     // Up means subscribed: every request published from now on is seen.
     tokio::select! {
         () = ctx.shutdown.cancelled() => {}
@@ -88,7 +102,7 @@ pub async fn launch(
         operator = %ctx.operator.address(),
         network = ctx.client.url(),
         versions = ?ctx.versions,
-        slots = prover.slots().total(),
+        slots = ctx.core().slots(),
         "node up"
     );
     let join = {
@@ -110,34 +124,25 @@ pub async fn launch(
 }
 
 /// Refreshes the status `/status` serves, and the deadline-at-risk count.
-async fn publish_status(ctx: Arc<NodeContext>, prover: Arc<NodeProver>) {
+async fn publish_status(ctx: Arc<NodeContext>) {
     let mut tick = tokio::time::interval(STATUS_EVERY);
     loop {
         tick.tick().await;
         let jobs = ctx.store.recent_jobs(20).await.unwrap_or_default();
         let bids = ctx.store.recent_bids(20).await.unwrap_or_default();
-        let now = now_secs();
-        let at_risk = jobs
-            .iter()
-            .filter(|j| !j.state.is_final())
-            .filter(|j| {
-                let needed =
-                    ctx.request_cost(&j.request).secs * (1.0 + ctx.config.bidding.safety_margin);
-                now as f64 + needed > j.deadline() as f64
-            })
-            .count();
-        ctx.health.set_jobs_at_risk(at_risk as u32);
-        let book = ctx.book();
+        let core = ctx.core();
+        ctx.health.set_jobs_at_risk(core.at_risk(ctx.now()) as u32);
+        let book = core.book();
         let status = NodeStatus {
             prover: ctx.prover.to_string(),
             operator: ctx.operator.address().to_string(),
             network_url: ctx.client.url().to_owned(),
             versions: ctx.versions.clone(),
             started_at: ctx.started_at,
-            bidding: ctx.config.bidding.enabled && !ctx.shutdown.is_cancelled(),
+            bidding: core.bidding() && !ctx.shutdown.is_cancelled(),
             committed_pgus: book.committed_pgus(),
-            slots: prover.slots().total(),
-            proving: prover.slots().running(),
+            slots: core.slots(),
+            proving: core.proving(),
             won: book.won,
             lost: book.lost,
             expired: book.expired,
@@ -168,7 +173,7 @@ async fn publish_status(ctx: Arc<NodeContext>, prover: Arc<NodeProver>) {
                 })
                 .collect(),
         };
-        drop(book);
+        drop(core);
         ctx.health.publish_status(status);
     }
 }

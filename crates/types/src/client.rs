@@ -281,6 +281,43 @@ impl NetworkClient {
             .map_err(|status| ClientError::Rpc { call, status })
     }
 
+    /// Waits until request `id` satisfies `done` and returns it: subscribes (with `filter`)
+    /// first, so that no change is missed, reads the request, then reads it again after each of
+    /// its events or a lag notice — never polling.
+    ///
+    /// # Errors
+    /// A failed read or subscription; an ended stream (the network stopping) is `UNAVAILABLE`,
+    /// so [`ClientError::is_transient`] holds for it.
+    pub async fn wait_until(
+        &self,
+        id: &RequestId,
+        filter: proto::SubscribeRequestsRequest,
+        done: impl Fn(&proto::ProofRequest) -> bool,
+    ) -> Result<proto::ProofRequest, ClientError> {
+        use proto::request_event::Event;
+        let mut events = self.subscribe(filter).await?;
+        loop {
+            let request = self.proof_request(id).await?;
+            if done(&request) {
+                return Ok(request);
+            }
+            loop {
+                let event = events
+                    .message()
+                    .await
+                    .map_err(|status| ClientError::Rpc { call: "SubscribeRequests", status })?
+                    .ok_or_else(|| ClientError::Rpc {
+                        call: "SubscribeRequests",
+                        status: Status::unavailable("the network ended the event stream"),
+                    })?;
+                if event.request_id == id.as_bytes() || matches!(event.event, Some(Event::Lagged(_)))
+                {
+                    break;
+                }
+            }
+        }
+    }
+
     // --- signing ---
 
     /// Signs the body made by `body` from `signer`'s current nonce and sends it with `send`,

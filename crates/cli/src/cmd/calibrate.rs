@@ -19,8 +19,8 @@ use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use provernet_node::{
     NodeConfig,
-    bidder::{CostPlus, PricingStrategy},
     config::BiddingConfig,
+    core::{CostPlus, PricingStrategy},
 };
 use provernet_types::Amount;
 use provernet_zkvm::{

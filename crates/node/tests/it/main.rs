@@ -37,6 +37,8 @@ async fn a_node_wins_proves_and_is_paid() {
         // The network answers FulfillProof before the node records `done`: wait for the node.
         let (ended, state) = tokio::time::timeout(WAIT, finished.recv()).await.unwrap().unwrap();
         assert_eq!((ended, state), (id, JobState::Done));
+        // Earnings are what the network paid, base fee included (the spec's is 1,000).
+        assert_eq!(node.0.context.core().book().earnings.get(), paid, "earnings as paid");
         let job = node.0.context.store.job(&id).await.unwrap().unwrap();
         assert_eq!(job.state, JobState::Done);
         let bids = node.0.context.store.recent_bids(10).await.unwrap();
@@ -70,7 +72,7 @@ async fn of_two_nodes_the_cheaper_wins() {
         assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), cheap.address());
         let lost = dear_node.0.context.store.recent_bids(10).await.unwrap();
         assert!(lost.iter().any(|b| b.id == id && b.outcome == "lost"), "{lost:?}");
-        assert_eq!(dear_node.0.context.book().lost, 1);
+        assert_eq!(dear_node.0.context.core().book().lost, 1);
         stop(cheap_node).await;
         stop(dear_node).await;
         net.stop().await;
@@ -98,7 +100,7 @@ async fn an_unexecutable_request_is_never_bid_on() {
             bids.iter().all(|b| b.id != bad_id),
             "decided on an unexecutable request: {bids:?}"
         );
-        assert!(!node.0.context.book().decided.contains_key(&bad_id));
+        assert!(!node.0.context.core().book().decided.contains_key(&bad_id));
         stop(node).await;
         net.stop().await;
     })
@@ -129,7 +131,7 @@ async fn a_request_closed_mid_proof_stops_the_proof() {
         assert_eq!(job.state, JobState::Failed, "{job:?}");
         let error = job.error.unwrap_or_default();
         assert!(error.contains("deadline") || error.contains("unfulfillable"), "{error}");
-        assert_eq!(node.0.prover.slots().running(), 0);
+        assert_eq!(node.0.context.core().proving(), 0);
         stop(node).await;
         net.stop().await;
     })

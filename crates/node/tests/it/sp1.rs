@@ -38,7 +38,8 @@ async fn a_node_without_the_memory_for_sp1_skips_its_requests() {
         let done = net.wait_until(&miden_id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled);
         {
-            let book = ctx.book();
+            let core = ctx.core();
+            let book = core.book();
             assert!(book.decided.contains_key(&sp1_id), "the SP1 request was decided on");
             assert!(!book.outstanding.contains_key(&sp1_id) && !book.jobs.contains_key(&sp1_id));
             assert_eq!(book.skipped, 1, "skipped: over capacity");

@@ -270,6 +270,16 @@ impl Ctx {
         &self.plan[req]
     }
 
+    /// The network's id of request `req`.
+    pub fn id(&self, req: usize) -> RequestId {
+        self.ids[req]
+    }
+
+    /// The request with the network's id `id`.
+    pub fn req(&self, id: &RequestId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
     /// The record of request `req` (its deadline and auction end).
     pub fn record(&self, req: usize) -> &Record {
         &self.records[req]

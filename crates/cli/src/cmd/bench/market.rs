@@ -7,8 +7,8 @@ use std::{io::Write as _, path::PathBuf, time::Instant};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use provernet_node::{
-    bidder::{CostPlus, PricingStrategy},
     config::{BiddingConfig, ProvingConfig},
+    core::{CostPlus, PricingStrategy},
 };
 use provernet_types::Amount;
 

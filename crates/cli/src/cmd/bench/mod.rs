@@ -1,16 +1,18 @@
 //! `provernet bench`: performance evidence that needs no network.
 //!
 //! `bench market` is a deterministic, seeded market simulation on a simulated clock: the real
-//! market rules ([`provernet_network::market::Market`]), our default node's real bidder decision
-//! and slot scheduler, and a reference-style baseline, with proofs replaced by a time model
-//! calibrated from the backend benchmark.
+//! market rules ([`provernet_network::market::Market`]), our default node's own decision core
+//! ([`provernet_node::core::NodeCore`]: bidding, prefetch, slots, give-up, job transitions), and a
+//! reference-style baseline, with proofs replaced by a time model calibrated from the backend
+//! benchmark.
 //!
 //! Layout:
 //! - `market`: the command (flags, both runs, output files).
 //! - `workload`: the seeded request stream.
 //! - `timing`: the time model standing in for proofs.
 //! - `engine`: clock, event queue, market, and the [`engine::NodeModel`] seam.
-//! - `ours`: our default node; `baseline`: the reference-style node.
+//! - `ours`: our default node, the node's core driven on the simulated clock; `baseline`: the
+//!   reference-style node.
 //! - `report`: summaries, time series, table and CSV; `chart`: the PNG.
 //!
 //! ```text

@@ -1,0 +1,637 @@
+//! [`NodeCore`]: the node's state and its one transition function, `(state, event, now) →
+//! actions`.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use provernet_types::{Amount, RequestId};
+
+use super::{
+    Action, BidOutcome, Book, Confirmation, CoreConfig, Event, GiveUp, JobCost, JobState,
+    NodeState, Offer, Skip, VersionProfile, Waiting, Work, decide, next_to_start,
+};
+use crate::ResourceManager;
+
+/// How long a decision is remembered (longer than any auction), seconds.
+const DECISION_HORIZON_SECS: u64 = 3_600;
+/// Decisions kept before old ones are pruned.
+const DECISIONS_KEPT: usize = 10_000;
+
+/// Where a job the prover holds stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    /// Waiting for a prefetch permit.
+    Queued,
+    /// Fetching or executing, holding a permit.
+    Preparing,
+    /// Resumed after execution: loading its files, no permit needed.
+    Loading,
+    /// Waiting for a slot.
+    Waiting,
+    /// Proving in a slot.
+    Proving,
+    /// Sending its proof.
+    Submitting,
+    /// Asking whether a previous run's proof landed.
+    Confirming,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Track {
+    stage: Stage,
+    deadline: u64,
+    cost: JobCost,
+    /// Order of arrival in the slot queue.
+    seq: u64,
+}
+
+/// The node's decisions: bidding book, prefetch permits, proving slots and job transitions.
+/// No I/O and no clock of its own: every call says what time it is.
+#[derive(Debug)]
+pub struct NodeCore {
+    config: CoreConfig,
+    book: Book,
+    resources: ResourceManager,
+    tracks: BTreeMap<RequestId, Track>,
+    prefetch_free: usize,
+    prefetch_queue: VecDeque<RequestId>,
+    seq: u64,
+}
+
+impl NodeCore {
+    /// A core with nothing committed.
+    pub fn new(config: CoreConfig) -> Self {
+        let resources = ResourceManager::new(config.resources);
+        let prefetch_free = config.prefetch.max(1);
+        Self {
+            config,
+            book: Book::default(),
+            resources,
+            tracks: BTreeMap::new(),
+            prefetch_free,
+            prefetch_queue: VecDeque::new(),
+            seq: 0,
+        }
+    }
+
+    /// The bidding book.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// Proving slots in all.
+    pub fn slots(&self) -> usize {
+        self.resources.slots()
+    }
+
+    /// Jobs holding a slot.
+    pub fn proving(&self) -> usize {
+        self.resources.running()
+    }
+
+    /// Jobs waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.tracks.values().filter(|t| t.stage == Stage::Waiting).count()
+    }
+
+    /// Whether the node is bidding.
+    pub fn bidding(&self) -> bool {
+        self.config.bidding
+    }
+
+    /// Jobs whose estimate, safety margin included, no longer fits before their deadline.
+    pub fn at_risk(&self, now: u64) -> usize {
+        let margin = 1.0 + self.config.safety_margin;
+        self.tracks
+            .values()
+            .filter(|t| now as f64 + t.cost.secs * margin > t.deadline as f64)
+            .count()
+    }
+
+    /// What `work` costs this node (a version it does not prove costs no time: its backend
+    /// refuses it when the job starts).
+    pub fn cost(&self, work: &Work) -> JobCost {
+        let secs = self
+            .config
+            .profiles
+            .get(&work.version)
+            .map_or(0.0, |p| p.estimate_secs(work.pgus, work.mode));
+        JobCost { pgus: work.pgus, memory: work.memory, secs }
+    }
+
+    /// The node as the bid decision sees it for `work` under `profile`.
+    pub fn node_state(&self, work: &Work, profile: &VersionProfile) -> NodeState {
+        let cap = match self.config.committed_cap_pgus {
+            0 => work.max_pgus.saturating_mul(8),
+            cap => cap,
+        };
+        NodeState {
+            versions: self.config.profiles.keys().cloned().collect(),
+            max_pgus: work.max_pgus,
+            committed_pgus: self.book.committed_pgus(),
+            committed_cap: cap,
+            queue_secs: self.book.queue_secs(),
+            pgus_per_second: profile.pgus_per_second,
+            safety_margin: self.config.safety_margin,
+            overhead_secs: profile.overhead(work.mode),
+        }
+    }
+
+    /// Applies `event` at unix seconds `now`; returns what to do, in order.
+    pub fn handle(&mut self, event: Event, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Offered { id, offer, work } => self.offered(id, offer, &work, now, &mut out),
+            Event::Unreadable { id, reason, pgus } => {
+                if self.decide_once(id, now) {
+                    self.book.skipped += 1;
+                    out.push(Action::Skip { id, pgus, skip: Skip::Malformed(reason) });
+                }
+            }
+            Event::BidRefused { id } => {
+                self.book.outstanding.remove(&id);
+            }
+            Event::Assigned { id, ours } => {
+                let outcome = if ours { BidOutcome::Won } else { BidOutcome::Lost };
+                if let Some(cost) = self.resolve(id, outcome, &mut out)
+                    && ours
+                {
+                    self.book.jobs.insert(id, cost);
+                }
+            }
+            Event::Closed { id, why } => {
+                self.resolve(id, BidOutcome::Expired, &mut out);
+                // A proof on its way: its answer says how the job ends.
+                let submitting = self.tracks.get(&id).map(|t| t.stage >= Stage::Submitting);
+                match submitting {
+                    Some(true) => {}
+                    Some(false) => {
+                        self.end(id, &mut out);
+                        out.push(Action::Stop { id, why });
+                    }
+                    None => {
+                        self.book.jobs.remove(&id);
+                    }
+                }
+            }
+            Event::JobReceived { id, work, deadline, state } => {
+                self.received(id, &work, deadline, state, &mut out);
+            }
+            Event::Fetched { id } => match self.stage(&id) {
+                Some(Stage::Preparing) => out.push(Action::Execute { id }),
+                Some(Stage::Loading) => self.queue_for_slot(id, now, &mut out),
+                _ => {}
+            },
+            Event::Executed { id } => {
+                if self.stage(&id) == Some(Stage::Preparing) {
+                    self.release_permit(&mut out);
+                    self.queue_for_slot(id, now, &mut out);
+                }
+            }
+            Event::Proved { id } => {
+                if let Some(track) = self.tracks.get_mut(&id)
+                    && track.stage == Stage::Proving
+                {
+                    track.stage = Stage::Submitting;
+                    let memory = track.cost.memory;
+                    self.resources.finish(memory);
+                    out.push(Action::Submit { id });
+                    self.wake(&mut out);
+                }
+            }
+            Event::Accepted { id, paid } => self.accepted(id, paid, &mut out),
+            Event::Confirmed { id, status } => {
+                if self.stage(&id) == Some(Stage::Confirming) {
+                    match status {
+                        Confirmation::Fulfilled(paid) => self.accepted(id, paid, &mut out),
+                        Confirmation::Assigned => {
+                            self.set_stage(id, Stage::Submitting);
+                            out.push(Action::Submit { id });
+                        }
+                        Confirmation::Closed(why) => {
+                            self.end(id, &mut out);
+                            out.push(Action::Stop { id, why });
+                        }
+                    }
+                }
+            }
+            Event::Failed { id, reason } => {
+                if self.tracks.contains_key(&id) {
+                    self.end(id, &mut out);
+                    out.push(Action::GiveUp { id, reason: GiveUp::Step(reason) });
+                }
+            }
+            Event::Dropped { id } => {
+                if self.tracks.contains_key(&id) {
+                    self.end(id, &mut out);
+                }
+            }
+            Event::ShuttingDown => {
+                self.config.bidding = false;
+                let hopeless: Vec<RequestId> = self
+                    .tracks
+                    .iter()
+                    .filter(|(_, t)| t.stage < Stage::Submitting)
+                    .filter(|(_, t)| now as f64 + t.cost.secs > t.deadline as f64)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in hopeless {
+                    self.end(id, &mut out);
+                    out.push(Action::GiveUp { id, reason: GiveUp::ShuttingDown });
+                }
+            }
+        }
+        out
+    }
+
+    /// Marks `id` decided; false if it already was.
+    fn decide_once(&mut self, id: RequestId, now: u64) -> bool {
+        if !self.config.bidding || self.book.decided.contains_key(&id) {
+            return false;
+        }
+        self.book.decided.insert(id, now);
+        if self.book.decided.len() > DECISIONS_KEPT {
+            self.book.prune(now, DECISION_HORIZON_SECS);
+        }
+        true
+    }
+
+    fn offered(
+        &mut self,
+        id: RequestId,
+        offer: Offer,
+        work: &Work,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.decide_once(id, now) {
+            return;
+        }
+        // An auction whose period is over settles on the first bid: it ends now.
+        let offer = Offer { auction_end: offer.auction_end.max(now), ..offer };
+        let decision = match self.config.profiles.get(&work.version) {
+            None => Err(Skip::UnsupportedVersion(work.version.clone())),
+            Some(profile) => {
+                decide(&offer, &self.node_state(work, profile), profile.pricing.as_ref())
+            }
+        };
+        match decision {
+            Ok(price) => {
+                self.book.outstanding.insert(id, (self.cost(work), price));
+                out.push(Action::Bid { id, price, pgus: work.pgus });
+            }
+            Err(skip) => {
+                self.book.skipped += 1;
+                out.push(Action::Skip { id, pgus: work.pgus, skip });
+            }
+        }
+    }
+
+    /// Resolves an open bid on `id`; returns its cost if there was one.
+    fn resolve(
+        &mut self,
+        id: RequestId,
+        outcome: BidOutcome,
+        out: &mut Vec<Action>,
+    ) -> Option<JobCost> {
+        let (cost, price) = self.book.outstanding.remove(&id)?;
+        match outcome {
+            BidOutcome::Won => self.book.won += 1,
+            BidOutcome::Lost => self.book.lost += 1,
+            BidOutcome::Expired => self.book.expired += 1,
+        }
+        out.push(Action::Resolved { id, outcome, price, pgus: cost.pgus });
+        Some(cost)
+    }
+
+    fn received(
+        &mut self,
+        id: RequestId,
+        work: &Work,
+        deadline: u64,
+        state: JobState,
+        out: &mut Vec<Action>,
+    ) {
+        if self.tracks.contains_key(&id) {
+            return;
+        }
+        if state.is_final() {
+            self.book.jobs.remove(&id);
+            return;
+        }
+        let cost = self.cost(work);
+        self.book.jobs.insert(id, cost);
+        let stage = match state {
+            JobState::Executed => Stage::Loading,
+            JobState::Proved => Stage::Submitting,
+            JobState::Submitted => Stage::Confirming,
+            _ => Stage::Queued,
+        };
+        self.tracks.insert(id, Track { stage, deadline, cost, seq: 0 });
+        match stage {
+            Stage::Queued => {
+                self.prefetch_queue.push_back(id);
+                self.grant_permits(out);
+            }
+            Stage::Loading => out.push(Action::Fetch { id }),
+            Stage::Submitting => out.push(Action::Submit { id }),
+            Stage::Confirming => out.push(Action::Confirm { id }),
+            _ => {}
+        }
+    }
+
+    fn accepted(&mut self, id: RequestId, paid: Amount, out: &mut Vec<Action>) {
+        if !self.tracks.contains_key(&id) {
+            return;
+        }
+        self.end(id, out);
+        self.book.earnings = self.book.earnings.checked_add(paid).unwrap_or(self.book.earnings);
+        out.push(Action::Done { id });
+    }
+
+    fn stage(&self, id: &RequestId) -> Option<Stage> {
+        self.tracks.get(id).map(|t| t.stage)
+    }
+
+    fn set_stage(&mut self, id: RequestId, stage: Stage) {
+        if let Some(track) = self.tracks.get_mut(&id) {
+            track.stage = stage;
+        }
+    }
+
+    /// Hands free prefetch permits to queued jobs, first come first served.
+    fn grant_permits(&mut self, out: &mut Vec<Action>) {
+        while self.prefetch_free > 0 {
+            let Some(id) = self.prefetch_queue.pop_front() else { return };
+            if self.stage(&id) == Some(Stage::Queued) {
+                self.prefetch_free -= 1;
+                self.set_stage(id, Stage::Preparing);
+                out.push(Action::Fetch { id });
+            }
+        }
+    }
+
+    fn release_permit(&mut self, out: &mut Vec<Action>) {
+        self.prefetch_free += 1;
+        self.grant_permits(out);
+    }
+
+    /// A prepared job waits for a slot, unless it can no longer make its deadline.
+    fn queue_for_slot(&mut self, id: RequestId, now: u64, out: &mut Vec<Action>) {
+        let Some(track) = self.tracks.get(&id).copied() else { return };
+        if now as f64 + track.cost.secs > track.deadline as f64 {
+            self.end(id, out);
+            let reason = GiveUp::CannotMakeDeadline {
+                needed_secs: track.cost.secs,
+                left_secs: track.deadline.saturating_sub(now),
+            };
+            out.push(Action::GiveUp { id, reason });
+            return;
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some(track) = self.tracks.get_mut(&id) {
+            track.stage = Stage::Waiting;
+            track.seq = seq;
+        }
+        self.wake(out);
+    }
+
+    /// Starts waiting jobs while the earliest-deadline one fits.
+    fn wake(&mut self, out: &mut Vec<Action>) {
+        loop {
+            let waiting: Vec<(RequestId, Waiting)> = self
+                .tracks
+                .iter()
+                .filter(|(_, t)| t.stage == Stage::Waiting)
+                .map(|(id, t)| {
+                    (*id, Waiting { deadline: t.deadline, memory: t.cost.memory, seq: t.seq })
+                })
+                .collect();
+            let jobs: Vec<Waiting> = waiting.iter().map(|(_, w)| *w).collect();
+            let Some(i) = next_to_start(&jobs, &self.resources) else { return };
+            let (id, job) = waiting[i];
+            self.resources.start(job.memory);
+            self.set_stage(id, Stage::Proving);
+            out.push(Action::Prove { id, until: job.deadline });
+        }
+    }
+
+    /// The job leaves the node: its permit, slot or place in a queue goes to the next.
+    fn end(&mut self, id: RequestId, out: &mut Vec<Action>) {
+        self.book.jobs.remove(&id);
+        let Some(track) = self.tracks.remove(&id) else { return };
+        match track.stage {
+            Stage::Queued => self.prefetch_queue.retain(|q| *q != id),
+            Stage::Preparing => self.release_permit(out),
+            Stage::Proving => {
+                self.resources.finish(track.cost.memory);
+                self.wake(out);
+            }
+            Stage::Loading | Stage::Waiting | Stage::Submitting | Stage::Confirming => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use provernet_zkvm::ProofMode;
+
+    use super::*;
+    use crate::{
+        Resources,
+        core::{CostPlus, Event},
+    };
+
+    const V: &str = "miden-0.23";
+    const RATE: f64 = 10_000.0;
+    const OVERHEAD: f64 = 1.0;
+
+    fn core_with(prefetch: usize, cores: u32) -> NodeCore {
+        let pricing = Box::new(CostPlus {
+            cost_per_hour: Amount::new(3_600_000_000),
+            pgus_per_second: RATE,
+            target_utilisation: 0.5,
+            margin: 0.2,
+            surcharge: 1.0,
+        });
+        let profile = VersionProfile {
+            pgus_per_second: RATE,
+            overhead_secs: OVERHEAD,
+            compressed_overhead_secs: OVERHEAD,
+            pricing,
+        };
+        NodeCore::new(CoreConfig {
+            profiles: [(V.to_owned(), profile)].into_iter().collect(),
+            bidding: true,
+            safety_margin: 0.5,
+            committed_cap_pgus: 0,
+            prefetch,
+            resources: Resources { cores, memory_bytes: 16 << 30, cores_per_slot: 1 },
+        })
+    }
+
+    fn id(n: u8) -> RequestId {
+        RequestId::from_bytes([n; 32])
+    }
+
+    fn work(pgus: u64) -> Work {
+        Work {
+            version: V.into(),
+            mode: ProofMode::Default,
+            pgus,
+            memory: pgus * 10_000,
+            max_pgus: 1 << 20,
+        }
+    }
+
+    fn offer(pgus: u64, deadline: u64) -> Offer {
+        Offer {
+            zkvm_version: V.into(),
+            pgus,
+            max_price_per_pgu: Amount::new(10_000),
+            deadline,
+            auction_end: 1_000,
+            admitted: true,
+        }
+    }
+
+    fn receive(core: &mut NodeCore, n: u8, deadline: u64, state: JobState) -> Vec<Action> {
+        core.handle(Event::JobReceived { id: id(n), work: work(10_000), deadline, state }, 1_000)
+    }
+
+    #[test]
+    fn the_queue_counts_each_jobs_overhead_and_a_request_is_decided_once() {
+        let mut core = core_with(2, 1);
+        let offered =
+            |n| Event::Offered { id: id(n), offer: offer(10_000, 2_000), work: work(10_000) };
+        let bid = core.handle(offered(1), 1_000);
+        assert!(matches!(bid.as_slice(), [Action::Bid { pgus: 10_000, .. }]), "{bid:?}");
+        assert!(core.handle(offered(1), 1_001).is_empty(), "decided twice");
+        core.handle(offered(2), 1_000);
+        assert_eq!(core.book().queue_secs(), 2.0 * (10_000.0 / RATE + OVERHEAD));
+        assert_eq!(core.book().committed_pgus(), 20_000);
+        // Lost and won bids leave the book; the won one stays committed as a job.
+        let lost = core.handle(Event::Assigned { id: id(1), ours: false }, 1_002);
+        assert!(matches!(lost.as_slice(), [Action::Resolved { outcome: BidOutcome::Lost, .. }]));
+        core.handle(Event::Assigned { id: id(2), ours: true }, 1_002);
+        assert_eq!((core.book().lost, core.book().won), (1, 1));
+        assert_eq!(core.book().committed_pgus(), 10_000);
+    }
+
+    #[test]
+    fn a_deadline_the_queue_cannot_make_is_skipped() {
+        let mut core = core_with(2, 1);
+        // 1 s of proving + 1 s overhead, × 1.5 margin = 3 s: 2 s is too little.
+        let skip = core.handle(
+            Event::Offered { id: id(1), offer: offer(10_000, 1_002), work: work(10_000) },
+            1_000,
+        );
+        assert!(
+            matches!(skip.as_slice(), [Action::Skip { skip: Skip::DeadlineInfeasible { .. }, .. }]),
+            "{skip:?}"
+        );
+        assert_eq!(core.book().skipped, 1);
+    }
+
+    #[test]
+    fn a_job_runs_fetch_execute_prove_submit_and_earns_what_was_paid() {
+        let mut core = core_with(2, 1);
+        assert_eq!(receive(&mut core, 1, 2_000, JobState::Assigned), [Action::Fetch { id: id(1) }]);
+        assert_eq!(
+            core.handle(Event::Fetched { id: id(1) }, 1_000),
+            [Action::Execute { id: id(1) }]
+        );
+        assert_eq!(
+            core.handle(Event::Executed { id: id(1) }, 1_001),
+            [Action::Prove { id: id(1), until: 2_000 }]
+        );
+        assert_eq!(core.proving(), 1);
+        assert_eq!(core.handle(Event::Proved { id: id(1) }, 1_003), [Action::Submit { id: id(1) }]);
+        assert_eq!(core.proving(), 0);
+        let paid = Amount::new(1_000 + 10_000 * 3);
+        assert_eq!(
+            core.handle(Event::Accepted { id: id(1), paid }, 1_004),
+            [Action::Done { id: id(1) }]
+        );
+        assert_eq!(core.book().earnings, paid, "the base fee is counted");
+        assert!(core.book().jobs.is_empty());
+    }
+
+    #[test]
+    fn prefetch_permits_bound_preparation_and_pass_on() {
+        let mut core = core_with(1, 1);
+        assert_eq!(receive(&mut core, 1, 2_000, JobState::Assigned), [Action::Fetch { id: id(1) }]);
+        assert!(receive(&mut core, 2, 2_000, JobState::Fetched).is_empty(), "no permit free");
+        core.handle(Event::Fetched { id: id(1) }, 1_000);
+        let next = core.handle(Event::Executed { id: id(1) }, 1_000);
+        assert_eq!(next, [Action::Fetch { id: id(2) }, Action::Prove { id: id(1), until: 2_000 }]);
+    }
+
+    #[test]
+    fn the_earliest_deadline_takes_the_freed_slot() {
+        let mut core = core_with(3, 1);
+        for (n, deadline) in [(1, 5_000), (2, 4_000), (3, 3_000)] {
+            receive(&mut core, n, deadline, JobState::Assigned);
+            core.handle(Event::Fetched { id: id(n) }, 1_000);
+            core.handle(Event::Executed { id: id(n) }, 1_000);
+        }
+        assert_eq!(core.waiting(), 2);
+        // Job 1 took the idle slot; of the two waiting, the earlier deadline goes next.
+        let next = core.handle(Event::Proved { id: id(1) }, 1_002);
+        assert_eq!(next, [Action::Submit { id: id(1) }, Action::Prove { id: id(3), until: 3_000 }]);
+    }
+
+    #[test]
+    fn a_hopeless_job_is_given_up_and_a_closed_one_stopped() {
+        let mut core = core_with(2, 1);
+        receive(&mut core, 1, 1_001, JobState::Assigned);
+        core.handle(Event::Fetched { id: id(1) }, 1_000);
+        let gave_up = core.handle(Event::Executed { id: id(1) }, 1_000);
+        assert!(
+            matches!(
+                gave_up.as_slice(),
+                [Action::GiveUp { reason: GiveUp::CannotMakeDeadline { .. }, .. }]
+            ),
+            "{gave_up:?}"
+        );
+        receive(&mut core, 2, 2_000, JobState::Assigned);
+        let why = "cancelled".to_owned();
+        let stopped = core.handle(Event::Closed { id: id(2), why: why.clone() }, 1_000);
+        assert_eq!(stopped, [Action::Stop { id: id(2), why: why.clone() }]);
+        // A proof on its way is not stopped: FulfillProof's answer ends it.
+        receive(&mut core, 3, 2_000, JobState::Proved);
+        assert!(core.handle(Event::Closed { id: id(3), why }, 1_000).is_empty());
+        assert!(core.book().jobs.contains_key(&id(3)));
+    }
+
+    #[test]
+    fn resumed_jobs_continue_from_their_recorded_state() {
+        let mut core = core_with(2, 1);
+        assert_eq!(receive(&mut core, 1, 2_000, JobState::Executed), [Action::Fetch { id: id(1) }]);
+        assert_eq!(
+            core.handle(Event::Fetched { id: id(1) }, 1_000),
+            [Action::Prove { id: id(1), until: 2_000 }],
+            "executed before: no second execution"
+        );
+        assert_eq!(receive(&mut core, 2, 2_000, JobState::Proved), [Action::Submit { id: id(2) }]);
+        assert_eq!(
+            receive(&mut core, 3, 2_000, JobState::Submitted),
+            [Action::Confirm { id: id(3) }]
+        );
+        let again =
+            core.handle(Event::Confirmed { id: id(3), status: Confirmation::Assigned }, 1_000);
+        assert_eq!(again, [Action::Submit { id: id(3) }]);
+        assert!(receive(&mut core, 4, 2_000, JobState::Done).is_empty());
+    }
+
+    #[test]
+    fn shutting_down_stops_bidding_and_gives_up_what_cannot_finish() {
+        let mut core = core_with(2, 1);
+        receive(&mut core, 1, 1_100, JobState::Assigned);
+        receive(&mut core, 2, 9_000, JobState::Assigned);
+        let actions = core.handle(Event::ShuttingDown, 1_099);
+        assert_eq!(actions, [Action::GiveUp { id: id(1), reason: GiveUp::ShuttingDown }]);
+        let offered = Event::Offered { id: id(9), offer: offer(10, 9_000), work: work(10) };
+        assert!(core.handle(offered, 1_099).is_empty(), "no bids after shutdown");
+    }
+}

@@ -1,0 +1,357 @@
+//! One job's task: performs the core's actions for the job, records each step in the job store,
+//! and feeds what happened back to the core.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use provernet_artifacts::public_url;
+use provernet_types::{ArtifactId, field};
+use provernet_zkvm::{
+    ProgramId, ProofBundle, ProofMode, ProveJob, PublicOutputs, ZkVm, prove_async,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    JobError, NodeProver,
+    retry::{confirm, paid, retry},
+};
+use crate::{
+    core::{Action, Event, GiveUp},
+    monitor::NodeMonitorMetrics,
+    store::{Job, JobState},
+};
+
+/// A job's program and inputs bytes.
+type Files = (Arc<[u8]>, Arc<[u8]>);
+
+/// Attempts at FulfillProof on transient errors.
+const SUBMIT_ATTEMPTS: u32 = 5;
+/// Attempts at reading a submitted request's status on transient errors (with the backoff's
+/// 10 s cap, about three minutes: a network restart).
+const CONFIRM_ATTEMPTS: u32 = 22;
+
+impl NodeProver {
+    /// Performs the core's actions for `job` until it is done, given up or stopped.
+    pub(super) async fn run_job(
+        self: Arc<Self>,
+        mut job: Job,
+        mut action_rx: mpsc::UnboundedReceiver<Action>,
+        cancel: CancellationToken,
+    ) {
+        let id = job.id;
+        let mut files: Option<Files> = None;
+        while let Some(action) = action_rx.recv().await {
+            let step = match action {
+                Action::Fetch { .. } => self.fetch(&mut job, &cancel).await.map(|loaded| {
+                    files = Some(loaded);
+                    Event::Fetched { id }
+                }),
+                Action::Execute { .. } => match &files {
+                    Some(files) => self.execute(&mut job, files.clone(), &cancel).await,
+                    None => Err(lost_files()),
+                }
+                .map(|()| Event::Executed { id }),
+                Action::Prove { until, .. } => match files.take() {
+                    Some(files) => self.prove(&mut job, files, until, &cancel).await,
+                    None => Err(lost_files()),
+                }
+                .map(|()| Event::Proved { id }),
+                Action::Submit { .. } => self.submit(&mut job, &cancel).await,
+                Action::Confirm { .. } => {
+                    let prover = self.ctx.prover;
+                    let client = &self.ctx.client;
+                    confirm(prover, CONFIRM_ATTEMPTS, &cancel, || client.proof_request(&id))
+                        .await
+                        .map(|status| Event::Confirmed { id, status })
+                        .map_err(|e| {
+                            // The proof may have landed: never fail it on a read that could not
+                            // be made; the next start asks again.
+                            if e.is_retryable() { JobError::Unconfirmed(Box::new(e)) } else { e }
+                        })
+                }
+                Action::Done { .. } => {
+                    self.done(&mut job).await;
+                    return;
+                }
+                Action::GiveUp { reason, .. } => {
+                    self.give_up(&job, &reason).await;
+                    return;
+                }
+                Action::Stop { why, .. } => {
+                    tracing::info!("request closed ({why}); job stopped");
+                    let _ = self
+                        .ctx
+                        .store
+                        .set_state(&id, JobState::Failed, Some(&why), self.ctx.now())
+                        .await;
+                    metrics::counter!("node_jobs_total", "result" => "closed").increment(1);
+                    self.finish(id, JobState::Failed);
+                    return;
+                }
+                Action::Bid { .. } | Action::Skip { .. } | Action::Resolved { .. } => continue,
+            };
+            match step {
+                Ok(event) => self.dispatch(self.ctx.apply(event)),
+                Err(e) if e.keeps_job() => {
+                    tracing::error!("the job resumes at the next start: {e}");
+                    self.dispatch(self.ctx.apply(Event::Dropped { id }));
+                    self.finish(id, job.state);
+                    return;
+                }
+                Err(e) => {
+                    self.dispatch(self.ctx.apply(Event::Failed { id, reason: e.to_string() }))
+                }
+            }
+        }
+    }
+
+    async fn advance(&self, job: &mut Job, state: JobState) -> Result<(), JobError> {
+        self.ctx.store.set_state(&job.id, state, None, self.ctx.now()).await?;
+        tracing::debug!(%state, "job state");
+        job.state = state;
+        Ok(())
+    }
+
+    async fn done(&self, job: &mut Job) {
+        if let Err(e) = self.advance(job, JobState::Done).await {
+            tracing::error!("job store failed; the job resumes at the next start: {e}");
+            self.finish(job.id, job.state);
+            return;
+        }
+        self.ctx.health.record_job_success();
+        metrics::counter!("node_jobs_total", "result" => "done").increment(1);
+        self.finish(job.id, JobState::Done);
+    }
+
+    async fn give_up(&self, job: &Job, reason: &GiveUp) {
+        let reason = reason.to_string();
+        tracing::warn!("job failed: {reason}");
+        self.ctx.health.record_job_failure();
+        metrics::counter!("node_jobs_total", "result" => "failed").increment(1);
+        let now = self.ctx.now();
+        let _ = self.ctx.store.set_state(&job.id, JobState::Failed, Some(&reason), now).await;
+        let reported =
+            self.ctx.client.fail(&self.ctx.operator, &self.ctx.prover, &job.id, &reason).await;
+        if let Err(e) = reported {
+            tracing::warn!("cannot report the failure to the network: {e}");
+        }
+        self.finish(job.id, JobState::Failed);
+    }
+
+    fn proof_path(&self, job: &Job) -> PathBuf {
+        self.ctx.config.data_dir.join("proofs").join(format!("{}.proof", job.id))
+    }
+
+    /// Program and inputs, from the verified cache or the ArtifactStore.
+    async fn fetch(&self, job: &mut Job, cancel: &CancellationToken) -> Result<Files, JobError> {
+        let files = tokio::select! {
+            () = cancel.cancelled() => return Err(JobError::Cancelled("fetching")),
+            f = self.download(job) => f?,
+        };
+        if job.state == JobState::Assigned {
+            self.advance(job, JobState::Fetched).await?;
+        }
+        Ok(files)
+    }
+
+    async fn download(&self, job: &Job) -> Result<Files, JobError> {
+        let body =
+            job.request.body.as_ref().ok_or_else(|| JobError::Malformed("no body".into()))?;
+        let program_id = field::artifact_id("program_artifact_id", &body.program_artifact_id)
+            .map_err(|e| JobError::Malformed(e.to_string()))?;
+        let inputs_id = field::artifact_id("inputs_artifact_id", &body.inputs_artifact_id)
+            .map_err(|e| JobError::Malformed(e.to_string()))?;
+        let base = self.ctx.client.artifact_store_url();
+        let program = self.cached(&public_url(base, &program_id), &program_id).await?;
+        let inputs_url = if body.inputs_private {
+            self.ctx
+                .client
+                .presign_download(&self.ctx.operator, &job.id, &inputs_id)
+                .await
+                .map_err(|source| JobError::Network {
+                    what: "get the private inputs' URL",
+                    source,
+                })?
+        } else {
+            public_url(base, &inputs_id)
+        };
+        let inputs = self.cached(&inputs_url, &inputs_id).await?;
+        Ok((program, inputs))
+    }
+
+    async fn cached(&self, url: &str, id: &ArtifactId) -> Result<Arc<[u8]>, JobError> {
+        let refused = |reason: String| JobError::Artifact { id: *id, reason };
+        let path = self
+            .ctx
+            .cache
+            .get_or_download(&self.ctx.artifacts, url, id, None)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| refused(format!("cannot read the cached copy: {e}")))?;
+        Ok(bytes.into())
+    }
+
+    fn backend(&self, job: &Job) -> Result<Arc<dyn ZkVm>, JobError> {
+        let version = job.request.body.as_ref().map_or("", |b| b.zkvm_version.as_str());
+        self.ctx
+            .backends
+            .get(version)
+            .map_err(|e| JobError::Backend { step: "backend lookup", reason: e.to_string() })
+    }
+
+    /// Executes and checks PGUs and outputs against the network's execution.
+    async fn execute(
+        &self,
+        job: &mut Job,
+        (program, inputs): Files,
+        cancel: &CancellationToken,
+    ) -> Result<(), JobError> {
+        let backend = self.backend(job)?;
+        let gas = job.request.body.as_ref().map_or(0, |b| b.gas_limit);
+        let run = tokio::task::spawn_blocking(move || backend.execute(&program, &inputs, gas));
+        let failed = |reason: String| JobError::Backend { step: "execution", reason };
+        let execution = tokio::select! {
+            () = cancel.cancelled() => return Err(JobError::Cancelled("executing")),
+            r = run => r.map_err(|e| failed(format!("panicked: {e}")))?.map_err(|e| failed(e.to_string()))?,
+        };
+        if execution.pgus != job.request.pgus {
+            return Err(JobError::Mismatch(format!(
+                "execution measured {} PGUs, the network {}: the artifacts differ",
+                execution.pgus, job.request.pgus
+            )));
+        }
+        if execution.outputs.0 != job.request.public_outputs {
+            return Err(JobError::Mismatch(
+                "execution's public outputs differ from the network's".into(),
+            ));
+        }
+        self.advance(job, JobState::Executed).await
+    }
+
+    /// Proves in the slot the core gave, abandoned at `until`; verifies the proof and writes it.
+    async fn prove(
+        &self,
+        job: &mut Job,
+        (program, inputs): Files,
+        until: u64,
+        cancel: &CancellationToken,
+    ) -> Result<(), JobError> {
+        let backend = self.backend(job)?;
+        let body = job.request.body.clone().unwrap_or_default();
+        let mode: ProofMode = body
+            .proof_mode
+            .parse()
+            .map_err(|e: provernet_zkvm::ZkVmError| JobError::Malformed(e.to_string()))?;
+        let prove_job =
+            ProveJob { program, inputs: inputs.clone(), gas_limit: body.gas_limit, mode };
+        let started = Instant::now();
+        let left = Duration::from_secs(until.saturating_sub(self.ctx.now()));
+        let proof_cancel = cancel.child_token();
+        let proving =
+            prove_async(backend.clone(), prove_job, proof_cancel.clone(), Arc::new(|_| {}));
+        let proof = tokio::select! {
+            p = proving => p,
+            () = tokio::time::sleep(left) => {
+                proof_cancel.cancel();
+                return Err(JobError::DeadlinePassed);
+            }
+        };
+        let failed = |step, reason: String| JobError::Backend { step, reason };
+        let proof = proof.map_err(|e| failed("proving", e.to_string()))?;
+        let elapsed = started.elapsed().as_secs_f64();
+        NodeMonitorMetrics::proof_done(job.pgus(), elapsed);
+        tracing::info!(pgus = job.pgus(), secs = format!("{elapsed:.2}"), "proved");
+        let program_id = ProgramId::from_slice(&body.program_id)
+            .map_err(|e| JobError::Malformed(format!("program id: {e}")))?;
+        let bundle = ProofBundle::new(backend.version(), proof);
+        // Never submit a proof that would be refused.
+        let outputs = PublicOutputs(job.request.public_outputs.clone());
+        let proof_bytes = bundle.proof.clone();
+        tokio::task::spawn_blocking(move || {
+            backend.verify(&program_id, &inputs, &outputs, &proof_bytes)
+        })
+        .await
+        .map_err(|e| failed("own verification", format!("panicked: {e}")))?
+        .map_err(|e| failed("own verification", e.to_string()))?;
+        write_atomically(&self.proof_path(job), &bundle.encode())
+            .await
+            .map_err(JobError::ProofWrite)?;
+        self.advance(job, JobState::Proved).await
+    }
+
+    /// Sends the proof, retrying transient failures; then waits for the network's verifier and
+    /// takes what the network paid from its record.
+    async fn submit(&self, job: &mut Job, cancel: &CancellationToken) -> Result<Event, JobError> {
+        let bundle = tokio::fs::read(self.proof_path(job)).await.map_err(JobError::ProofLost)?;
+        if job.state == JobState::Proved {
+            self.advance(job, JobState::Submitted).await?;
+        }
+        let (ctx, id) = (&self.ctx, job.id);
+        let sent = retry("FulfillProof", SUBMIT_ATTEMPTS, cancel, || {
+            ctx.client.fulfill(&ctx.operator, &ctx.prover, &id, bundle.clone())
+        })
+        .await;
+        match sent {
+            Ok(_) => tracing::info!("proof submitted; waiting for the network's verifier"),
+            // A retry after an answer lost in transit: the first submission is being verified.
+            Err(JobError::Network { source, .. })
+                if source.code() == Some(tonic::Code::FailedPrecondition)
+                    && source.to_string().contains("being verified") => {}
+            Err(e) => return Err(e),
+        }
+        // The verifier's verdict: the request fulfilled (or closed), or the proof rejected.
+        let filter = provernet_types::proto::SubscribeRequestsRequest {
+            prover: ctx.prover.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        let judged = |r: &provernet_types::proto::ProofRequest| {
+            r.status != provernet_types::proto::RequestStatus::Assigned as i32
+                || r.pending_proof_artifact_id.is_empty()
+        };
+        let request = tokio::select! {
+            () = cancel.cancelled() => return Err(JobError::Cancelled("waiting for the verifier")),
+            r = ctx.client.wait_until(&id, filter, judged) => {
+                r.map_err(|source| JobError::Network { what: "wait for the verifier", source })?
+            }
+        };
+        use provernet_types::proto::RequestStatus;
+        match RequestStatus::try_from(request.status) {
+            Ok(RequestStatus::Fulfilled) => {}
+            Ok(RequestStatus::Assigned) => {
+                return Err(JobError::Rejected(request.proof_rejected_reason));
+            }
+            _ => {
+                return Err(JobError::Rejected(format!(
+                    "the request closed: {}",
+                    request.unfulfillable_reason
+                )));
+            }
+        }
+        // What the network paid, base fee included, is its record: never recomputed here.
+        tracing::info!("proof accepted");
+        Ok(Event::Accepted { id, paid: paid(&request).unwrap_or_default() })
+    }
+}
+
+fn lost_files() -> JobError {
+    JobError::Malformed("the job's files were not loaded before this step".into())
+}
+
+/// Writes `bytes` to `path` through a temporary sibling, so a crash never leaves half a file.
+async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = tokio::fs::File::create(&tmp).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+    file.sync_all().await?;
+    drop(file);
+    tokio::fs::rename(&tmp, path).await
+}
