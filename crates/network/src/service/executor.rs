@@ -97,6 +97,7 @@ async fn read_while_open(
             Err(e) if e.is_transient() => {
                 tracing::warn!(target: "provernet::network", request_id = %id, %artifact, error = %e, "cannot read {what} artifact; retrying");
                 metrics::counter!("network_executor_read_retries_total").increment(1);
+                state.executor_read_retries.send_modify(|n| *n += 1);
             }
             // Missing, too large or corrupt: the request's own fault.
             Err(e) => return Err(format!("{what} artifact {artifact}: {e}")),

@@ -85,6 +85,9 @@ pub struct NetworkState {
     pub artifacts: ArtifactServer,
     /// Rate limits and queue bounds.
     pub limits: limits::Limits,
+    /// Artifact reads the executor has retried after a storage failure, for operators (also
+    /// the `network_executor_read_retries_total` counter) and for tests to await.
+    pub executor_read_retries: tokio::sync::watch::Sender<u64>,
     /// The market. A std mutex: no await while held, and operations are short.
     market: Mutex<Market>,
     /// Durable writes, enqueued in operation order while the market lock is held.
@@ -169,6 +172,7 @@ impl NetworkState {
         let state = Arc::new(Self {
             domain: Domain::new(config.network_id.as_str()),
             limits: limits::Limits::new(&config),
+            executor_read_retries: tokio::sync::watch::Sender::new(0),
             config,
             zkvms,
             artifacts,

@@ -44,17 +44,23 @@ fn register_naming(
     seal(signer, &net.domain, &body)
 }
 
+/// A network with [`LIMIT`] on programs and proofs, and a key it has never seen.
+async fn limited_net_and_stranger() -> (Net, Signer) {
+    let net = Net::start_with(|config| {
+        config.max_program_bytes = LIMIT;
+        config.max_proof_bytes = LIMIT;
+    })
+    .await;
+    let stranger = Signer::random();
+    net.track(stranger.address());
+    (net, stranger)
+}
+
 #[tokio::test]
 async fn who_is_calling_is_checked_before_any_work_that_grows_with_the_input() {
     bounded(async {
-        let net = Net::start_with(|config| {
-            config.max_program_bytes = LIMIT;
-            config.max_proof_bytes = LIMIT;
-        })
-        .await;
         // An unfunded, unregistered key: uploads need no funds, so it can store a big artifact.
-        let stranger = Signer::random();
-        net.track(stranger.address());
+        let (net, stranger) = limited_net_and_stranger().await;
         let big = vec![b'x'; 4 * LIMIT as usize];
         let big_id = net.upload(&stranger, &big, proto::ArtifactKind::Inputs).await;
         let never_uploaded = ArtifactId::of(b"never uploaded");
@@ -104,13 +110,7 @@ async fn who_is_calling_is_checked_before_any_work_that_grows_with_the_input() {
 #[tokio::test]
 async fn uploads_stay_within_their_declared_size_and_the_limits_of_their_kind() {
     bounded(async {
-        let net = Net::start_with(|config| {
-            config.max_program_bytes = LIMIT;
-            config.max_proof_bytes = LIMIT;
-        })
-        .await;
-        let stranger = Signer::random();
-        net.track(stranger.address());
+        let (net, stranger) = limited_net_and_stranger().await;
         let presign = |nonce, kind: proto::ArtifactKind, size, id: &ArtifactId| {
             let body = proto::PresignArtifactUploadBody {
                 nonce,

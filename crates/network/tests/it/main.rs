@@ -12,6 +12,7 @@
 //! - `restart`: stopping the network mid-auction and relaunching it on the same data;
 //! - `subscriptions`: what each subscription filter delivers;
 //! - `bad_input`: refused calls leave the state exactly as it was;
+//! - `faults`: failures of what the network depends on (storage), survived;
 //! - `hostile`: who is calling is checked before any work that grows with the input;
 //! - `sp1` (feature `sp1`): SP1 requests executed and a committed proof verified.
 
@@ -20,6 +21,7 @@
 
 mod bad_input;
 mod deadline;
+mod faults;
 mod happy;
 mod harness;
 mod hostile;
