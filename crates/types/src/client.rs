@@ -310,7 +310,8 @@ impl NetworkClient {
                         call: "SubscribeRequests",
                         status: Status::unavailable("the network ended the event stream"),
                     })?;
-                if event.request_id == id.as_bytes() || matches!(event.event, Some(Event::Lagged(_)))
+                if event.request_id == id.as_bytes()
+                    || matches!(event.event, Some(Event::Lagged(_)))
                 {
                     break;
                 }
