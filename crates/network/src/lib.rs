@@ -8,11 +8,13 @@
 //! - [`service`]: the gRPC service (`rpc`) and the network's stages: the executor (runs each new
 //!   request within its gas limit), the verifier (judges each submitted proof off the RPC
 //!   path), the auction and deadline timers, and the self-protection limits.
+//! - [`metrics`]: every metric the network records, with its help text and unit.
 //! - [`config`]: the [`NetworkConfig`].
 //! - [`serve`]: [`launch`], which wires it all on given listeners.
 
 pub mod config;
 pub mod market;
+pub mod metrics;
 pub mod serve;
 pub mod service;
 pub mod store;

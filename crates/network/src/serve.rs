@@ -52,6 +52,7 @@ pub async fn launch(
     artifacts: TcpListener,
     cancel: CancellationToken,
 ) -> Result<NetworkHandle, LaunchError> {
+    crate::metrics::describe();
     let grpc_addr = grpc.local_addr()?;
     let artifacts_addr = artifacts.local_addr()?;
     let store = SqlStore::open(&config.database_url).await?;

@@ -70,7 +70,7 @@ impl Background {
         let counts = crate::market::count_by_status(self.state.market().requests());
         for state in ["requested", "assigned", "fulfilled", "unfulfillable", "cancelled"] {
             let n = counts.get(state).copied().unwrap_or(0);
-            metrics::gauge!("network_requests", "state" => state).set(n as f64);
+            crate::metrics::requests_in(state, n);
         }
     }
 
@@ -154,8 +154,7 @@ impl Background {
                 for (timer, due_ms) in &due {
                     let outcome = match timer {
                         Timer::Settle(id) => {
-                            metrics::histogram!("network_auction_settle_delay_seconds")
-                                .record(now.saturating_sub(*due_ms) as f64 / 1e3);
+                            crate::metrics::settled_after(now.saturating_sub(*due_ms) as f64 / 1e3);
                             m.settle(*id, now)
                         }
                         Timer::Sweep => m.sweep(now),

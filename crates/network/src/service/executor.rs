@@ -59,7 +59,7 @@ pub(crate) async fn execute(state: &Arc<NetworkState>, id: RequestId) {
             .map_err(|e| e.to_string())
     }
     .await;
-    metrics::histogram!("network_execution_seconds").record(started.elapsed().as_secs_f64());
+    crate::metrics::executed_in(started.elapsed().as_secs_f64());
     let result = match result {
         Ok(Some(executed)) => Ok(executed),
         // The request closed while its artifacts could not be read: nothing to record.
@@ -96,7 +96,7 @@ async fn read_while_open(
             Ok(bytes) => return Ok(Some(bytes)),
             Err(e) if e.is_transient() => {
                 tracing::warn!(target: "provernet::network", request_id = %id, %artifact, error = %e, "cannot read {what} artifact; retrying");
-                metrics::counter!("network_executor_read_retries_total").increment(1);
+                crate::metrics::executor_read_retried();
                 state.executor_read_retries.send_modify(|n| *n += 1);
             }
             // Missing, too large or corrupt: the request's own fault.

@@ -52,7 +52,7 @@ impl Limits {
     pub fn admit_call(&self, account: &Address) -> Result<(), Status> {
         let Some((limiter, limit)) = &self.accounts else { return Ok(()) };
         if limiter.check_key(account).is_err() {
-            metrics::counter!("network_rate_limited_total").increment(1);
+            crate::metrics::rate_limited();
             return Err(Status::resource_exhausted(format!(
                 "account {account} is over this network's rate limit of {} state-changing calls per second (bursts of {}): slow down and retry",
                 limit.per_second, limit.burst
@@ -79,7 +79,7 @@ impl Limits {
         let mut open = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
         let count = open.entry(peer).or_insert(0);
         if *count >= self.max_subscriptions {
-            metrics::counter!("network_subscriptions_refused_total").increment(1);
+            crate::metrics::subscription_refused();
             return Err(Status::resource_exhausted(format!(
                 "this connection already has {count} subscriptions, the limit per connection: close one or use another connection"
             )));
@@ -123,7 +123,7 @@ impl Queue {
     pub fn admit(&self) -> Result<(), Status> {
         let queued = self.queued.load(Ordering::Relaxed);
         if queued >= self.max {
-            metrics::counter!("network_load_shed_total", "queue" => self.what).increment(1);
+            crate::metrics::load_shed(self.what);
             return Err(Status::resource_exhausted(format!(
                 "the network's {} has {queued} items queued, its limit: retry in a few seconds",
                 self.what

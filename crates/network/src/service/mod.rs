@@ -86,7 +86,7 @@ pub struct NetworkState {
     /// Rate limits and queue bounds.
     pub limits: limits::Limits,
     /// Artifact reads the executor has retried after a storage failure, for operators (also
-    /// the `network_executor_read_retries_total` counter) and for tests to await.
+    /// a counter in [`crate::metrics`]) and for tests to await.
     pub executor_read_retries: tokio::sync::watch::Sender<u64>,
     /// The market. A std mutex: no await while held, and operations are short.
     market: Mutex<Market>,

@@ -450,7 +450,7 @@ impl ProverNetwork for NetworkService {
         self.state
             .apply(|m, now| Ok((m.bid(signer, body.nonce, id, prover, price, now)?, ())))
             .await?;
-        metrics::counter!("network_auction_bids_total").increment(1);
+        crate::metrics::bid_accepted();
         Ok(Response::new(proto::BidResponse {}))
     }
 

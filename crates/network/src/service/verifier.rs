@@ -67,7 +67,7 @@ pub(crate) async fn verify(state: &Arc<NetworkState>, id: RequestId) {
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(target: "provernet::network", request_id = %id, error = %e, "cannot read what the verifier needs; retrying");
-                metrics::counter!("network_verifier_read_retries_total").increment(1);
+                crate::metrics::verifier_read_retried();
             }
         }
         tokio::time::sleep(wait).await;
@@ -116,7 +116,7 @@ async fn judge(
         backend.verify(&program_id, &inputs, &PublicOutputs(outputs.0), &proof)
     })
     .await;
-    metrics::histogram!("network_verification_seconds").record(started.elapsed().as_secs_f64());
+    crate::metrics::verified_in(started.elapsed().as_secs_f64());
     Ok(Some(match verified {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
