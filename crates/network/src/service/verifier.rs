@@ -137,6 +137,10 @@ async fn record(state: &NetworkState, id: RequestId, verdict: Result<(), String>
         (Err(reason), Ok(())) => {
             tracing::warn!(target: "provernet::network", request_id = %id, %reason, "proof rejected")
         }
+        // The request closed meanwhile (its prover gave up): the verdict no longer matters.
+        (_, Err(e)) if e.code() == tonic::Code::FailedPrecondition => {
+            tracing::info!(target: "provernet::network", request_id = %id, %e, "verdict not recorded")
+        }
         (_, Err(e)) => {
             tracing::error!(target: "provernet::network", request_id = %id, %e, "cannot record the verifier's verdict")
         }
