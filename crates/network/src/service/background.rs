@@ -102,25 +102,12 @@ impl Background {
                 work = self.work_rx.recv() => match work {
                     None => return,
                     Some(Work::Execute(id)) => {
-                        let state = self.state.clone();
-                        let executors = executors.clone();
-                        let queued = state.limits.executions.enter();
-                        tokio::spawn(async move {
-                            let _queued = queued;
-                            // Never closed: the semaphore lives as long as this task.
-                            let Ok(_permit) = executors.acquire_owned().await else { return };
-                            executor::execute(&state, id).await;
-                        });
+                        let (state, queued) = (self.state.clone(), self.state.limits.executions.enter());
+                        spawn_in(&executors, queued, async move { executor::execute(&state, id).await });
                     }
                     Some(Work::Verify(id)) => {
-                        let state = self.state.clone();
-                        let verifiers = verifiers.clone();
-                        let queued = state.limits.verifications.enter();
-                        tokio::spawn(async move {
-                            let _queued = queued;
-                            let Ok(_permit) = verifiers.acquire_owned().await else { return };
-                            verifier::verify(&state, id).await;
-                        });
+                        let (state, queued) = (self.state.clone(), self.state.limits.verifications.enter());
+                        spawn_in(&verifiers, queued, async move { verifier::verify(&state, id).await });
                     }
                     Some(Work::Settle(id, at)) => timers.push(Reverse((at, Timer::Settle(id)))),
                     Some(Work::Sweep(at)) => timers.push(Reverse((at, Timer::Sweep))),
@@ -168,4 +155,19 @@ impl Background {
             tracing::error!(target: "provernet::network", timers = due.len(), %e, "timers failed");
         }
     }
+}
+
+/// Runs `work` once `pool` has a permit, counted in its queue (`queued`) until it ends.
+fn spawn_in(
+    pool: &Arc<Semaphore>,
+    queued: super::limits::QueueGuard,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let _queued = queued;
+        // Never closed: the semaphore lives as long as the background task.
+        let Ok(_permit) = pool.acquire_owned().await else { return };
+        work.await;
+    });
 }
