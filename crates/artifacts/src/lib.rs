@@ -18,7 +18,7 @@
 //! - [`kind`]: the [`ArtifactKind`], [`Visibility`], the [`ArtifactMeta`] sidecar;
 //! - [`presign`]: the [`UrlSigner`], [`PresignedUrl`] and their verification;
 //! - [`storage`]: the [`ArtifactStorage`] on a local folder, memory or S3-compatible storage;
-//! - [`server`]: the [`ArtifactServer`], [`router`] and [`serve`];
+//! - [`server`]: the [`ArtifactServer`], [`router`], [`serve`] and [`serve_with`];
 //! - [`retention`]: the [`RetentionSweeper`];
 //! - [`metrics`]: the request, byte and latency metrics (scope `artifacts.http`);
 //! - [`client`]: the [`ArtifactClient`] and the [`ArtifactTransfer`] seam (with an in-memory impl);
@@ -52,6 +52,6 @@ pub use self::{
     kind::{ArtifactKind, ArtifactMeta, Visibility},
     presign::{Grant, Method, PresignedUrl, UrlSigner, public_url},
     retention::RetentionSweeper,
-    server::{ArtifactServer, router, serve},
+    server::{ArtifactServer, router, serve, serve_with},
     storage::{ArtifactStorage, NewArtifact, PutOutcome},
 };

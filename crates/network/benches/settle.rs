@@ -71,6 +71,7 @@ fn market(provers: usize, bids: usize) -> (Market, RequestId) {
         artifact_id: ArtifactId::of(b"fib"),
         registered_by: registrar,
         registered_at: 0,
+        sdk_hash: None,
     };
     m.register_program(registrar, 0, program).unwrap();
     let id = RequestId::from_bytes([9; 32]);

@@ -2,6 +2,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use provernet_types::{Address, Amount};
+use sha3::{Digest, Keccak256};
+
 use crate::market::MarketConfig;
 
 /// A rate: calls per second sustained, with bursts of up to `burst` calls.
@@ -60,6 +63,61 @@ pub struct NetworkConfig {
     pub data_dir: PathBuf,
     /// Where to serve Prometheus metrics (`None`: not served).
     pub metrics_addr: Option<SocketAddr>,
+    /// The Succinct-API facade (`network.ProverNetwork`, `artifact.ArtifactStore`) on the gRPC
+    /// port, for SP1's SDK and Succinct-protocol nodes (`None`: not served).
+    pub succinct: Option<SuccinctApiConfig>,
+}
+
+/// What the Succinct-API facade tells its clients, and its own limits.
+#[derive(Debug, Clone)]
+pub struct SuccinctApiConfig {
+    /// The chain id of the EIP-712 domain that request, bid and fulfilment bodies must name.
+    /// 1 (the original mainnet's domain) by default, which reference nodes hard-code.
+    pub chain_id: u64,
+    /// The base fee GetProofRequestParams proposes.
+    pub base_fee: Amount,
+    /// The price per PGU GetProofRequestParams proposes (the SDK offers 1.2 times it).
+    pub max_price_per_pgu: Amount,
+    /// The shortest auction, in seconds: a request asking for less (the SDK asks for 0) gets
+    /// this, so that more than the first bidder can compete.
+    pub min_auction_period: u64,
+    /// The auctioneer, executor, verifier and treasury addresses that requests must name (the
+    /// SDK copies them from GetProofRequestParams).
+    pub auctioneer: Address,
+    /// See `auctioneer`.
+    pub executor: Address,
+    /// See `auctioneer`.
+    pub verifier: Address,
+    /// See `auctioneer`.
+    pub treasury: Address,
+    /// Artifact slots (CreateArtifact) open at once per account.
+    pub max_slots_per_account: usize,
+    /// Bytes of uploaded inputs held in slots until a request names them.
+    pub max_slot_bytes: u64,
+}
+
+impl SuccinctApiConfig {
+    /// Defaults for the network `network_id`: the mainnet domain, and role addresses derived
+    /// from the network id (`keccak256(network_id ‖ "/" ‖ role)`, last 20 bytes), so that they
+    /// are stable and distinct per network.
+    pub fn for_network(network_id: &str) -> Self {
+        let role = |name: &str| {
+            let hash = Keccak256::digest(format!("{network_id}/{name}").as_bytes());
+            Address::from_slice(&hash[12..]).unwrap_or_default()
+        };
+        Self {
+            chain_id: provernet_types::succinct::MAINNET_CHAIN_ID,
+            base_fee: Amount::new(0),
+            max_price_per_pgu: Amount::new(1_000),
+            min_auction_period: 2,
+            auctioneer: role("auctioneer"),
+            executor: role("executor"),
+            verifier: role("verifier"),
+            treasury: role("treasury"),
+            max_slots_per_account: 64,
+            max_slot_bytes: 256 << 20,
+        }
+    }
 }
 
 impl NetworkConfig {
@@ -94,6 +152,7 @@ impl NetworkConfig {
             request_timeout: Duration::from_secs(30),
             data_dir,
             metrics_addr: None,
+            succinct: None,
         }
     }
 }

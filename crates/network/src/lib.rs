@@ -19,5 +19,5 @@ pub mod serve;
 pub mod service;
 pub mod store;
 
-pub use config::{NetworkConfig, RateLimit};
+pub use config::{NetworkConfig, RateLimit, SuccinctApiConfig};
 pub use serve::{NetworkHandle, launch};

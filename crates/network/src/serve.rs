@@ -4,7 +4,13 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use provernet_artifacts::{ArtifactServer, ArtifactStoreConfig};
-use provernet_types::proto::prover_network_server::ProverNetworkServer;
+use provernet_types::{
+    proto::prover_network_server::ProverNetworkServer,
+    succinct::proto::{
+        artifact::artifact_store_server::ArtifactStoreServer,
+        network::prover_network_server::ProverNetworkServer as SuccinctNetworkServer,
+    },
+};
 use provernet_zkvm::ZkVmRegistry;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -12,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     NetworkConfig,
     market::Market,
-    service::{Background, NetworkService, NetworkState},
+    service::{Background, NetworkService, NetworkState, succinct::SuccinctService},
     store::{SqlStore, StoreWriter},
 };
 
@@ -74,11 +80,15 @@ pub async fn launch(
     background.restore();
     tracing::info!(target: "provernet::network", %grpc_addr, %artifacts_addr, requests, network_id = %config.network_id, "network listening");
 
+    let succinct = config.succinct.clone().map(|c| SuccinctService::new(state.clone(), c));
+    let extra_routes = succinct.as_ref().map(SuccinctService::routes).unwrap_or_default();
     let stop = cancel.clone();
-    let artifacts_task =
-        tokio::spawn(provernet_artifacts::serve(artifacts, artifact_server, async move {
-            stop.cancelled().await
-        }));
+    let artifacts_task = tokio::spawn(provernet_artifacts::serve_with(
+        artifacts,
+        artifact_server,
+        extra_routes,
+        async move { stop.cancelled().await },
+    ));
     let background_task = tokio::spawn(background.run(cancel.clone()));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -90,6 +100,19 @@ pub async fn launch(
     let service = ProverNetworkServer::new(NetworkService::new(state.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    // The Succinct API on the same port (SP1's SDK uses one channel for both of its services);
+    // without it, its paths answer UNIMPLEMENTED like any unknown service.
+    let (succinct_network, succinct_artifacts) = match succinct {
+        Some(s) => (
+            Some(
+                SuccinctNetworkServer::new(s.clone())
+                    .max_decoding_message_size(config.max_message_bytes)
+                    .max_encoding_message_size(config.max_message_bytes),
+            ),
+            Some(ArtifactStoreServer::new(s)),
+        ),
+        None => (None, None),
+    };
     let stop = cancel.clone();
     let grpc_task = tokio::spawn(
         tonic::transport::Server::builder()
@@ -97,6 +120,8 @@ pub async fn launch(
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
+            .add_optional_service(succinct_network)
+            .add_optional_service(succinct_artifacts)
             // Small messages (bids, events) must not wait for Nagle's algorithm and the peer's
             // delayed ACK (~40 ms on Linux).
             .serve_with_incoming_shutdown(

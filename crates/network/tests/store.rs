@@ -71,6 +71,7 @@ fn program(n: u8) -> Program {
         artifact_id: ArtifactId::of(&[n]),
         registered_by: address(n),
         registered_at: 1_700_000_000 + u64::from(n),
+        sdk_hash: None,
     }
 }
 

@@ -15,6 +15,8 @@
 //! - [`request`]: [`RequestSpec`], a typed `RequestProofBody`, its timing rules and costs.
 //! - [`program`]: [`ProgramName`], the rule for program names.
 //! - [`client`]: [`NetworkClient`], the gRPC client that signs and keeps nonces.
+//! - [`succinct`]: the Succinct Prover Network's API (the subset SP1's SDK and Succinct-protocol
+//!   nodes use), its EIP-191 signatures and EIP-712 domain.
 //!
 //! How a state-changing call travels:
 //!
@@ -35,6 +37,7 @@ pub mod proto;
 pub mod request;
 pub mod signature;
 pub mod signer;
+pub mod succinct;
 
 pub use address::{Address, AddressError};
 pub use amount::{Amount, AmountArithmeticError, AmountError};

@@ -237,8 +237,16 @@ pub fn recover(
     body: &[u8],
     signature: &Signature,
 ) -> Result<Address, SignatureError> {
-    let digest = domain.digest(body);
-    recover_key(&digest, &signature.inner, signature.recovery_id)
+    recover_digest(&domain.digest(body), signature)
+}
+
+/// The address whose key signed the 32-byte `digest` (for schemes that hash differently from
+/// [`Domain::digest`], such as the Succinct API's EIP-191 messages).
+///
+/// # Errors
+/// [`SignatureError::Unrecoverable`] if no key recovers.
+pub fn recover_digest(digest: &[u8; 32], signature: &Signature) -> Result<Address, SignatureError> {
+    recover_key(digest, &signature.inner, signature.recovery_id)
         .map(|key| Address::from_public_key(&key))
         .ok_or(SignatureError::Unrecoverable)
 }

@@ -86,11 +86,15 @@ impl Signer {
 
     /// Signs `body` under `domain`: a recoverable signature over keccak256(separator ‖ body).
     pub fn sign(&self, domain: &Domain, body: &[u8]) -> Signature {
-        let digest = domain.digest(body);
+        self.sign_digest(&domain.digest(body))
+    }
+
+    /// Signs a 32-byte digest computed by another scheme (the Succinct API's EIP-191 hash).
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Signature {
         // RFC 6979 signing of a 32-byte prehash fails only if it derives r = 0 or s = 0, which
         // happens with probability about 2^-256; it is not reachable from any input.
         let (signature, recovery_id) =
-            self.key.sign_prehash_recoverable(&digest).expect("signing a 32-byte digest");
+            self.key.sign_prehash_recoverable(digest).expect("signing a 32-byte digest");
         Signature::from_parts(signature, recovery_id)
     }
 }

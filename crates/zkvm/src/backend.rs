@@ -236,6 +236,20 @@ pub trait ZkVm: Send + Sync + 'static {
     /// Computes the program's identity from its bytes, validating them.
     fn program_id(&self, program: &[u8]) -> Result<ProgramId>;
 
+    /// The hash its own SDK names the program by (SP1: the verifying key's `hash_bytes`, which
+    /// SP1's network client registers and requests under); for backends without such an SDK,
+    /// the program id. Validates the bytes as [`ZkVm::program_id`] does.
+    fn sdk_program_hash(&self, program: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.program_id(program)?.as_bytes().to_vec())
+    }
+
+    /// A proof in the form its own SDK reads (SP1: `bincode(SP1ProofWithPublicValues)`, which
+    /// SP1's network client decodes as its `ProofFromNetwork`); for backends without such an
+    /// SDK, the proof bytes as they are.
+    fn sdk_proof(&self, proof: &[u8]) -> Result<Vec<u8>> {
+        Ok(proof.to_vec())
+    }
+
     /// Checks that `inputs` are well-formed for this backend, without running anything.
     fn check_inputs(&self, inputs: &[u8]) -> Result<()>;
 

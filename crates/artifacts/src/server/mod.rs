@@ -136,6 +136,20 @@ pub async fn serve(
     server: ArtifactServer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_with(listener, server, Router::new(), shutdown).await
+}
+
+/// [`serve`], with `extra` routes of the embedding process beside the store's own (the
+/// network's Succinct-API uploads and downloads).
+///
+/// # Errors
+/// [`ServerError::Io`] if serving fails.
+pub async fn serve_with(
+    listener: TcpListener,
+    server: ArtifactServer,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     match server.storage().remove_stale_uploads(STALE_UPLOAD_AGE).await {
         Ok(0) => {}
         Ok(n) => {
@@ -152,7 +166,7 @@ pub async fn serve(
     }
 
     let stop = cancel.clone();
-    let result = axum::serve(listener, router(server))
+    let result = axum::serve(listener, extra.merge(router(server)))
         .with_graceful_shutdown(async move {
             shutdown.await;
             stop.cancel();

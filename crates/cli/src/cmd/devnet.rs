@@ -20,7 +20,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use provernet_network::{NetworkConfig, launch as launch_network};
+use provernet_network::{NetworkConfig, SuccinctApiConfig, launch as launch_network};
 use provernet_node::{NodeConfig, NodeHandle, launch as launch_node};
 use provernet_types::{Address, Amount, NetworkClient, RequestId, Signer, proto};
 use provernet_zkvm::{miden, samples};
@@ -224,7 +224,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let store = TcpListener::bind("127.0.0.1:0").await.context("cannot bind a loopback port")?;
     let artifacts_url = format!("http://{}", store.local_addr()?);
     let secret = Signer::random().secret_hex();
-    let config = NetworkConfig::local(dir.join("network"), NETWORK_ID, &artifacts_url, &secret);
+    let mut config = NetworkConfig::local(dir.join("network"), NETWORK_ID, &artifacts_url, &secret);
+    // SP1's SDK and Succinct-protocol nodes can use the devnet too (NETWORK_RPC_URL).
+    config.succinct = Some(SuccinctApiConfig::for_network(NETWORK_ID));
     let network_stop = CancellationToken::new();
     let network = launch_network(config, grpc, store, network_stop.clone())
         .await
@@ -257,6 +259,16 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     client.faucet(&requester_key, Amount::new(FUNDS)).await.context("faucet")?;
     let requester = Requester::connect(&network_url, Some(requester_key.clone())).await?;
     eprintln!("requester   {}", requester_key.address());
+    // A funded key for SP1's SDK, written to the data folder and printed for the walk-through
+    // (a throwaway devnet key; `--sp1` or `--keep` only).
+    let sdk_key = write_new_key(&dir.join("sdk.key"))?;
+    client.faucet(&sdk_key, Amount::new(FUNDS)).await.context("faucet")?;
+    if args.sp1 || args.keep {
+        eprintln!(
+            "sp1 sdk     NETWORK_RPC_URL={network_url} NETWORK_PRIVATE_KEY={}",
+            sdk_key.secret_hex()
+        );
+    }
     eprintln!();
 
     let outcome = follow_stream(&client, &requester, &names, stream).await;
@@ -621,6 +633,10 @@ fn print_endpoints(
     println!(
         "Try: provernet request submit programs/fib --network {network} --key-file {} --wait",
         dir.join("requester.key").display()
+    );
+    println!(
+        "SP1's SDK (Succinct API on the same port): NETWORK_RPC_URL={network} NETWORK_PRIVATE_KEY=$(cat {})",
+        dir.join("sdk.key").display()
     );
 }
 

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
-use provernet_network::{NetworkConfig, launch};
+use provernet_network::{NetworkConfig, SuccinctApiConfig, launch};
 use provernet_types::{Address, Amount};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +71,15 @@ pub struct NetworkArgs {
     /// Proofs queued for the verifier above which FulfillProof is refused.
     #[arg(long, default_value_t = 100)]
     max_queued_verifications: usize,
+    /// Also serve the Succinct Prover Network's API (`network.ProverNetwork`,
+    /// `artifact.ArtifactStore`) on the gRPC port, for SP1's SDK (`NETWORK_RPC_URL`) and
+    /// Succinct-protocol prover nodes.
+    #[arg(long, env = "PROVERNET_SUCCINCT_API")]
+    succinct_api: bool,
+    /// The chain id of the EIP-712 domain Succinct-API bodies must name (1: the original
+    /// mainnet's, which reference nodes hard-code).
+    #[arg(long, default_value_t = provernet_types::succinct::MAINNET_CHAIN_ID)]
+    succinct_chain_id: u64,
 }
 
 /// Serves the network until Ctrl-C or SIGTERM.
@@ -116,11 +125,19 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     config.max_subscriptions_per_connection = args.max_subscriptions_per_connection.max(1);
     config.max_queued_executions = args.max_queued_executions.max(1);
     config.max_queued_verifications = args.max_queued_verifications.max(1);
+    if args.succinct_api {
+        let mut succinct = SuccinctApiConfig::for_network(&args.network_id);
+        succinct.chain_id = args.succinct_chain_id;
+        config.succinct = Some(succinct);
+    }
     let cancel = CancellationToken::new();
     let handle = launch(config, grpc, artifacts, cancel.clone())
         .await
         .context("cannot start the network")?;
     println!("network     grpc://{}  (id {})", handle.grpc_addr, args.network_id);
+    if args.succinct_api {
+        println!("succinct    NETWORK_RPC_URL=http://{}", handle.grpc_addr);
+    }
     println!("artifacts   {artifacts_url}");
     shutdown_signal().await;
     cancel.cancel();

@@ -57,6 +57,10 @@ pub struct Program {
     pub registered_by: Address,
     /// Unix seconds of registration.
     pub registered_at: u64,
+    /// The hash its zkVM's own SDK names it by, where that differs from the program id
+    /// (SP1's `vk.hash_bytes()`): how the Succinct API looks programs up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk_hash: Option<Vec<u8>>,
 }
 
 /// Where a request stands.

@@ -150,6 +150,8 @@ pub struct Market {
     accounts: HashMap<Address, Account>,
     provers: HashMap<Address, Prover>,
     programs: HashMap<Vec<u8>, Program>,
+    /// Program ids by their SDK hash, where it differs from the id (SP1).
+    sdk_hashes: HashMap<Vec<u8>, Vec<u8>>,
     requests: HashMap<RequestId, Request>,
     ledger: LedgerTotals,
     /// Requests not closed yet, for the deadline sweeper: (deadline, id).
@@ -181,6 +183,11 @@ impl Market {
         market.provers = snapshot.provers.into_iter().map(|p| (p.owner, p)).collect();
         market.programs =
             snapshot.programs.into_iter().map(|p| (p.program_id.clone(), p)).collect();
+        market.sdk_hashes = market
+            .programs
+            .values()
+            .filter_map(|p| Some((p.sdk_hash.clone()?, p.program_id.clone())))
+            .collect();
         for request in snapshot.requests {
             if !request.status.is_closed() {
                 market.open.insert((request.spec.deadline, request.id));
@@ -221,6 +228,46 @@ impl Market {
     /// A program by id.
     pub fn program(&self, program_id: &[u8]) -> Option<&Program> {
         self.programs.get(program_id)
+    }
+
+    /// The prover `signer` acts for: itself if it owns a prover, else the prover it operates.
+    pub fn owner_of(&self, signer: &Address) -> Option<Address> {
+        if self.provers.contains_key(signer) {
+            return Some(*signer);
+        }
+        self.provers.values().find(|p| p.operator == *signer).map(|p| p.owner)
+    }
+
+    /// The mean price per PGU of the open and recent assignments (at most the last 100), if any.
+    pub fn recent_price(&self) -> Option<Amount> {
+        let mut assigned: Vec<_> =
+            self.requests.values().filter_map(|r| r.assignment.as_ref()).collect();
+        assigned.sort_by_key(|a| std::cmp::Reverse(a.at_ms));
+        assigned.truncate(100);
+        let n = assigned.len() as u128;
+        (n > 0)
+            .then(|| Amount::new(assigned.iter().map(|a| a.price_per_pgu.get()).sum::<u128>() / n))
+    }
+
+    /// Checks, without changing anything, the nonce of `requester` and that it can lock
+    /// `worst_case` for a request: the caller runs this before any work on the request's inputs.
+    pub fn check_request(&self, requester: &Address, nonce: u64, worst_case: Amount) -> Result<()> {
+        self.check_nonce(requester, nonce)?;
+        self.check_spend(requester, worst_case)
+    }
+
+    /// Whether a registered program is stored as artifact `id`.
+    pub fn has_program_artifact(&self, id: &ArtifactId) -> bool {
+        self.programs.values().any(|p| p.artifact_id == *id)
+    }
+
+    /// A registered program by the hash its zkVM's SDK names it by: its SDK hash where it has
+    /// one (SP1), else its program id (Miden).
+    pub fn program_by_sdk_hash(&self, hash: &[u8]) -> Option<&Program> {
+        match self.sdk_hashes.get(hash) {
+            Some(id) => self.programs.get(id),
+            None => self.programs.get(hash).filter(|p| p.sdk_hash.is_none()),
+        }
     }
 
     /// Every version registered under `name`, oldest first.
@@ -518,6 +565,9 @@ impl Market {
         let mut touched = Touched::default();
         self.use_nonce(&signer, &mut touched);
         touched.programs.push(program.program_id.clone());
+        if let Some(hash) = &program.sdk_hash {
+            self.sdk_hashes.insert(hash.clone(), program.program_id.clone());
+        }
         self.programs.insert(program.program_id.clone(), program);
         Ok(self.finish(touched))
     }

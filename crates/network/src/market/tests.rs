@@ -19,6 +19,7 @@ fn program() -> Program {
         artifact_id: ArtifactId::of(b"fib"),
         registered_by: addr(200),
         registered_at: 0,
+        sdk_hash: None,
     }
 }
 

@@ -67,3 +67,20 @@ pub(crate) async fn read_artifact(
     }
     Ok(bytes)
 }
+
+/// Stores `bytes` as a content-addressed artifact of `kind` (at most `max_bytes`); returns its
+/// id. Storing bytes that are already there stores nothing new.
+pub(crate) async fn store_bytes(
+    state: &NetworkState,
+    bytes: Vec<u8>,
+    kind: provernet_artifacts::ArtifactKind,
+    visibility: provernet_artifacts::Visibility,
+    max_bytes: u64,
+) -> Result<ArtifactId, provernet_artifacts::StorageError> {
+    let id = ArtifactId::of(&bytes);
+    let new = provernet_artifacts::NewArtifact { kind, visibility, retain_until: None };
+    let stream =
+        futures::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)) });
+    state.artifacts.storage().put_stream(id, new, Box::pin(stream), max_bytes).await?;
+    Ok(id)
+}

@@ -8,7 +8,9 @@
 //! - `background`: dispatches the background work: the `executor`, the `verifier` and the
 //!   auction/deadline timers;
 //! - `artifact`: whole artifacts read from the embedded store, bounded and verified;
-//! - `limits`: rate limits per account, subscriptions per connection, queue bounds.
+//! - `limits`: rate limits per account, subscriptions per connection, queue bounds;
+//! - [`succinct`]: the Succinct-API facade (SP1's SDK, Succinct-protocol nodes) over the same
+//!   state.
 //!
 //! ```text
 //! RPC ──open envelope──▶ NetworkState::apply ──(market mutex)──▶ Market op ──▶ Changes
@@ -29,6 +31,7 @@ mod convert;
 mod executor;
 pub mod limits;
 mod rpc;
+pub mod succinct;
 mod verifier;
 
 use std::{

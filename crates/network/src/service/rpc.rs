@@ -4,7 +4,7 @@
 use std::{pin::Pin, sync::Arc};
 
 use futures::{Stream, StreamExt};
-use provernet_artifacts::{ArtifactKind, NewArtifact, Visibility};
+use provernet_artifacts::{ArtifactKind, Visibility};
 use provernet_types::{
     Address, ArtifactId, RequestId, RequestSpec, SignedBody, field, open,
     proto::{self, prover_network_server::ProverNetwork},
@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     NetworkState,
-    artifact::{ReadError, read_artifact},
+    artifact::{ReadError, read_artifact, store_bytes},
     convert, verifier,
 };
 use crate::market::{Market, Program, Status as RequestStatus};
@@ -45,6 +45,102 @@ impl NetworkService {
         Ok((signer, body, message.body))
     }
 
+    /// Opens a proof request: the checks that need more than the market (backend, proof mode,
+    /// gas limit, the inputs artifact), the executor queue's admission, then the market.
+    pub(super) async fn open_request(
+        &self,
+        signer: Address,
+        nonce: u64,
+        id: RequestId,
+        spec: RequestSpec,
+    ) -> Result<(), Status> {
+        let backend = self
+            .state
+            .zkvms
+            .get(&spec.zkvm_version)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mode: ProofMode = spec
+            .proof_mode
+            .parse()
+            .map_err(|e: provernet_zkvm::ZkVmError| Status::invalid_argument(e.to_string()))?;
+        backend.check_mode(mode).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if spec.gas_limit > backend.max_gas_limit() {
+            return Err(Status::invalid_argument(format!(
+                "gas_limit {} is above {}'s maximum {}",
+                spec.gas_limit,
+                backend.version(),
+                backend.max_gas_limit()
+            )));
+        }
+        match self.state.artifacts.storage().meta(&spec.inputs_artifact_id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(Status::not_found(format!(
+                    "inputs artifact {} is not in the ArtifactStore: upload it first",
+                    spec.inputs_artifact_id
+                )));
+            }
+            Err(e) => {
+                return Err(Status::unavailable(format!("cannot check the inputs artifact: {e}")));
+            }
+        }
+        self.state.limits.executions.admit()?;
+        self.state.apply(|m, now| Ok((m.request_proof(signer, nonce, id, spec, now)?, ()))).await
+    }
+
+    /// Takes a proof for verification: who may fulfil first (before any work that grows with
+    /// the proof), then the bundle's claims, then it is stored and handed to the verifier.
+    pub(super) async fn submit_proof(
+        &self,
+        signer: Address,
+        nonce: u64,
+        id: RequestId,
+        prover: Address,
+        source: ProofSource,
+    ) -> Result<ArtifactId, Status> {
+        // Who may fulfil, before any work that grows with the proof (reading, decoding,
+        // verifying): a stranger must not make the network read an artifact it uploaded.
+        let claims = {
+            let market = self.state.market();
+            market.check_fulfil(&signer, nonce, &id, &prover).map_err(convert::market_status)?;
+            let r = market
+                .request(&id)
+                .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
+            verifier::Claims::of(r).ok_or_else(|| {
+                Status::failed_precondition(format!("proof request {id} is not executed"))
+            })?
+        };
+        self.state.limits.verifications.admit()?;
+        let (bundle_bytes, stored) = match source {
+            ProofSource::Bytes(bytes) => (bytes, None),
+            ProofSource::Artifact(artifact) => {
+                let bytes = self
+                    .read_artifact(&artifact, "proof", self.state.config.max_proof_bytes)
+                    .await?;
+                (bytes, Some(artifact))
+            }
+        };
+        // What the bundle claims is checked now, so that a proof of something else is refused
+        // at once; whether the proof holds is the verifier's to say.
+        claims.check(&bundle_bytes).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let proof_id = match stored {
+            Some(artifact) => artifact,
+            None => store_bytes(
+                &self.state,
+                bundle_bytes,
+                ArtifactKind::Proof,
+                Visibility::Public,
+                self.state.config.max_proof_bytes,
+            )
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot store the proof: {e}")))?,
+        };
+        self.state
+            .apply(|m, now| Ok((m.submit_proof(signer, nonce, id, prover, proof_id, now)?, ())))
+            .await?;
+        Ok(proof_id)
+    }
+
     /// Reads a whole artifact of at most `max_bytes` from the embedded store.
     async fn read_artifact(
         &self,
@@ -67,6 +163,14 @@ impl NetworkService {
             }
         })
     }
+}
+
+/// Where a submitted proof bundle is: inline, or an artifact the prover uploaded.
+pub(super) enum ProofSource {
+    /// The bundle's bytes.
+    Bytes(Vec<u8>),
+    /// An artifact holding the bundle.
+    Artifact(ArtifactId),
 }
 
 fn shutting_down() -> Status {
@@ -216,10 +320,15 @@ impl ProverNetwork for NetworkService {
         let bytes = self
             .read_artifact(&artifact_id, "program", self.state.config.max_program_bytes)
             .await?;
-        let program_id = tokio::task::spawn_blocking(move || backend.program_id(&bytes))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (program_id, sdk_hash) = tokio::task::spawn_blocking(move || {
+            Ok::<_, provernet_zkvm::ZkVmError>((
+                backend.program_id(&bytes)?,
+                backend.sdk_program_hash(&bytes)?,
+            ))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let program = Program {
             program_id: program_id.as_bytes().to_vec(),
             name: body.name.clone(),
@@ -227,6 +336,7 @@ impl ProverNetwork for NetworkService {
             artifact_id,
             registered_by: signer,
             registered_at: super::now_ms() / 1000,
+            sdk_hash: (sdk_hash != program_id.as_bytes()).then_some(sdk_hash),
         };
         let message = self
             .state
@@ -278,41 +388,8 @@ impl ProverNetwork for NetworkService {
     ) -> Result<Response<proto::RequestProofResponse>, Status> {
         let (signer, body, bytes) = self.open::<proto::RequestProofBody>(request)?;
         let spec = RequestSpec::try_from(&body)?;
-        let backend = self
-            .state
-            .zkvms
-            .get(&spec.zkvm_version)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let mode: ProofMode = spec
-            .proof_mode
-            .parse()
-            .map_err(|e: provernet_zkvm::ZkVmError| Status::invalid_argument(e.to_string()))?;
-        backend.check_mode(mode).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        if spec.gas_limit > backend.max_gas_limit() {
-            return Err(Status::invalid_argument(format!(
-                "gas_limit {} is above {}'s maximum {}",
-                spec.gas_limit,
-                backend.version(),
-                backend.max_gas_limit()
-            )));
-        }
-        match self.state.artifacts.storage().meta(&spec.inputs_artifact_id).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Err(Status::not_found(format!(
-                    "inputs artifact {} is not in the ArtifactStore: upload it first",
-                    spec.inputs_artifact_id
-                )));
-            }
-            Err(e) => {
-                return Err(Status::unavailable(format!("cannot check the inputs artifact: {e}")));
-            }
-        }
-        self.state.limits.executions.admit()?;
         let id = RequestId::derive(&signer, &bytes);
-        self.state
-            .apply(|m, now| Ok((m.request_proof(signer, body.nonce, id, spec, now)?, ())))
-            .await?;
+        self.open_request(signer, body.nonce, id, spec).await?;
         tracing::info!(target: "provernet::network", request_id = %id, requester = %signer, "proof requested");
         Ok(Response::new(proto::RequestProofResponse { request_id: id.as_bytes().to_vec() }))
     }
@@ -463,60 +540,13 @@ impl ProverNetwork for NetworkService {
         let id = field::request_id("request_id", &body.request_id)?;
         let prover = field::address("prover", &body.prover)?;
         let proof = body.proof.clone().ok_or_else(|| missing("proof"))?;
-        // Who may fulfil, before any work that grows with the proof (reading, decoding,
-        // verifying): a stranger must not make the network read an artifact it uploaded.
-        let claims = {
-            let market = self.state.market();
-            market
-                .check_fulfil(&signer, body.nonce, &id, &prover)
-                .map_err(convert::market_status)?;
-            let r = market
-                .request(&id)
-                .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
-            verifier::Claims::of(r).ok_or_else(|| {
-                Status::failed_precondition(format!("proof request {id} is not executed"))
-            })?
-        };
-        self.state.limits.verifications.admit()?;
-        let (bundle_bytes, stored) = match proof {
-            Proof::ProofBytes(bytes) => (bytes, None),
+        let source = match proof {
+            Proof::ProofBytes(bytes) => ProofSource::Bytes(bytes),
             Proof::ProofArtifactId(a) => {
-                let artifact = field::artifact_id("proof_artifact_id", &a)?;
-                let bytes = self
-                    .read_artifact(&artifact, "proof", self.state.config.max_proof_bytes)
-                    .await?;
-                (bytes, Some(artifact))
+                ProofSource::Artifact(field::artifact_id("proof_artifact_id", &a)?)
             }
         };
-        // What the bundle claims is checked now, so that a proof of something else is refused
-        // at once; whether the proof holds is the verifier's to say.
-        claims.check(&bundle_bytes).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let proof_id = match stored {
-            Some(artifact) => artifact,
-            None => {
-                let proof_id = ArtifactId::of(&bundle_bytes);
-                let new = NewArtifact {
-                    kind: ArtifactKind::Proof,
-                    visibility: Visibility::Public,
-                    retain_until: None,
-                };
-                let stream = futures::stream::once(async move {
-                    Ok::<_, std::io::Error>(bytes::Bytes::from(bundle_bytes))
-                });
-                self.state
-                    .artifacts
-                    .storage()
-                    .put_stream(proof_id, new, Box::pin(stream), self.state.config.max_proof_bytes)
-                    .await
-                    .map_err(|e| Status::unavailable(format!("cannot store the proof: {e}")))?;
-                proof_id
-            }
-        };
-        self.state
-            .apply(|m, now| {
-                Ok((m.submit_proof(signer, body.nonce, id, prover, proof_id, now)?, ()))
-            })
-            .await?;
+        let proof_id = self.submit_proof(signer, body.nonce, id, prover, source).await?;
         tracing::info!(target: "provernet::network", request_id = %id, %prover, "proof submitted");
         Ok(Response::new(proto::FulfillProofResponse {
             proof_artifact_id: proof_id.as_bytes().to_vec(),

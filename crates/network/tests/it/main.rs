@@ -14,7 +14,8 @@
 //! - `bad_input`: refused calls leave the state exactly as it was;
 //! - `faults`: failures of what the network depends on (storage), survived;
 //! - `hostile`: who is calling is checked before any work that grows with the input;
-//! - `sp1` (feature `sp1`): SP1 requests executed and a committed proof verified.
+//! - `sp1` (feature `sp1`): SP1 requests executed and a committed proof verified;
+//! - `succinct`: the Succinct-API facade, as SP1's SDK and Succinct-protocol nodes call it.
 
 // Helpers too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -29,3 +30,4 @@ mod restart;
 mod scenarios;
 mod sp1;
 mod subscriptions;
+mod succinct;

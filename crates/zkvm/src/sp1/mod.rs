@@ -311,6 +311,16 @@ impl ZkVm for Sp1Backend {
         MAX_PGUS
     }
 
+    fn sdk_program_hash(&self, program: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.key(program)?.vk.hash_bytes().to_vec())
+    }
+
+    fn sdk_proof(&self, proof: &[u8]) -> Result<Vec<u8>> {
+        let (_, proof) = decode_proof(proof)?;
+        bincode::serialize(&proof)
+            .map_err(|e| ZkVmError::MalformedProof { reason: format!("re-encoding: {e}") })
+    }
+
     fn proving_memory(&self, _pgus: u64, mode: ProofMode) -> u64 {
         match mode {
             ProofMode::Compressed => COMPRESSED_PROVING_MEMORY,

@@ -216,6 +216,7 @@ impl Ctx {
             artifact_id: ArtifactId::of(b"sim program"),
             registered_by: requester,
             registered_at: T0_MS / 1000,
+            sdk_hash: None,
         };
         market.register_program(requester, 1, program)?;
         let addresses: Vec<Address> = (0..nodes).map(|n| address(n + 1, 0x11)).collect();
