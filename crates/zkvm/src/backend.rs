@@ -250,6 +250,19 @@ pub trait ZkVm: Send + Sync + 'static {
         Ok(proof.to_vec())
     }
 
+    /// The inverse of [`ZkVm::sdk_proof`]: a proof of `program` from the form its own SDK
+    /// produces (SP1: `bincode(SP1ProofWithPublicValues)`), as this backend verifies it. Only
+    /// decodes and re-encodes: whether the proof holds is [`ZkVm::verify`]'s to say.
+    fn proof_from_sdk(&self, program: &[u8], sdk_proof: &[u8]) -> Result<Proof> {
+        let _ = (program, sdk_proof);
+        Err(ZkVmError::MalformedProof {
+            reason: format!(
+                "{} has no SDK proof format: send a provernet proof bundle",
+                self.version()
+            ),
+        })
+    }
+
     /// Checks that `inputs` are well-formed for this backend, without running anything.
     fn check_inputs(&self, inputs: &[u8]) -> Result<()>;
 

@@ -501,3 +501,112 @@ fn bodies_name_their_domain_where_they_have_one() {
     assert_eq!(bid.domain(), Some(&[1; 32][..]));
     assert_eq!(CancelRequestRequestBody::default().domain(), None);
 }
+
+/// SP1 through the facade (feature `sp1`; named `sp1::…` so that CI runs it alone: SP1's setup
+/// takes both cores): the SDK's vk hash, version and stdin mapped onto the market, the stdin
+/// served back to nodes as the SDK wrote it, and a malformed SP1 proof refused by FulfillProof
+/// without touching the request.
+#[cfg(feature = "sp1")]
+mod sp1 {
+    use provernet_zkvm::sp1::{Sp1Backend, samples};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_sp1_request_is_registered_requested_and_a_bad_proof_refused() {
+        tokio::time::timeout(std::time::Duration::from_secs(600), async {
+            let net = start().await;
+            let sdk = Sdk::connect(&net).await;
+            let requester = net.funded().await;
+            let prover = net.prover().await;
+            let elf = samples::FIB_ELF;
+            let vk_hash = tokio::task::spawn_blocking(|| Sp1Backend::new().sdk_program_hash(elf))
+                .await
+                .unwrap()
+                .unwrap();
+            let program_id = Sp1Backend::new().program_id(elf).unwrap();
+            assert_ne!(vk_hash, program_id.as_bytes(), "the SDK names SP1 programs otherwise");
+
+            let uri = sdk.upload(&requester, ArtifactType::Program, &bincode_bytes(elf)).await;
+            let body = CreateProgramRequestBody {
+                nonce: sdk.nonce(&requester).await,
+                vk_hash: vk_hash.clone(),
+                vk: Vec::new(),
+                program_uri: uri,
+            };
+            let (signature, body) = succinct::seal(&requester, &body);
+            sdk.network
+                .clone()
+                .create_program(CreateProgramRequest { format: 1, signature, body })
+                .await
+                .unwrap();
+            let found = sdk
+                .network
+                .clone()
+                .get_program(GetProgramRequest { vk_hash: vk_hash.clone() })
+                .await
+                .unwrap();
+            assert_eq!(found.into_inner().program.unwrap().vk_hash, vk_hash);
+
+            let n20 = 20u32.to_le_bytes();
+            let stdin_uri = sdk.upload(&requester, ArtifactType::Stdin, &stdin_of(&n20)).await;
+            let params = sdk.params().await;
+            let body = RequestProofRequestBody {
+                version: "sp1-v6.1.0".into(),
+                gas_limit: 1_000_000,
+                ..request_body(sdk.nonce(&requester).await, &vk_hash, &stdin_uri, &params)
+            };
+            let (signature, bytes) = succinct::seal(&requester, &body);
+            sdk.network
+                .clone()
+                .request_proof(RequestProofRequest { format: 1, signature, body: bytes.clone() })
+                .await
+                .unwrap();
+            let id = RequestId::derive(&requester.address(), &bytes);
+            let mut events = net.events().await;
+            let executed = net.wait_until(&mut events, &id, "executed", |r| r.pgus > 0).await;
+            assert_eq!(executed.body.unwrap().zkvm_version, "sp1-v6.1");
+            let details = sdk
+                .network
+                .clone()
+                .get_proof_request_details(GetProofRequestDetailsRequest {
+                    request_id: id.as_bytes().to_vec(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .request
+                .unwrap();
+            assert_eq!((details.version.as_str(), &details.vk_hash), ("sp1-v6.1.0", &vk_hash));
+            assert_eq!(sdk.get(&details.stdin_public_uri).await, stdin_of(&n20));
+            assert_eq!(sdk.get(&details.program_public_uri).await, bincode_bytes(elf));
+
+            net.bid(&prover, &id, 7).await.unwrap();
+            net.wait_until(&mut events, &id, "assigned", |r| !r.assigned_prover.is_empty()).await;
+            let operator = prover.operator.address();
+            let before = account_of(&net, &operator).await;
+            let fulfil = FulfillProofRequestBody {
+                nonce: before.0,
+                request_id: id.as_bytes().to_vec(),
+                proof: vec![7; 1000],
+                reserved_metadata: None,
+                domain: params.domain.clone(),
+                variant: TransactionVariant::FulfillVariant as i32,
+            };
+            let (signature, body) = succinct::seal(&prover.operator, &fulfil);
+            let e = sdk
+                .network
+                .clone()
+                .fulfill_proof(FulfillProofRequest { format: 1, signature, body })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+            assert!(e.message().contains("SP1ProofWithPublicValues"), "{e:?}");
+            assert_eq!(account_of(&net, &operator).await, before);
+            assert!(net.get(&id).await.pending_proof_artifact_id.is_empty());
+            net.stop().await;
+        })
+        .await
+        .expect("the test did not finish in time");
+    }
+}

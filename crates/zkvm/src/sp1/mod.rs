@@ -48,7 +48,7 @@ use std::{
     num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{Arc, Mutex, MutexGuard, OnceLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use bincode::Options;
@@ -313,6 +313,26 @@ impl ZkVm for Sp1Backend {
 
     fn sdk_program_hash(&self, program: &[u8]) -> Result<Vec<u8>> {
         Ok(self.key(program)?.vk.hash_bytes().to_vec())
+    }
+
+    fn proof_from_sdk(&self, program: &[u8], sdk_proof: &[u8]) -> Result<Proof> {
+        // The SDK's own reader allows bytes after the proof (its `ProofFromNetwork` is a
+        // prefix of `SP1ProofWithPublicValues`); the proof itself must decode whole.
+        let proof: SP1ProofWithPublicValues = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_limit(sdk_proof.len() as u64)
+            .reject_trailing_bytes()
+            .deserialize(sdk_proof)
+            .map_err(|e| ZkVmError::MalformedProof {
+                reason: format!("not an SP1ProofWithPublicValues in bincode: {e}"),
+            })?;
+        let key = self.key(program)?;
+        Ok(Proof {
+            bytes: encode_proof(&key.vk, &proof)?,
+            outputs: PublicOutputs(proof.public_values.as_slice().to_vec()),
+            program_id: key.id,
+            elapsed: Duration::ZERO,
+        })
     }
 
     fn sdk_proof(&self, proof: &[u8]) -> Result<Vec<u8>> {

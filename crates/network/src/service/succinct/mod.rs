@@ -693,7 +693,7 @@ impl ProverNetwork for SuccinctService {
         if body.proof.is_empty() {
             return Err(missing("proof"));
         }
-        let (prover, version) = {
+        let (prover, version, program_artifact) = {
             let market = self.state.market();
             let r = market
                 .request(&id)
@@ -701,19 +701,41 @@ impl ProverNetwork for SuccinctService {
             let prover = r.assignment.as_ref().map(|a| a.prover).ok_or_else(|| {
                 Status::failed_precondition(format!("proof request {id} is not assigned"))
             })?;
-            (prover, r.spec.zkvm_version.clone())
+            // Who may fulfil, before any work that grows with the proof.
+            market
+                .check_fulfil(&signer, body.nonce, &id, &prover)
+                .map_err(convert::market_status)?;
+            (prover, r.spec.zkvm_version.clone(), r.spec.program_artifact_id)
         };
-        if formats::is_sp1(&version) {
-            // An SP1 node sends bincode(SP1ProofWithPublicValues), which needs the program's
-            // key to become a provernet bundle: not done yet.
-            return Err(Status::unimplemented(
-                "FulfillProof of SP1 requests through the Succinct API is not supported yet: submit through provernet.v1",
-            ));
-        }
-        // Miden: the proof is a provernet proof bundle, checked like a native submission
-        // (who may fulfil first, then the bundle's claims).
+        let bundle = if formats::is_sp1(&version) {
+            // bincode(SP1ProofWithPublicValues), as SP1 nodes send it: with the program's key
+            // (cached by the program's hash) it becomes a provernet bundle.
+            let program = super::artifact::read_artifact(
+                &self.state,
+                &program_artifact,
+                self.state.config.max_program_bytes,
+            )
+            .await
+            .map_err(|e| Status::unavailable(format!("program of {id}: {e}")))?;
+            let backend = self
+                .state
+                .zkvms
+                .get(&version)
+                .map_err(|e| Status::failed_precondition(e.to_string()))?;
+            let sdk_proof = body.proof;
+            let proof =
+                tokio::task::spawn_blocking(move || backend.proof_from_sdk(&program, &sdk_proof))
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    .map_err(|e| Status::invalid_argument(format!("proof: {e}")))?;
+            provernet_zkvm::ProofBundle::new(&version, proof).encode()
+        } else {
+            // Miden has no SDK of its own: the proof is a provernet proof bundle.
+            body.proof
+        };
+        // Checked like a native submission: the caller again, then the bundle's claims.
         self.native
-            .submit_proof(signer, body.nonce, id, prover, ProofSource::Bytes(body.proof))
+            .submit_proof(signer, body.nonce, id, prover, ProofSource::Bytes(bundle))
             .await?;
         Ok(Response::new(sproto::FulfillProofResponse {
             tx_hash: tx_hash(&signer, &request.body),

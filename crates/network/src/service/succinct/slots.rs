@@ -115,6 +115,9 @@ pub enum SlotError {
         /// The limit.
         max: usize,
     },
+    /// Too many slots are open on the whole network.
+    #[error("{0} artifacts are open, the most this network holds: retry later")]
+    Crowded(usize),
     /// The slots hold too many bytes.
     #[error(
         "uploaded inputs waiting for a request hold {held} bytes, the limit is {max}: retry later"
@@ -150,7 +153,9 @@ impl SlotError {
             Self::Unknown(_) | Self::Empty(_) => StatusCode::NOT_FOUND,
             Self::Token(_) | Self::Owner(_) => StatusCode::FORBIDDEN,
             Self::Filled(_) => StatusCode::CONFLICT,
-            Self::TooMany { .. } | Self::Full { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooMany { .. } | Self::Crowded(_) | Self::Full { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Kind { .. } => StatusCode::BAD_REQUEST,
             Self::Format { source: FormatError::TooLarge { .. }, .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -166,7 +171,9 @@ impl SlotError {
         match self {
             Self::Unknown(_) | Self::Empty(_) => tonic::Status::not_found(message),
             Self::Token(_) | Self::Owner(_) => tonic::Status::permission_denied(message),
-            Self::TooMany { .. } | Self::Full { .. } => tonic::Status::resource_exhausted(message),
+            Self::TooMany { .. } | Self::Crowded(_) | Self::Full { .. } => {
+                tonic::Status::resource_exhausted(message)
+            }
             Self::Storage { .. } => tonic::Status::unavailable(message),
             Self::Filled(_) | Self::Kind { .. } | Self::Format { .. } => {
                 tonic::Status::invalid_argument(message)
@@ -174,6 +181,9 @@ impl SlotError {
         }
     }
 }
+
+/// Most slots open on the whole network: each is small, but keys cost nothing to make.
+const MAX_SLOTS: usize = 100_000;
 
 /// The URI path prefix of slots.
 const SLOT_PATH: &str = "/v1/succinct/slots/";
@@ -198,6 +208,9 @@ impl Slots {
         let now = Instant::now();
         let mut slots = self.lock();
         slots.retain(|_, s| s.expires > now);
+        if slots.len() >= MAX_SLOTS {
+            return Err(SlotError::Crowded(MAX_SLOTS));
+        }
         if slots.values().filter(|s| s.owner == owner).count() >= self.max_per_account {
             return Err(SlotError::TooMany { owner, max: self.max_per_account });
         }
