@@ -464,6 +464,8 @@ async fn hostile_messages_are_refused_with_a_definite_code_and_change_nothing() 
         };
         let packed = zstd::encode_all(&stdin_of(b"{}")[..], 3).unwrap();
         assert_eq!(put(format!("{}?token=00", created.artifact_uri), packed.clone()).await, 403);
+        let unknown = format!("{}0", created.artifact_uri);
+        assert_eq!(put(unknown, vec![0; 1 << 20]).await, 404, "refused before the body is read");
         assert_eq!(put(created.artifact_presigned_url.clone(), b"not zstd".to_vec()).await, 422);
         assert_eq!(put(created.artifact_presigned_url.clone(), packed.clone()).await, 200);
         assert_eq!(put(created.artifact_presigned_url.clone(), packed).await, 409);

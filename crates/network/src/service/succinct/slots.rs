@@ -255,28 +255,41 @@ impl Slots {
     }
 
     /// Fills slot `id` with an upload, after checking its token and that it is empty.
+    /// Checks that slot `id` exists, takes `token` and is empty: before a byte of the upload is
+    /// read, so that nobody without the token makes the network receive a body.
+    fn check_upload(&self, id: &str, token: &str) -> Result<SlotKind, SlotError> {
+        let slots = self.lock();
+        let slot = slots
+            .get(id)
+            .filter(|s| s.expires > Instant::now())
+            .ok_or_else(|| SlotError::Unknown(id.to_owned()))?;
+        if slot.token != token {
+            return Err(SlotError::Token(id.to_owned()));
+        }
+        if slot.filled.is_some() {
+            return Err(SlotError::Filled(id.to_owned()));
+        }
+        Ok(slot.kind)
+    }
+
+    /// The largest upload body a slot of `kind` takes (compressed, so at most what it may
+    /// decompress to).
+    fn body_limit(&self, state: &NetworkState, kind: SlotKind) -> u64 {
+        match kind {
+            SlotKind::Program => state.config.max_program_bytes.saturating_add(8),
+            SlotKind::Stdin | SlotKind::PrivateStdin => self.max_bytes,
+        }
+    }
+
+    /// Fills slot `id` (of `kind`, checked by [`Slots::check_upload`]) with an upload.
     async fn fill(
         &self,
         state: &NetworkState,
         id: &str,
-        token: &str,
+        kind: SlotKind,
         body: Bytes,
     ) -> Result<(), SlotError> {
         let uri = id.to_owned();
-        let kind = {
-            let slots = self.lock();
-            let slot = slots
-                .get(id)
-                .filter(|s| s.expires > Instant::now())
-                .ok_or_else(|| SlotError::Unknown(uri.clone()))?;
-            if slot.token != token {
-                return Err(SlotError::Token(uri));
-            }
-            if slot.filled.is_some() {
-                return Err(SlotError::Filled(uri));
-            }
-            slot.kind
-        };
         let config = &state.config;
         let format = |source| SlotError::Format { uri: uri.clone(), source };
         let filled = match kind {
@@ -352,9 +365,21 @@ async fn put_slot(
     State(routes): State<Routes>,
     Path(id): Path<String>,
     Query(query): Query<TokenQuery>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    match routes.slots.fill(&routes.state, &id, &query.token, body).await {
+    let kind = match routes.slots.check_upload(&id, &query.token) {
+        Ok(kind) => kind,
+        Err(e) => return refuse(e.http_status(), e.to_string()),
+    };
+    let limit = routes.slots.body_limit(&routes.state, kind);
+    let Ok(body) = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
+    else {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("artifact {id}: the upload is above {limit} bytes, or was cut off"),
+        );
+    };
+    match routes.slots.fill(&routes.state, &id, kind, body).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => refuse(e.http_status(), e.to_string()),
     }
