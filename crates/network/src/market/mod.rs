@@ -238,15 +238,17 @@ impl Market {
         self.provers.values().find(|p| p.operator == *signer).map(|p| p.owner)
     }
 
-    /// The mean price per PGU of the open and recent assignments (at most the last 100), if any.
+    /// The mean price per PGU of the requests assigned and not yet closed, if any. Only open
+    /// requests are read: the closed history can be long, and callers hold the market's lock.
     pub fn recent_price(&self) -> Option<Amount> {
-        let mut assigned: Vec<_> =
-            self.requests.values().filter_map(|r| r.assignment.as_ref()).collect();
-        assigned.sort_by_key(|a| std::cmp::Reverse(a.at_ms));
-        assigned.truncate(100);
-        let n = assigned.len() as u128;
-        (n > 0)
-            .then(|| Amount::new(assigned.iter().map(|a| a.price_per_pgu.get()).sum::<u128>() / n))
+        let prices: Vec<u128> = self
+            .open
+            .iter()
+            .filter_map(|(_, id)| self.requests.get(id)?.assignment.as_ref())
+            .map(|a| a.price_per_pgu.get())
+            .collect();
+        let n = prices.len() as u128;
+        (n > 0).then(|| Amount::new(prices.iter().fold(0u128, |s, p| s.saturating_add(*p)) / n))
     }
 
     /// Checks, without changing anything, the nonce of `requester` and that it can lock

@@ -443,3 +443,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_recent_price_is_the_mean_of_open_assignments_and_the_owner_of_an_operator_is_found() {
+    let mut m = market();
+    assert_eq!(m.recent_price(), None, "nothing assigned");
+    let id = assigned_request(&mut m, 1);
+    open_request(&mut m, 2, T0);
+    assert_eq!(m.recent_price(), Some(Amount::new(3)), "only the assigned request counts");
+    let p10 = addr(10);
+    m.fail(p10, nonce(&m, p10), id, p10, "gave up", T0 + 3_000).unwrap();
+    assert_eq!(m.recent_price(), None, "closed requests are not read");
+    assert_eq!(m.owner_of(&p10), Some(p10));
+    assert_eq!(m.owner_of(&addr(99)), None);
+}
