@@ -165,6 +165,23 @@ impl NetworkService {
     }
 }
 
+/// A program's id and the hash its zkVM's SDK names it by, computed off the async threads
+/// (SP1's setup takes seconds); bytes that are not a valid program are INVALID_ARGUMENT.
+pub(super) async fn identify_program(
+    backend: std::sync::Arc<dyn provernet_zkvm::ZkVm>,
+    bytes: Vec<u8>,
+) -> Result<(provernet_zkvm::ProgramId, Vec<u8>), Status> {
+    tokio::task::spawn_blocking(move || {
+        Ok::<_, provernet_zkvm::ZkVmError>((
+            backend.program_id(&bytes)?,
+            backend.sdk_program_hash(&bytes)?,
+        ))
+    })
+    .await
+    .map_err(|e| Status::internal(e.to_string()))?
+    .map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
 /// Where a submitted proof bundle is: inline, or an artifact the prover uploaded.
 pub(super) enum ProofSource {
     /// The bundle's bytes.
@@ -320,15 +337,7 @@ impl ProverNetwork for NetworkService {
         let bytes = self
             .read_artifact(&artifact_id, "program", self.state.config.max_program_bytes)
             .await?;
-        let (program_id, sdk_hash) = tokio::task::spawn_blocking(move || {
-            Ok::<_, provernet_zkvm::ZkVmError>((
-                backend.program_id(&bytes)?,
-                backend.sdk_program_hash(&bytes)?,
-            ))
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (program_id, sdk_hash) = identify_program(backend, bytes).await?;
         let program = Program {
             program_id: program_id.as_bytes().to_vec(),
             name: body.name.clone(),

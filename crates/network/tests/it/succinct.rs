@@ -12,7 +12,8 @@ use provernet_types::{
         self, CREATE_ARTIFACT_MESSAGE, SignedBody,
         proto::{
             artifact::{
-                ArtifactType, CreateArtifactRequest, artifact_store_client::ArtifactStoreClient,
+                ArtifactType, CreateArtifactRequest, CreateArtifactResponse,
+                artifact_store_client::ArtifactStoreClient,
             },
             network::prover_network_client::ProverNetworkClient,
             types::*,
@@ -55,17 +56,22 @@ impl Sdk {
         self.network.clone().get_nonce(request).await.unwrap().into_inner().nonce
     }
 
+    /// CreateArtifact signed by `who`, with `v` of the signature as given by `v`.
+    async fn create_artifact(
+        &self,
+        who: &Signer,
+        kind: ArtifactType,
+        v: impl FnOnce(u8) -> u8,
+    ) -> Result<CreateArtifactResponse, tonic::Status> {
+        let mut signature = succinct::sign_message(who, CREATE_ARTIFACT_MESSAGE);
+        signature[64] = v(signature[64]);
+        let request = CreateArtifactRequest { signature, artifact_type: kind as i32 };
+        Ok(self.artifacts.clone().create_artifact(request).await?.into_inner())
+    }
+
     /// CreateArtifact as the SDK signs it (v offset twice), then PUT `zstd(item)`.
     async fn upload(&self, who: &Signer, kind: ArtifactType, bincode_item: &[u8]) -> String {
-        let mut signature = succinct::sign_message(who, CREATE_ARTIFACT_MESSAGE);
-        signature[64] += 27;
-        let created = self
-            .artifacts
-            .clone()
-            .create_artifact(CreateArtifactRequest { signature, artifact_type: kind as i32 })
-            .await
-            .unwrap()
-            .into_inner();
+        let created = self.create_artifact(who, kind, |v| v + 27).await.unwrap();
         let packed = zstd::encode_all(bincode_item, 3).unwrap();
         let put = self.http.put(&created.artifact_presigned_url).body(packed).send().await.unwrap();
         assert!(put.status().is_success(), "PUT: {}", put.status());
@@ -432,32 +438,12 @@ async fn hostile_messages_are_refused_with_a_definite_code_and_change_nothing() 
         }
 
         // CreateArtifact: v 54/55 is the SDK's; anything else is refused.
-        let mut signature = succinct::sign_message(&requester, CREATE_ARTIFACT_MESSAGE);
-        signature[64] = 56;
-        let e = sdk
-            .artifacts
-            .clone()
-            .create_artifact(CreateArtifactRequest {
-                signature,
-                artifact_type: ArtifactType::Stdin as i32,
-            })
-            .await
-            .unwrap_err();
+        let e = sdk.create_artifact(&requester, ArtifactType::Stdin, |_| 56).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
 
         // Uploads: a wrong token, a second fill, bytes that are not zstd.
-        let mut signature = succinct::sign_message(&requester, CREATE_ARTIFACT_MESSAGE);
-        signature[64] += 27;
-        let created = sdk
-            .artifacts
-            .clone()
-            .create_artifact(CreateArtifactRequest {
-                signature,
-                artifact_type: ArtifactType::Stdin as i32,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let created =
+            sdk.create_artifact(&requester, ArtifactType::Stdin, |v| v + 27).await.unwrap();
         let put = |url: String, body: Vec<u8>| {
             let http = sdk.http.clone();
             async move { http.put(url).body(body).send().await.unwrap().status().as_u16() }

@@ -40,7 +40,7 @@ use self::slots::{Filled, SlotKind, Slots};
 use super::{NetworkService, NetworkState, convert, rpc::ProofSource};
 use crate::{
     SuccinctApiConfig,
-    market::{Execution, Program, Request as MarketRequest, Status as RequestStatus},
+    market::{Execution, Market, Program, Request as MarketRequest, Status as RequestStatus},
 };
 
 /// Most requests one GetFilteredProofRequests call returns.
@@ -102,7 +102,9 @@ impl SuccinctService {
 
     /// A request as the Succinct API shows it.
     fn proof_request(&self, r: &MarketRequest, program: Option<&Program>) -> sproto::ProofRequest {
-        let base = self.base_url().trim_end_matches('/');
+        let base = self.base_url();
+        let program_url = slots::program_url(base, &r.spec.program_artifact_id);
+        let stdin_url = slots::stdin_url(base, &r.id);
         let vk_hash = program
             .map(|p| p.sdk_hash.clone().unwrap_or_else(|| p.program_id.clone()))
             .unwrap_or_else(|| r.spec.program_id.clone());
@@ -113,8 +115,8 @@ impl SuccinctService {
             version: formats::version_to_theirs(&r.spec.zkvm_version),
             mode: mode_of(&r.spec.proof_mode) as i32,
             strategy: sproto::FulfillmentStrategy::Auction as i32,
-            program_uri: format!("{base}/v1/succinct/programs/{}", r.spec.program_artifact_id),
-            stdin_uri: format!("{base}/v1/succinct/stdins/{}", r.id),
+            program_uri: program_url.clone(),
+            stdin_uri: stdin_url.clone(),
             deadline: r.spec.deadline,
             cycle_limit: r.spec.gas_limit,
             gas_price: r
@@ -134,15 +136,8 @@ impl SuccinctService {
             deduction_amount: (r.status == RequestStatus::Fulfilled).then(|| r.paid.to_string()),
             gas_limit: r.spec.gas_limit,
             gas_used: r.pgus(),
-            program_public_uri: format!(
-                "{base}/v1/succinct/programs/{}",
-                r.spec.program_artifact_id
-            ),
-            stdin_public_uri: if r.spec.inputs_private {
-                String::new()
-            } else {
-                format!("{base}/v1/succinct/stdins/{}", r.id)
-            },
+            program_public_uri: program_url,
+            stdin_public_uri: if r.spec.inputs_private { String::new() } else { stdin_url },
             min_auction_period: r.spec.min_auction_period,
             whitelist: r.spec.whitelist.iter().map(|a| a.as_bytes().to_vec()).collect(),
             base_fee: Some(r.spec.base_fee.to_string()),
@@ -156,6 +151,20 @@ impl SuccinctService {
             ..Default::default()
         }
     }
+}
+
+/// A request and the prover it is assigned to (FulfillProof and FailFulfillment name none:
+/// the Succinct API leaves it to the network).
+fn assigned<'m>(
+    market: &'m Market,
+    id: &RequestId,
+) -> Result<(&'m MarketRequest, Address), Status> {
+    let r =
+        market.request(id).ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
+    let prover = r.assignment.as_ref().map(|a| a.prover).ok_or_else(|| {
+        Status::failed_precondition(format!("proof request {id} is not assigned"))
+    })?;
+    Ok((r, prover))
 }
 
 /// The fulfilment and execution statuses of a request, as the Succinct API numbers them.
@@ -341,12 +350,11 @@ impl ProverNetwork for SuccinctService {
         let p = market.program_by_sdk_hash(&hash).ok_or_else(|| {
             Status::not_found(format!("no program with vk_hash 0x{}", hex::encode(&hash)))
         })?;
-        let base = self.base_url().trim_end_matches('/');
         Ok(Response::new(sproto::GetProgramResponse {
             program: Some(sproto::Program {
                 vk_hash: hash.clone(),
                 vk: Vec::new(),
-                program_uri: format!("{base}/v1/succinct/programs/{}", p.artifact_id),
+                program_uri: slots::program_url(self.base_url(), &p.artifact_id),
                 name: Some(p.name.clone()),
                 owner: bytes20(&p.registered_by),
                 created_at: p.registered_at,
@@ -396,15 +404,7 @@ impl ProverNetwork for SuccinctService {
             })?;
         let backend =
             self.state.zkvms.get(&version).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let (program_id, sdk_hash) = tokio::task::spawn_blocking(move || {
-            Ok::<_, provernet_zkvm::ZkVmError>((
-                backend.program_id(&bytes)?,
-                backend.sdk_program_hash(&bytes)?,
-            ))
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (program_id, sdk_hash) = super::rpc::identify_program(backend, bytes).await?;
         if sdk_hash != vk_hash {
             return Err(Status::invalid_argument(format!(
                 "vk_hash 0x{} is not the program's: its {version} key hashes to 0x{}",
@@ -568,8 +568,7 @@ impl ProverNetwork for SuccinctService {
             .request(&id)
             .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
         let (fulfillment, execution) = statuses(r);
-        let base = self.base_url().trim_end_matches('/');
-        let proof_uri = r.proof_artifact_id.map(|_| format!("{base}/v1/succinct/proofs/{id}"));
+        let proof_uri = r.proof_artifact_id.map(|_| slots::proof_url(self.base_url(), &id));
         Ok(Response::new(sproto::GetProofRequestStatusResponse {
             fulfillment_status: fulfillment as i32,
             execution_status: execution as i32,
@@ -695,12 +694,7 @@ impl ProverNetwork for SuccinctService {
         }
         let (prover, version, program_artifact) = {
             let market = self.state.market();
-            let r = market
-                .request(&id)
-                .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
-            let prover = r.assignment.as_ref().map(|a| a.prover).ok_or_else(|| {
-                Status::failed_precondition(format!("proof request {id} is not assigned"))
-            })?;
+            let (r, prover) = assigned(&market, &id)?;
             // Who may fulfil, before any work that grows with the proof.
             market
                 .check_fulfil(&signer, body.nonce, &id, &prover)
@@ -751,15 +745,7 @@ impl ProverNetwork for SuccinctService {
         let (signer, body) =
             self.open::<sproto::FailFulfillmentRequestBody>(&request.signature, &request.body)?;
         let id = field::request_id("request_id", &body.request_id)?;
-        let prover = {
-            let market = self.state.market();
-            let r = market
-                .request(&id)
-                .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
-            r.assignment.as_ref().map(|a| a.prover).ok_or_else(|| {
-                Status::failed_precondition(format!("proof request {id} is not assigned"))
-            })?
-        };
+        let prover = assigned(&self.state.market(), &id)?.1;
         let reason = match body.error.and_then(|e| sproto::ProofRequestError::try_from(e).ok()) {
             Some(e) => format!("the prover gave up ({})", e.as_str_name()),
             None => "the prover gave up".to_owned(),

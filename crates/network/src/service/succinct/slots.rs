@@ -343,6 +343,21 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// Where a program stored as `artifact` is served, as `bincode(Vec<u8>)`.
+pub fn program_url(base: &str, artifact: &ArtifactId) -> String {
+    format!("{}/v1/succinct/programs/{artifact}", base.trim_end_matches('/'))
+}
+
+/// Where a request's public inputs are served, as `bincode(SP1Stdin)`.
+pub fn stdin_url(base: &str, request: &RequestId) -> String {
+    format!("{}/v1/succinct/stdins/{request}", base.trim_end_matches('/'))
+}
+
+/// Where a fulfilled request's proof is served, as the SDK reads it.
+pub fn proof_url(base: &str, request: &RequestId) -> String {
+    format!("{}/v1/succinct/proofs/{request}", base.trim_end_matches('/'))
+}
+
 /// What the HTTP routes share.
 #[derive(Clone)]
 struct Routes {
