@@ -451,7 +451,12 @@ async fn hostile_messages_are_refused_with_a_definite_code_and_change_nothing() 
         let packed = zstd::encode_all(&stdin_of(b"{}")[..], 3).unwrap();
         assert_eq!(put(format!("{}?token=00", created.artifact_uri), packed.clone()).await, 403);
         let unknown = format!("{}0", created.artifact_uri);
-        assert_eq!(put(unknown, vec![0; 1 << 20]).await, 404, "refused before the body is read");
+        // Refused before the body is read: the answer is 404, or, when the server has closed
+        // the connection before the client finished sending, a cut-off send.
+        match sdk.http.put(unknown).body(vec![0u8; 1 << 20]).send().await {
+            Ok(response) => assert_eq!(response.status().as_u16(), 404),
+            Err(e) => assert!(e.is_request(), "{e:?}"),
+        }
         assert_eq!(put(created.artifact_presigned_url.clone(), b"not zstd".to_vec()).await, 422);
         assert_eq!(put(created.artifact_presigned_url.clone(), packed.clone()).await, 200);
         assert_eq!(put(created.artifact_presigned_url.clone(), packed).await, 409);
