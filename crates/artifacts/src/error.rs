@@ -297,6 +297,12 @@ pub enum ClientError {
         /// Bytes received.
         got: u64,
     },
+    /// The response was longer than the caller allows.
+    #[error("the download exceeds its limit of {max} bytes")]
+    TooLarge {
+        /// The limit, bytes.
+        max: u64,
+    },
     /// A local file operation failed.
     #[error("{path}: {source}")]
     Io {

@@ -24,6 +24,8 @@
 //! - [`client`]: the [`ArtifactClient`] and the [`ArtifactTransfer`] seam (with an in-memory impl);
 //! - [`cache`]: the [`ArtifactCache`];
 //! - [`config`]: the [`ArtifactStoreConfig`];
+//! - [`succinct`]: the byte formats of the Succinct API's artifacts (a network serves them, a
+//!   node reads them), and their provernet equivalents;
 //! - [`error`]: the one error enum per component.
 //!
 //! No feature flags.
@@ -38,6 +40,7 @@ pub mod presign;
 pub mod retention;
 pub mod server;
 pub mod storage;
+pub mod succinct;
 
 pub use provernet_types::ArtifactId;
 
@@ -52,6 +55,9 @@ pub use self::{
     kind::{ArtifactKind, ArtifactMeta, Visibility},
     presign::{Grant, Method, PresignedUrl, UrlSigner, public_url},
     retention::RetentionSweeper,
-    server::{ArtifactServer, router, serve, serve_with},
+    server::{
+        ArtifactServer, router, serve, serve_with,
+        tls::{TlsError, TlsIdentity, TlsListener},
+    },
     storage::{ArtifactStorage, NewArtifact, PutOutcome},
 };

@@ -66,6 +66,14 @@ pub struct NetworkConfig {
     /// The Succinct-API facade (`network.ProverNetwork`, `artifact.ArtifactStore`) on the gRPC
     /// port, for SP1's SDK and Succinct-protocol nodes (`None`: not served).
     pub succinct: Option<SuccinctApiConfig>,
+    /// How long after its request closes an accepted proof is kept in the ArtifactStore
+    /// (`None`: for ever, the default). The request keeps its record either way.
+    pub proof_retention: Option<Duration>,
+    /// How often the proof retention looks for proofs to delete.
+    pub retention_interval: Duration,
+    /// The certificate and key both ports serve TLS with (gRPC and the ArtifactStore);
+    /// `None`: plain HTTP/2 and HTTP (loopback, or behind a TLS-terminating proxy).
+    pub tls: Option<provernet_artifacts::TlsIdentity>,
 }
 
 /// What the Succinct-API facade tells its clients, and its own limits.
@@ -153,6 +161,9 @@ impl NetworkConfig {
             data_dir,
             metrics_addr: None,
             succinct: None,
+            proof_retention: None,
+            retention_interval: Duration::from_secs(3_600),
+            tls: None,
         }
     }
 }

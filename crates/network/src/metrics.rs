@@ -15,6 +15,7 @@ const VERIFIER_RETRIES: &str = "network_verifier_read_retries_total";
 const RATE_LIMITED: &str = "network_rate_limited_total";
 const SUBSCRIPTIONS_REFUSED: &str = "network_subscriptions_refused_total";
 const LOAD_SHED: &str = "network_load_shed_total";
+const PROOFS_DELETED: &str = "network_proofs_deleted_total";
 
 /// Registers the help text and unit of every metric (call once at start).
 pub fn describe() {
@@ -34,6 +35,7 @@ pub fn describe() {
     describe_counter!(VERIFIER_RETRIES, "Reads the verifier retried after a storage failure.");
     describe_counter!(RATE_LIMITED, "State-changing calls refused by an account's rate limit.");
     describe_counter!(SUBSCRIPTIONS_REFUSED, "Subscriptions refused by the per-connection limit.");
+    describe_counter!(PROOFS_DELETED, "Accepted proofs deleted by the proof retention.");
     describe_counter!(
         LOAD_SHED,
         "Calls refused because a background queue was full (label queue)."
@@ -88,4 +90,9 @@ pub fn subscription_refused() {
 /// A call was refused because `queue` was full.
 pub fn load_shed(queue: &'static str) {
     counter!(LOAD_SHED, "queue" => queue).increment(1);
+}
+
+/// The proof retention deleted an accepted proof.
+pub fn proof_deleted() {
+    counter!(PROOFS_DELETED).increment(1);
 }

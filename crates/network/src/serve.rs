@@ -34,6 +34,9 @@ pub enum LaunchError {
     /// A listener has no local address.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS certificate or key cannot serve.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// A running network.
@@ -59,13 +62,24 @@ pub async fn launch(
     cancel: CancellationToken,
 ) -> Result<NetworkHandle, LaunchError> {
     crate::metrics::describe();
+    // Before anything starts: a certificate or key that cannot serve is refused up front.
+    let tls = match &config.tls {
+        Some(identity) => {
+            let rustls = identity.server_config().map_err(|e| LaunchError::Tls(e.to_string()))?;
+            let tonic = tonic::transport::ServerTlsConfig::new().identity(
+                tonic::transport::Identity::from_pem(&identity.cert_pem, &identity.key_pem),
+            );
+            Some((rustls, tonic))
+        }
+        None => None,
+    };
     let grpc_addr = grpc.local_addr()?;
     let artifacts_addr = artifacts.local_addr()?;
     let store = SqlStore::open(&config.database_url).await?;
     let snapshot = store.load().await?;
     let requests = snapshot.requests.len();
     let market = Market::new(config.market.clone(), snapshot);
-    let (writer, writer_task) = StoreWriter::spawn(store, cancel.child_token());
+    let (writer, writer_task) = StoreWriter::spawn(store.clone(), cancel.child_token());
 
     let mut artifact_config =
         ArtifactStoreConfig::new(&config.artifact_storage, &config.artifact_secret);
@@ -75,7 +89,7 @@ pub async fn launch(
 
     let zkvms = ZkVmRegistry::with_default_backends();
     let (state, work_rx) =
-        NetworkState::new(config.clone(), market, writer, artifact_server.clone(), zkvms);
+        NetworkState::new(config.clone(), market, store, writer, artifact_server.clone(), zkvms);
     let background = Background::new(state.clone(), work_rx);
     background.restore();
     tracing::info!(target: "provernet::network", %grpc_addr, %artifacts_addr, requests, network_id = %config.network_id, "network listening");
@@ -83,13 +97,33 @@ pub async fn launch(
     let succinct = config.succinct.clone().map(|c| SuccinctService::new(state.clone(), c));
     let extra_routes = succinct.as_ref().map(SuccinctService::routes).unwrap_or_default();
     let stop = cancel.clone();
-    let artifacts_task = tokio::spawn(provernet_artifacts::serve_with(
-        artifacts,
-        artifact_server,
-        extra_routes,
-        async move { stop.cancelled().await },
-    ));
+    let shutdown = async move { stop.cancelled().await };
+    let artifacts_task = match tls.as_ref().map(|(rustls, _)| rustls.clone()) {
+        Some(rustls) => {
+            let listener = provernet_artifacts::TlsListener::new(artifacts, rustls)?;
+            tokio::spawn(provernet_artifacts::serve_with(
+                listener,
+                artifact_server,
+                extra_routes,
+                shutdown,
+            ))
+        }
+        None => tokio::spawn(provernet_artifacts::serve_with(
+            artifacts,
+            artifact_server,
+            extra_routes,
+            shutdown,
+        )),
+    };
     let background_task = tokio::spawn(background.run(cancel.clone()));
+    if let Some(keep) = config.proof_retention {
+        tokio::spawn(crate::service::retention::run(
+            state.clone(),
+            keep,
+            config.retention_interval,
+            cancel.clone(),
+        ));
+    }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ProverNetworkServer<NetworkService>>().await;
@@ -113,9 +147,13 @@ pub async fn launch(
         ),
         None => (None, None),
     };
+    let mut builder = tonic::transport::Server::builder();
+    if let Some((_, tonic)) = tls {
+        builder = builder.tls_config(tonic).map_err(|e| LaunchError::Tls(e.to_string()))?;
+    }
     let stop = cancel.clone();
     let grpc_task = tokio::spawn(
-        tonic::transport::Server::builder()
+        builder
             .timeout(config.request_timeout)
             .add_service(health_service)
             .add_service(reflection)

@@ -22,9 +22,9 @@ use std::{
 
 use futures::FutureExt;
 use provernet_network::{
-    market::{Account, Assignment, Bid, Execution, Program, Prover, Request, Status},
+    market::{Account, Assignment, Bid, Execution, Program, Prover, Request, RequestQuery, Status},
     store::{
-        CHANGES_CHANNEL_CAPACITY, Changes, LedgerTotals, Snapshot, SqlStore, StoreError,
+        CHANGES_CHANNEL_CAPACITY, Changes, LedgerTotals, NewBid, Snapshot, SqlStore, StoreError,
         StoreWriter,
     },
 };
@@ -135,15 +135,35 @@ fn request(n: u32, status: Status) -> Request {
         proof_artifact_id: (status == Status::Fulfilled).then(|| ArtifactId::of(b"proof")),
         pending_proof: None,
         rejected_proof: None,
+        proof_deleted_at: None,
     }
 }
 
 fn ledger(deposits: u128) -> LedgerTotals {
-    LedgerTotals { deposits: Amount::new(deposits), treasury: Amount::new(17) }
+    LedgerTotals {
+        deposits: Amount::new(deposits),
+        treasury: Amount::new(17),
+        closed_requests: None,
+    }
 }
 
 fn accounts_only(accounts: Vec<Account>) -> Changes {
     Changes { accounts, ..Changes::default() }
+}
+
+/// `requests` as an operation writes them: each with its bids as new bid rows.
+fn with_bids(requests: Vec<Request>) -> Changes {
+    let bids = requests
+        .iter()
+        .flat_map(|r| {
+            r.bids.iter().enumerate().map(|(index, bid)| NewBid {
+                request: r.id,
+                index: index as u32,
+                bid: bid.clone(),
+            })
+        })
+        .collect();
+    Changes { requests, bids, ..Changes::default() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,6 +287,9 @@ on_both_engines!(
     reserve_waits_for_a_free_slot,
     corrupt_rows_are_named,
     unique_violation_is_mapped,
+    history_queries_agree_with_memory,
+    bids_are_inserted_once,
+    rows_from_before_the_bids_table_are_upgraded,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -287,13 +310,26 @@ async fn every_entity_round_trips_and_survives_reopening(url: String) {
         statuses.iter().enumerate().map(|(i, s)| request(i as u32 + 1, *s)).collect();
     let mut unexecutable = request(9, Status::Unfulfillable);
     unexecutable.execution = Execution::Unexecutable { reason: "over gas limit".into() };
+    // The snapshot holds the open requests; the closed ones are counted, and read by id.
     let expected = Snapshot {
         accounts: vec![account(1, 3), account(2, 0)],
         provers: vec![prover(3), prover(4)],
         programs: vec![program(5), program(6)],
-        requests: requests.iter().cloned().chain([unexecutable.clone()]).collect(),
-        ledger: ledger(u128::MAX),
+        requests: requests[..2].to_vec(),
+        // Written without counts (as by a network from before they were kept): counted once
+        // at load from the closed requests.
+        ledger: LedgerTotals {
+            closed_requests: Some(
+                [("cancelled", 1), ("fulfilled", 1), ("unfulfillable", 2)]
+                    .map(|(s, n)| (s.to_owned(), n))
+                    .into(),
+            ),
+            ..ledger(u128::MAX)
+        },
     };
+    let closed: Vec<Request> =
+        requests[2..].iter().cloned().chain([unexecutable.clone()]).collect();
+    let closed_ids: Vec<RequestId> = closed.iter().map(|r| r.id).collect();
     let batch = [
         Changes {
             accounts: expected.accounts.clone(),
@@ -301,17 +337,29 @@ async fn every_entity_round_trips_and_survives_reopening(url: String) {
             programs: expected.programs.clone(),
             ..Changes::default()
         },
-        Changes { requests, ledger: Some(ledger(u128::MAX)), ..Changes::default() },
-        Changes { requests: vec![unexecutable], ..Changes::default() },
+        Changes { ledger: Some(ledger(u128::MAX)), ..with_bids(requests.clone()) },
+        with_bids(vec![unexecutable]),
     ];
     store.commit(&batch).await.unwrap();
     assert_eq!(store.load().await.unwrap(), expected);
+    assert_eq!(store.requests(&closed_ids).await.unwrap(), closed);
+    // Counted by status, those closed before a time only (all closed at 1_700_000_500).
+    assert_eq!(
+        store.closed_counts(1_700_000_501).await.unwrap(),
+        vec![(Status::Cancelled, 1), (Status::Fulfilled, 1), (Status::Unfulfillable, 2)]
+    );
+    assert_eq!(store.closed_counts(1_700_000_500).await.unwrap(), vec![]);
     store.close().await;
     drop(store);
 
     // Durable: a new store on the same database sees everything.
     let reopened = SqlStore::open(&url).await.unwrap();
     assert_eq!(reopened.load().await.unwrap(), expected);
+    assert_eq!(reopened.requests(&closed_ids).await.unwrap(), closed);
+    for r in &requests {
+        assert_eq!(reopened.request(&r.id).await.unwrap().as_ref(), Some(r));
+    }
+    assert_eq!(reopened.request(&request_id(999)).await.unwrap(), None);
 
     // The plain columns follow the entity, for operators' queries.
     let (status, requester, zkvm_version, created_at) = request_columns(&url, &request_id(2)).await;
@@ -329,8 +377,8 @@ async fn later_change_wins(url: String) {
         .commit(&[
             accounts_only(vec![account(1, 1), account(2, 1)]),
             accounts_only(vec![account(1, 2)]),
-            Changes { requests: vec![request(1, Status::Requested)], ..Changes::default() },
-            Changes { requests: vec![request(1, Status::Assigned)], ..Changes::default() },
+            with_bids(vec![request(1, Status::Requested)]),
+            with_bids(vec![request(1, Status::Assigned)]),
             Changes { ledger: Some(ledger(1)), ..Changes::default() },
             Changes { ledger: Some(ledger(2)), ..Changes::default() },
             Changes::default(),
@@ -352,7 +400,9 @@ async fn later_change_wins(url: String) {
         .unwrap();
     let snapshot = store.load().await.unwrap();
     assert_eq!(snapshot.accounts, vec![account(1, 2), account(2, 9)]);
-    assert_eq!(snapshot.requests, vec![request(1, Status::Fulfilled)]);
+    assert_eq!(snapshot.requests, vec![]);
+    assert_eq!(store.closed_counts(u64::MAX).await.unwrap(), vec![(Status::Fulfilled, 1)]);
+    assert_eq!(store.request(&request_id(1)).await.unwrap(), Some(request(1, Status::Fulfilled)));
     assert_eq!(request_columns(&url, &request_id(1)).await.0, "Fulfilled");
     // An empty batch writes nothing and succeeds.
     store.commit(&[]).await.unwrap();
@@ -649,4 +699,158 @@ async fn open_failures() {
         SqlStore::open("postgres://provernet:hunter2@127.0.0.1:1/provernet").await.unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+/// A varied history: every status, two requesters, two versions, two modes, some assigned to
+/// one prover or another, bids from several.
+fn history() -> Vec<Request> {
+    let statuses = [
+        Status::Requested,
+        Status::Assigned,
+        Status::Fulfilled,
+        Status::Unfulfillable,
+        Status::Cancelled,
+    ];
+    (0..60u32)
+        .map(|n| {
+            let mut r = request(n + 100, statuses[n as usize % statuses.len()]);
+            r.requester = address((n % 2) as u8 + 1);
+            r.created_at = 1_700_000_000 + u64::from(n / 3);
+            if n % 4 == 0 {
+                r.spec.zkvm_version = "sp1-v6.1".into();
+                r.spec.program_id = vec![9; 32];
+            }
+            r.spec.proof_mode = ["", "core", "compressed"][n as usize % 3].into();
+            r.spec.deadline = 1_700_000_000 + u64::from(n * 7 % 50);
+            if let Some(a) = &mut r.assignment {
+                a.prover = address(7 + (n % 3) as u8);
+            }
+            if n % 7 == 0 {
+                r.execution = Execution::Unexecutable { reason: "x".into() };
+            }
+            if n % 5 == 1 {
+                r.bids.push(Bid { prover: address(9), price_per_pgu: Amount::new(2), at_ms: 3 });
+            }
+            r
+        })
+        .collect()
+}
+
+async fn history_queries_agree_with_memory(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    let history = history();
+    store.commit(&[with_bids(history.clone())]).await.unwrap();
+    let mut sorted = history.clone();
+    sorted.sort_by_key(|r| (r.created_at, r.id));
+    let middle = (sorted[20].created_at, sorted[20].id);
+    let queries = [
+        RequestQuery::default(),
+        RequestQuery {
+            statuses: Some(vec![Status::Fulfilled, Status::Cancelled]),
+            ..Default::default()
+        },
+        RequestQuery { statuses: Some(vec![]), ..Default::default() },
+        RequestQuery { executions: Some(vec!["Unexecutable"]), ..Default::default() },
+        RequestQuery { zkvm_version: Some("sp1-v6.1".into()), ..Default::default() },
+        RequestQuery { requester: Some(address(2)), ..Default::default() },
+        RequestQuery { prover: Some(address(8)), ..Default::default() },
+        RequestQuery { not_bid_by: Some(address(9)), ..Default::default() },
+        RequestQuery {
+            not_bid_by: Some(address(7)),
+            statuses: Some(vec![Status::Assigned]),
+            ..Default::default()
+        },
+        RequestQuery { program_id: Some(vec![9; 32]), ..Default::default() },
+        RequestQuery {
+            proof_modes: Some(vec!["core".into(), String::new()]),
+            ..Default::default()
+        },
+        RequestQuery { min_deadline: Some(1_700_000_030), ..Default::default() },
+        RequestQuery {
+            created_from: Some(1_700_000_005),
+            created_to: Some(1_700_000_012),
+            ..Default::default()
+        },
+        RequestQuery { after: Some(middle), ..Default::default() },
+        RequestQuery {
+            after: Some(middle),
+            requester: Some(address(1)),
+            statuses: Some(vec![Status::Requested, Status::Unfulfillable]),
+            ..Default::default()
+        },
+    ];
+    for query in &queries {
+        let expected: Vec<(u64, RequestId)> =
+            sorted.iter().filter(|r| query.matches(r)).map(|r| (r.created_at, r.id)).collect();
+        assert_eq!(store.request_keys(query, 1_000).await.unwrap(), expected, "{query:?}");
+        let first: Vec<_> = expected.iter().take(3).copied().collect();
+        assert_eq!(store.request_keys(query, 3).await.unwrap(), first, "{query:?}, limit 3");
+    }
+    // Pages by cursor walk the whole history once, in order.
+    let mut seen = Vec::new();
+    let mut query = RequestQuery::default();
+    loop {
+        let page = store.request_keys(&query, 7).await.unwrap();
+        let Some(last) = page.last().copied() else { break };
+        seen.extend(page);
+        query.after = Some(last);
+    }
+    assert_eq!(seen, sorted.iter().map(|r| (r.created_at, r.id)).collect::<Vec<_>>());
+    store.close().await;
+}
+
+async fn bids_are_inserted_once(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    let mut r = request(1, Status::Requested);
+    store.commit(&[with_bids(vec![r.clone()])]).await.unwrap();
+    let bid = Bid { prover: address(7), price_per_pgu: Amount::new(4), at_ms: 10 };
+    r.bids.push(bid.clone());
+    let new = Changes { bids: vec![NewBid { request: r.id, index: 0, bid }], ..Changes::default() };
+    // A batch written twice (a retried commit) holds each bid once.
+    store.commit(&[new.clone(), new]).await.unwrap();
+    assert_eq!(store.load().await.unwrap().requests, vec![r.clone()]);
+    store.commit(&[with_bids(vec![r.clone()])]).await.unwrap();
+    assert_eq!(store.request(&r.id).await.unwrap(), Some(r));
+    store.close().await;
+}
+
+async fn rows_from_before_the_bids_table_are_upgraded(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    let history = history();
+    store.commit(&[with_bids(history.clone())]).await.unwrap();
+    store.close().await;
+    drop(store);
+    // As a database from before migration 0002 has them: bids inside the JSON, no columns.
+    let mut sql = String::from(
+        "DELETE FROM bids; UPDATE requests SET execution = NULL, prover = NULL, deadline = NULL, \
+         program_id = NULL, proof_mode = NULL;",
+    );
+    for r in &history {
+        let mut json = serde_json::to_value(r).unwrap();
+        json["bids"] = serde_json::to_value(&r.bids).unwrap();
+        sql.push_str(&format!(
+            "UPDATE requests SET data = '{}' WHERE id = '{}';",
+            json.to_string().replace('\'', "''"),
+            r.id
+        ));
+    }
+    exec_raw(&url, &sql).await.unwrap();
+
+    let store = SqlStore::open(&url).await.unwrap();
+    let ids: Vec<RequestId> = history.iter().map(|r| r.id).collect();
+    assert_eq!(store.requests(&ids).await.unwrap(), history);
+    let query = RequestQuery {
+        not_bid_by: Some(address(9)),
+        prover: Some(address(8)),
+        ..Default::default()
+    };
+    let expected: Vec<RequestId> = {
+        let mut m: Vec<&Request> = history.iter().filter(|r| query.matches(r)).collect();
+        m.sort_by_key(|r| (r.created_at, r.id));
+        m.into_iter().map(|r| r.id).collect()
+    };
+    let found: Vec<RequestId> =
+        store.request_keys(&query, 1_000).await.unwrap().into_iter().map(|(_, id)| id).collect();
+    assert_eq!(found, expected);
+    store.close().await;
 }

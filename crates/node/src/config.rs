@@ -69,6 +69,67 @@ pub struct NodeConfig {
     /// SP1's throughput on this machine (used when the build proves SP1: feature `sp1`).
     #[serde(default)]
     pub sp1: Sp1Config,
+    /// Which API the network at `network_url` speaks, and how the node follows it.
+    #[serde(default)]
+    pub network: NetworkSection,
+}
+
+/// The API a network speaks: the node's driver for it (see [`crate::driver`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkApi {
+    /// provernet's own `provernet.v1`: a request stream, registration, private inputs.
+    #[default]
+    Provernet,
+    /// The Succinct Prover Network's `network.ProverNetwork`, as a provernet network with
+    /// `--succinct-api` or any Succinct-API endpoint serves it: polled.
+    Succinct,
+}
+
+impl NetworkApi {
+    /// Its name in the config and in `/status`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Provernet => "provernet",
+            Self::Succinct => "succinct",
+        }
+    }
+}
+
+impl std::str::FromStr for NetworkApi {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "provernet" => Ok(Self::Provernet),
+            "succinct" => Ok(Self::Succinct),
+            other => Err(format!("{other:?} is not an API: use provernet or succinct")),
+        }
+    }
+}
+
+impl std::fmt::Display for NetworkApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `[network]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// The API the network speaks.
+    pub api: NetworkApi,
+    /// How often a node on the Succinct API (which has no push events) asks for new requests
+    /// and for the fate of its bids and jobs, in milliseconds (at least 100).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        // Once a second: a provernet network's Succinct auctions last at least 2 s.
+        Self { api: NetworkApi::Provernet, poll_interval_ms: 1000 }
+    }
 }
 
 /// SP1's proving throughput. Its proofs cost a large fixed time (the CPU prover's setup of each
@@ -176,6 +237,10 @@ pub struct MonitorConfig {
     pub memory_max_percent: f64,
     /// Alert after this many consecutive failed jobs.
     pub max_consecutive_failures: u32,
+    /// Alert when a GPU's die reaches this temperature (°C).
+    pub gpu_max_temperature_celsius: u32,
+    /// Alert when a GPU's memory use exceeds this (percent).
+    pub gpu_memory_max_percent: f64,
 }
 
 impl Default for MonitorConfig {
@@ -186,6 +251,8 @@ impl Default for MonitorConfig {
             disk_min_free_percent: 10.0,
             memory_max_percent: 90.0,
             max_consecutive_failures: 3,
+            gpu_max_temperature_celsius: 85,
+            gpu_memory_max_percent: 95.0,
         }
     }
 }
@@ -202,6 +269,7 @@ impl NodeConfig {
             proving: ProvingConfig::default(),
             monitor: MonitorConfig::default(),
             sp1: Sp1Config::default(),
+            network: NetworkSection::default(),
         }
     }
 
@@ -283,7 +351,12 @@ impl NodeConfig {
             }
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
             let rest = rest.to_ascii_lowercase();
-            let key = ["bidding_", "proving_", "monitor_"]
+            // `NETWORK_URL` is the top-level `network_url`, older than the `[network]` section.
+            if rest == "network_url" {
+                self.set("network_url", &value)?;
+                continue;
+            }
+            let key = ["bidding_", "proving_", "monitor_", "sp1_", "network_"]
                 .iter()
                 .find_map(|section| {
                     rest.strip_prefix(section)
@@ -320,8 +393,15 @@ impl NodeConfig {
         share("sp1.compressed_overhead_secs", self.sp1.compressed_overhead_secs, 0.0, 86_400.0)?;
         share("monitor.disk_min_free_percent", self.monitor.disk_min_free_percent, 0.0, 100.0)?;
         share("monitor.memory_max_percent", self.monitor.memory_max_percent, 0.0, 100.0)?;
+        share("monitor.gpu_memory_max_percent", self.monitor.gpu_memory_max_percent, 0.0, 100.0)?;
         if p.cores_per_slot == 0 {
             return Err(ConfigError::Invalid("proving.cores_per_slot must be at least 1".into()));
+        }
+        if self.network.poll_interval_ms < 100 {
+            return Err(ConfigError::Invalid(format!(
+                "network.poll_interval_ms = {} is below the minimum of 100",
+                self.network.poll_interval_ms
+            )));
         }
         if self.monitor.interval_secs == 0 {
             return Err(ConfigError::Invalid("monitor.interval_secs must be at least 1".into()));
@@ -397,6 +477,10 @@ interval_secs = {interval_secs}
 disk_min_free_percent = {disk_min_free_percent}
 memory_max_percent = {memory_max_percent}
 max_consecutive_failures = {max_consecutive_failures}
+# GPUs (NVIDIA, through NVML when its driver is installed): alert at this die temperature (°C)
+# and above this memory use (percent).
+gpu_max_temperature_celsius = {gpu_max_temperature_celsius}
+gpu_memory_max_percent = {gpu_memory_max_percent}
 
 [sp1]
 # SP1 requests (builds with the `sp1` feature): gas proven per second beyond the fixed time,
@@ -405,6 +489,15 @@ max_consecutive_failures = {max_consecutive_failures}
 pgus_per_second = {sp1_pgus_per_second}
 overhead_secs = {sp1_overhead_secs}
 compressed_overhead_secs = {sp1_compressed_overhead_secs}
+
+[network]
+# The API the network at network_url speaks: "provernet" (its own, streamed) or "succinct"
+# (the Succinct Prover Network's, polled: a provernet network started with --succinct-api,
+# or any endpoint that speaks it). On "succinct" the prover must be registered and staked
+# by other means, and requests with private inputs are skipped.
+api = "{api}"
+# How often a node on the Succinct API asks for new requests and its jobs' fate (ms, >= 100).
+poll_interval_ms = {poll_interval_ms}
 "#,
             network_url = self.network_url,
             key_file = self.key_file.display(),
@@ -429,9 +522,13 @@ compressed_overhead_secs = {sp1_compressed_overhead_secs}
             disk_min_free_percent = m.disk_min_free_percent,
             memory_max_percent = m.memory_max_percent,
             max_consecutive_failures = m.max_consecutive_failures,
+            gpu_max_temperature_celsius = m.gpu_max_temperature_celsius,
+            gpu_memory_max_percent = m.gpu_memory_max_percent,
             sp1_pgus_per_second = self.sp1.pgus_per_second,
             sp1_overhead_secs = self.sp1.overhead_secs,
             sp1_compressed_overhead_secs = self.sp1.compressed_overhead_secs,
+            api = self.network.api,
+            poll_interval_ms = self.network.poll_interval_ms,
         )
     }
 }
@@ -452,6 +549,7 @@ mod tests {
         let mut config = NodeConfig::new("http://127.0.0.1:50051");
         config.bidding.margin = 0.35;
         config.proving.versions = vec!["miden-0.23".into()];
+        config.network = NetworkSection { api: NetworkApi::Succinct, poll_interval_ms: 250 };
         let path = dir.path().join("node.toml");
         std::fs::write(&path, config.template()).unwrap();
         let loaded = NodeConfig::load(&path).unwrap();
@@ -460,6 +558,38 @@ mod tests {
         assert_eq!(loaded.proving, config.proving);
         assert_eq!(loaded.monitor, config.monitor);
         assert_eq!(loaded.sp1, config.sp1);
+        assert_eq!(loaded.network, config.network);
+    }
+
+    #[test]
+    fn the_network_api_is_set_by_file_flag_and_environment() {
+        let mut config = NodeConfig::new("http://127.0.0.1:50051");
+        assert_eq!(config.network.api, NetworkApi::Provernet, "the default");
+        config.set("network.api", "succinct").unwrap();
+        assert_eq!(config.network.api, NetworkApi::Succinct);
+        let vars = [
+            ("PROVERNET_NODE_NETWORK_API".to_string(), "provernet".to_string()),
+            ("PROVERNET_NODE_NETWORK_POLL_INTERVAL_MS".to_string(), "500".to_string()),
+            // Still the top-level setting, not a `[network]` one.
+            ("PROVERNET_NODE_NETWORK_URL".to_string(), "http://10.0.0.1:50051".to_string()),
+            ("PROVERNET_NODE_SP1_OVERHEAD_SECS".to_string(), "70".to_string()),
+        ];
+        config.apply_env(vars).unwrap();
+        assert_eq!(config.network.api, NetworkApi::Provernet);
+        assert_eq!(config.network.poll_interval_ms, 500);
+        assert_eq!(config.network_url, "http://10.0.0.1:50051");
+        assert_eq!(config.sp1.overhead_secs, 70.0);
+        for (value, says) in [("grpc", "unknown variant"), ("", "unknown variant")] {
+            let err = config.set("network.api", value).unwrap_err().to_string();
+            assert!(err.contains(says) && err.contains("network.api"), "{value:?}: {err}");
+        }
+        let err = config.set("network.poll_interval_ms", "10").unwrap_err().to_string();
+        assert!(err.contains("poll_interval_ms"), "{err}");
+        // A file written before the section existed still loads, on the native API.
+        let old: NodeConfig =
+            toml::from_str("network_url = \"http://x\"\nkey_file = \"k\"\ndata_dir = \"d\"\n")
+                .unwrap();
+        assert_eq!(old.network, NetworkSection::default());
     }
 
     #[test]

@@ -1,16 +1,15 @@
-//! NodeContext: built first, dropped last. Owns the config, the operator key, the network and
-//! artifact clients, the backends, the resources, the job store, the health the monitor
+//! NodeContext: built first, dropped last. Owns the config, the operator key, the network's
+//! driver, the artifact cache, the backends, the resources, the job store, the health the monitor
 //! reports, the clock, the decision [`core`](crate::core) the bidder and prover share, and the
 //! shutdown signal.
 
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
 };
 
-use provernet_artifacts::{ArtifactCache, ArtifactClient};
-use provernet_types::{Address, NetworkClient, Signer, proto};
+use provernet_artifacts::ArtifactCache;
+use provernet_types::{Address, Signer};
 use provernet_zkvm::{ProofMode, ZkVmRegistry};
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +19,7 @@ use crate::{
     clock::Clock,
     config::{BiddingConfig, ProvingConfig, Sp1Config},
     core::{Action, CoreConfig, CostPlus, Event, NodeCore, VersionProfile, Work},
+    driver::{self, DriverParts, NetworkDriver, RequestRecord},
     error::NodeError,
     monitor::NodeHealth,
     store::JobStore,
@@ -27,8 +27,6 @@ use crate::{
 
 /// Memory kept back from proving for the OS and the node when none is configured.
 const RESERVED_MEMORY: u64 = 2 << 30;
-/// The longest wait between attempts to reach the network.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The running node's shared state.
 pub struct NodeContext {
@@ -38,12 +36,10 @@ pub struct NodeContext {
     pub operator: Signer,
     /// The prover account the node works for.
     pub prover: Address,
-    /// The network.
-    pub client: NetworkClient,
-    /// The ArtifactStore client.
-    pub artifacts: ArtifactClient,
+    /// The network, through its API's driver.
+    pub driver: Arc<dyn NetworkDriver>,
     /// Verified program and inputs files.
-    pub cache: ArtifactCache,
+    pub cache: Arc<ArtifactCache>,
     /// The proving backends.
     pub backends: ZkVmRegistry,
     /// The zkVM versions this node proves.
@@ -69,14 +65,15 @@ impl std::fmt::Debug for NodeContext {
         f.debug_struct("NodeContext")
             .field("prover", &self.prover)
             .field("operator", &self.operator.address())
-            .field("network", &self.client.url())
+            .field("network", &self.driver.url())
             .finish_non_exhaustive()
     }
 }
 
 impl NodeContext {
-    /// Builds the context on `clock`: reads the key, opens the job store and cache, connects to the network
-    /// (retrying until it answers or `shutdown`), and checks the prover's registration.
+    /// Builds the context on `clock`: reads the key, opens the job store and cache, connects to
+    /// the network with its API's driver (retrying until it answers or `shutdown`), and checks
+    /// the prover as far as the API can.
     ///
     /// # Errors
     /// [`NodeError`] naming what could not be set up.
@@ -87,7 +84,6 @@ impl NodeContext {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, NodeError> {
         let operator = read_key(&config.key_file)?;
-        let prover = config.prover.unwrap_or_else(|| operator.address());
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| NodeError::Io { what: "create the data folder", source })?;
         let store = JobStore::open(&config.data_dir.join("jobs.db")).await?;
@@ -95,8 +91,7 @@ impl NodeContext {
             ArtifactCache::open(config.data_dir.join("cache"), config.proving.cache_mib << 20)
                 .await
                 .map_err(|e| NodeError::Setup(format!("artifact cache: {e}")))?;
-        let artifacts =
-            ArtifactClient::new().map_err(|e| NodeError::Setup(format!("artifact client: {e}")))?;
+        let cache = Arc::new(cache);
         let backends = ZkVmRegistry::with_default_backends();
         let versions = if config.proving.versions.is_empty() {
             backends.versions()
@@ -111,8 +106,14 @@ impl NodeContext {
             }
             config.proving.versions.clone()
         };
-        let client = connect(&config.network_url, &shutdown).await?;
-        check_registration(&client, &prover, &operator).await?;
+        let parts = DriverParts {
+            operator: operator.clone(),
+            prover: config.prover,
+            cache: cache.clone(),
+            backends: backends.clone(),
+        };
+        let (driver, prover) = driver::connect(&config, parts, &shutdown).await?;
+        store.check_api(config.network.api).await?;
         let resources = resources(&config);
         let core = NodeCore::new(core_config(
             &config.bidding,
@@ -125,8 +126,7 @@ impl NodeContext {
             config,
             operator,
             prover,
-            client,
-            artifacts,
+            driver,
             cache,
             backends,
             versions,
@@ -159,24 +159,27 @@ impl NodeContext {
     /// What proving `request` takes, as its backend measures it (a mode it cannot parse counts
     /// as the default: the prover refuses it later with the reason; a version without a
     /// backend needs more memory than there is).
-    pub fn work(&self, request: &proto::ProofRequest) -> Work {
-        let (version, mode) = version_and_mode(request);
-        let memory =
-            self.backends.get(version).map_or(u64::MAX, |b| b.proving_memory(request.pgus, mode));
-        Work {
-            version: version.to_owned(),
-            mode,
-            pgus: request.pgus,
-            memory,
-            max_pgus: self.max_pgus(version, mode),
-        }
+    pub fn work(&self, request: &RequestRecord) -> Work {
+        let version = request.zkvm_version();
+        let backend = self.backends.get(&version).ok();
+        let modes = backend.as_ref().map_or(&[][..], |b| b.proof_modes());
+        let mode = request.mode(modes).unwrap_or(ProofMode::Default);
+        let pgus = request.pgus();
+        let memory = backend.as_ref().map_or(u64::MAX, |b| b.proving_memory(pgus, mode));
+        let gpu_memory = backend.as_ref().map_or(0, |b| b.proving_gpu_memory(pgus, mode));
+        let max_pgus = self.max_pgus(&version, mode);
+        Work { version, mode, pgus, memory, gpu_memory, max_pgus }
     }
 
     /// The largest job of `version` in `mode` this machine's proving memory holds, in PGUs.
     pub fn max_pgus(&self, version: &str, mode: ProofMode) -> u64 {
         let Ok(backend) = self.backends.get(version) else { return 0 };
-        let fits = |pgus| backend.proving_memory(pgus, mode) <= self.resources.memory_bytes;
-        // Memory grows with PGUs: the largest that fits, by bisection.
+        // Memory grows with PGUs, and so does a GPU backend's GPU memory.
+        let fits = |pgus| {
+            backend.proving_memory(pgus, mode) <= self.resources.memory_bytes
+                && self.resources.gpu_holds(backend.proving_gpu_memory(pgus, mode))
+        };
+        // The largest that fits, by bisection.
         let (mut lo, mut hi) = (0, backend.max_gas_limit());
         if fits(hi) {
             return hi;
@@ -187,14 +190,6 @@ impl NodeContext {
         }
         lo
     }
-}
-
-/// The zkVM version and proof mode `request` asks for.
-pub fn version_and_mode(request: &proto::ProofRequest) -> (&str, ProofMode) {
-    let body = request.body.as_ref();
-    let version = body.map_or("", |b| b.zkvm_version.as_str());
-    let mode = body.and_then(|b| b.proof_mode.parse().ok()).unwrap_or(ProofMode::Default);
-    (version, mode)
 }
 
 /// The core's setup from the node's config sections: each version's calibration and pricing
@@ -250,50 +245,6 @@ fn read_key(path: &std::path::Path) -> Result<Signer, NodeError> {
         .map_err(|e| NodeError::Key { path: path.into(), reason: e.to_string() })
 }
 
-/// Connects to the network, retrying with backoff until it answers or `shutdown`.
-async fn connect(url: &str, shutdown: &CancellationToken) -> Result<NetworkClient, NodeError> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match NetworkClient::connect(url, Duration::from_secs(5)).await {
-            Ok(client) => return Ok(client),
-            Err(e) if e.is_transient() => {
-                tracing::warn!(code = "PN-NETWORK-UNREACHABLE", "{e}; retrying in {backoff:?}");
-            }
-            Err(e) => return Err(NodeError::Network(e)),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Err(NodeError::Stopped),
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// Checks that `prover` is registered and `operator` may act for it.
-async fn check_registration(
-    client: &NetworkClient,
-    prover: &Address,
-    operator: &Signer,
-) -> Result<(), NodeError> {
-    let account = client.account(prover).await?;
-    let Some(info) = account.prover else {
-        return Err(NodeError::Setup(format!(
-            "{prover} is not a registered prover on network {}: register it with \
-             `provernet node register --stake <amount>`",
-            client.info().network_id
-        )));
-    };
-    let registered_operator = Address::from_slice(&info.operator).ok();
-    let me = operator.address();
-    if me != *prover && registered_operator != Some(me) {
-        return Err(NodeError::Setup(format!(
-            "the key {me} may not act for prover {prover}: its operator is {}",
-            registered_operator.map_or_else(|| "unset".into(), |a| a.to_string())
-        )));
-    }
-    Ok(())
-}
-
 /// Proving resources from the config, filling in what it leaves to the machine.
 fn resources(config: &NodeConfig) -> Resources {
     let cores = match config.proving.cores {
@@ -308,5 +259,13 @@ fn resources(config: &NodeConfig) -> Resources {
         }
         gib => gib << 30,
     };
-    Resources { cores, memory_bytes, cores_per_slot: config.proving.cores_per_slot }
+    // GPUs as NVML sees them at start (none without NVIDIA's driver).
+    let (gpus, _) = crate::monitor::GpuSampler::open().sample();
+    Resources {
+        cores,
+        memory_bytes,
+        cores_per_slot: config.proving.cores_per_slot,
+        gpus: gpus.len() as u32,
+        gpu_memory_bytes: gpus.iter().map(|g| g.memory_total_bytes).min().unwrap_or(0),
+    }
 }

@@ -7,8 +7,10 @@
 //!   next in which slot (EDF), give-up, and job transitions. No I/O, no runtime, no clock of
 //!   its own; the market simulation drives the same core on its simulated clock.
 //! - Drivers that perform the core's actions and feed back events:
-//!   - [`bidder`]: NodeBidder, on the network's request stream (sign and send bids, record
-//!     skips and outcomes, resync after a gap).
+//!   - [`driver`]: the network seam, one driver per API the network speaks (provernet's own,
+//!     streamed; the Succinct API, polled), both feeding the same bidder and prover.
+//!   - [`bidder`]: NodeBidder, on what the network's driver tells (sign and send bids, record
+//!     skips and outcomes).
 //!   - [`prover`]: NodeProver, one task per job (fetch, execute, prove, submit, confirm),
 //!     retrying transient network failures.
 //! - [`monitor`]: NodeMonitor: [`monitor::NodeHealth`], system sampling, alert rules, and the
@@ -23,7 +25,7 @@
 //! - [`runtime`]: [`launch`] a node, and its orderly shutdown.
 //!
 //! ```text
-//! network stream ─▶ bidder ─event─▶ core ─Bid/Skip/Resolved─▶ bidder ─▶ network, store
+//! network ─driver─▶ bidder ─event─▶ core ─Bid/Skip/Resolved─▶ bidder ─▶ network, store
 //!                                    │ ▲
 //!                        job actions ▼ │ events (fetched, executed, proved, accepted, failed)
 //!                                   prover ─▶ ArtifactStore, backend, network, store
@@ -34,6 +36,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod core;
+pub mod driver;
 pub mod error;
 pub mod monitor;
 pub mod prover;

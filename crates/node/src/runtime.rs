@@ -100,7 +100,8 @@ pub async fn launch_with_clock(
     tracing::info!(
         prover = %ctx.prover,
         operator = %ctx.operator.address(),
-        network = ctx.client.url(),
+        network = ctx.driver.url(),
+        api = %ctx.driver.api(),
         versions = ?ctx.versions,
         slots = ctx.core().slots(),
         "node up"
@@ -136,7 +137,9 @@ async fn publish_status(ctx: Arc<NodeContext>) {
         let status = NodeStatus {
             prover: ctx.prover.to_string(),
             operator: ctx.operator.address().to_string(),
-            network_url: ctx.client.url().to_owned(),
+            network_url: ctx.driver.url().to_owned(),
+            network_api: ctx.driver.api().to_string(),
+            limitations: ctx.driver.limitations().iter().map(|l| (*l).to_owned()).collect(),
             versions: ctx.versions.clone(),
             started_at: ctx.started_at,
             bidding: core.bidding() && !ctx.shutdown.is_cancelled(),

@@ -1,15 +1,15 @@
 //! The node's job store (SQLite): every assignment's state, so a restarted node resumes where it
 //! stopped and never submits twice, and every bid decision, for `provernet node status`.
 //!
-//! A job's row holds the network's record of its request (the `ProofRequest` message as the
-//! node last read it) and the job's own state; the proof itself is a file beside the database,
+//! A job's row holds the network's record of its request (the `ProofRequest` message of the API
+//! it came from, as the node last read it, and that API's name) and the job's own state; the proof itself is a file beside the database,
 //! written before the state says `proved`.
 
 use std::path::Path;
 
 pub use crate::core::JobState;
-use prost::Message;
-use provernet_types::{Amount, RequestId, proto};
+use crate::{config::NetworkApi, driver::RequestRecord};
+use provernet_types::{Amount, RequestId};
 use sqlx::{
     Row,
     sqlite::{
@@ -23,6 +23,17 @@ pub enum StoreError {
     /// The database could not be opened or written.
     #[error("job store: {0}")]
     Database(#[from] sqlx::Error),
+    /// Unfinished jobs were taken under another network API than the one configured.
+    #[error(
+        "[PN-JOBS-OTHER-API] {jobs} unfinished jobs were taken under the {api} API: finish them \
+         with network.api = \"{api}\" (or move the data folder aside)"
+    )]
+    OtherApi {
+        /// The API they were taken under.
+        api: String,
+        /// How many.
+        jobs: u64,
+    },
     /// A row holds something this version cannot read.
     #[error("job store row for {id} is corrupt: {reason}")]
     Corrupt {
@@ -39,7 +50,7 @@ pub struct Job {
     /// The request.
     pub id: RequestId,
     /// The network's record of the request, as last read.
-    pub request: proto::ProofRequest,
+    pub request: RequestRecord,
     /// The job's state.
     pub state: JobState,
     /// The price won, per PGU.
@@ -53,12 +64,12 @@ pub struct Job {
 impl Job {
     /// The request's PGUs as the network's executor measured them.
     pub fn pgus(&self) -> u64 {
-        self.request.pgus
+        self.request.pgus()
     }
 
     /// Unix seconds by which the proof must be accepted.
     pub fn deadline(&self) -> u64 {
-        self.request.body.as_ref().map_or(0, |b| b.deadline)
+        self.request.deadline()
     }
 }
 
@@ -85,6 +96,10 @@ pub struct JobStore {
     pool: SqlitePool,
 }
 
+/// A job row's columns, named: a store migrated by `ALTER TABLE` has them in another order
+/// than a new one, and a connection may have read the table before the migration.
+const JOB_COLUMNS: &str = "request_id, request, state, price_per_pgu, error, updated_at, api";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     request_id TEXT PRIMARY KEY,
@@ -92,7 +107,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL,
     price_per_pgu TEXT NOT NULL,
     error TEXT,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    api TEXT NOT NULL DEFAULT 'provernet'
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
 CREATE TABLE IF NOT EXISTS bids (
@@ -120,7 +136,35 @@ impl JobStore {
             .synchronous(SqliteSynchronous::Full);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        // Stores made before the Succinct API hold provernet records only.
+        let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('jobs')")
+            .fetch_all(&pool)
+            .await?;
+        if !columns.iter().any(|c| c == "api") {
+            sqlx::query("ALTER TABLE jobs ADD COLUMN api TEXT NOT NULL DEFAULT 'provernet'")
+                .execute(&pool)
+                .await?;
+        }
         Ok(Self { pool })
+    }
+
+    /// Checks that no unfinished job was taken under another API than `api`: such a job could
+    /// neither be finished nor given up on this network, and would be lost.
+    ///
+    /// # Errors
+    /// [`StoreError::OtherApi`] naming the API and how many jobs; [`StoreError::Database`].
+    pub async fn check_api(&self, api: NetworkApi) -> Result<(), StoreError> {
+        let other: Option<(String, i64)> = sqlx::query_as(
+            "SELECT api, COUNT(*) FROM jobs WHERE state NOT IN ('done', 'failed') AND api <> ?
+             GROUP BY api LIMIT 1",
+        )
+        .bind(api.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match other {
+            Some((other, jobs)) => Err(StoreError::OtherApi { api: other, jobs: jobs as u64 }),
+            None => Ok(()),
+        }
     }
 
     /// Records a new assignment, unless one is recorded already; returns the stored job.
@@ -129,23 +173,24 @@ impl JobStore {
     /// [`StoreError`].
     pub async fn insert_job(
         &self,
-        request: &proto::ProofRequest,
+        request: &RequestRecord,
         price_per_pgu: Amount,
         now: u64,
     ) -> Result<Job, StoreError> {
-        let id = RequestId::from_slice(&request.request_id).map_err(|e| StoreError::Corrupt {
-            id: hex::encode(&request.request_id),
+        let id = request.id().map_err(|e| StoreError::Corrupt {
+            id: "(the request's id)".into(),
             reason: e.to_string(),
         })?;
         sqlx::query(
-            "INSERT INTO jobs (request_id, request, state, price_per_pgu, error, updated_at)
-             VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING",
+            "INSERT INTO jobs (request_id, request, state, price_per_pgu, error, updated_at, api)
+             VALUES (?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (request_id) DO NOTHING",
         )
         .bind(id.to_string())
-        .bind(request.encode_to_vec())
+        .bind(request.encode())
         .bind(JobState::Assigned.as_str())
         .bind(price_per_pgu.to_string())
         .bind(now as i64)
+        .bind(request.api().as_str())
         .execute(&self.pool)
         .await?;
         self.job(&id).await?.ok_or_else(|| StoreError::Corrupt {
@@ -180,7 +225,7 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn job(&self, id: &RequestId) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE request_id = ?")
+        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = ?"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -192,9 +237,10 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM jobs WHERE state NOT IN ('done', 'failed') ORDER BY updated_at",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state NOT IN ('done', 'failed') \
+             ORDER BY updated_at"
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from_row).collect()
@@ -205,10 +251,12 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn recent_jobs(&self, limit: u32) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM jobs ORDER BY updated_at DESC LIMIT ?")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs ORDER BY updated_at DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -277,12 +325,12 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, StoreError> {
     let id: String = row.try_get("request_id")?;
     let corrupt = |reason: String| StoreError::Corrupt { id: id.clone(), reason };
     let request: Vec<u8> = row.try_get("request")?;
+    let api: NetworkApi = row.try_get::<String, _>("api")?.parse().map_err(&corrupt)?;
     let state: String = row.try_get("state")?;
     let price: String = row.try_get("price_per_pgu")?;
     Ok(Job {
         id: id.parse().map_err(|e: provernet_types::Hex32Error| corrupt(e.to_string()))?,
-        request: proto::ProofRequest::decode(request.as_slice())
-            .map_err(|e| corrupt(e.to_string()))?,
+        request: RequestRecord::decode(api, &request).map_err(|e| corrupt(e.to_string()))?,
         state: state.parse().map_err(corrupt)?,
         price_per_pgu: price
             .parse()
@@ -294,15 +342,73 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use provernet_types::{proto, succinct::proto::types as sproto};
+
     use super::*;
 
-    fn request(n: u8) -> proto::ProofRequest {
-        proto::ProofRequest {
+    fn request(n: u8) -> RequestRecord {
+        RequestRecord::Provernet(Box::new(proto::ProofRequest {
             request_id: vec![n; 32],
             pgus: 1024,
             body: Some(proto::RequestProofBody { deadline: 500, ..Default::default() }),
             ..Default::default()
+        }))
+    }
+
+    fn succinct(n: u8) -> RequestRecord {
+        RequestRecord::Succinct(Box::new(sproto::ProofRequest {
+            request_id: vec![n; 32],
+            gas_used: Some(2048),
+            deadline: 600,
+            ..Default::default()
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_the_api_column_reads_as_provernet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        {
+            let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE jobs (request_id TEXT PRIMARY KEY, request BLOB NOT NULL,
+                     state TEXT NOT NULL, price_per_pgu TEXT NOT NULL, error TEXT,
+                     updated_at INTEGER NOT NULL)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO jobs VALUES (?, ?, 'proved', '7', NULL, 10)")
+                .bind(request(1).id().unwrap().to_string())
+                .bind(request(1).encode())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
         }
+        let store = JobStore::open(&path).await.unwrap();
+        let open = store.unfinished().await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].request, request(1));
+        store.check_api(NetworkApi::Provernet).await.unwrap();
+        let err = store.check_api(NetworkApi::Succinct).await.unwrap_err().to_string();
+        assert!(err.contains("PN-JOBS-OTHER-API") && err.contains("provernet"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_succinct_job_round_trips_and_holds_its_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(&dir.path().join("jobs.db")).await.unwrap();
+        let job = store.insert_job(&succinct(4), Amount::new(3), 10).await.unwrap();
+        assert_eq!(job.request, succinct(4));
+        assert_eq!((job.pgus(), job.deadline()), (2048, 600));
+        store.check_api(NetworkApi::Succinct).await.unwrap();
+        let err = store.check_api(NetworkApi::Provernet).await.unwrap_err().to_string();
+        assert!(err.contains("1 unfinished jobs") && err.contains("succinct"), "{err}");
+        // Finished jobs of another API are history, not a reason to refuse to start.
+        store.set_state(&job.id, JobState::Done, None, 11).await.unwrap();
+        store.check_api(NetworkApi::Provernet).await.unwrap();
     }
 
     #[tokio::test]

@@ -39,6 +39,14 @@ pub enum ClientError {
         /// What was wrong with it.
         source: tonic::transport::Error,
     },
+    /// The extra certificate authority named by [`TLS_CA_ENV`] cannot be read.
+    #[error("cannot read the certificate authority {path} ({TLS_CA_ENV}): {source}")]
+    TlsCa {
+        /// The file named.
+        path: String,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
     /// Nothing answered at the network's URL.
     #[error("cannot reach the network at {url}: {source}")]
     Unreachable {
@@ -86,7 +94,7 @@ impl ClientError {
                     | Code::ResourceExhausted
                     | Code::Aborted
             ),
-            Self::Url { .. } | Self::Incomplete { .. } => false,
+            Self::Url { .. } | Self::TlsCa { .. } | Self::Incomplete { .. } => false,
         }
     }
 }
@@ -113,6 +121,62 @@ impl std::fmt::Debug for NetworkClient {
     }
 }
 
+/// A gRPC channel to `url` (`http://host:port`, or `https://` with TLS: the system's
+/// certificate authorities and those in [`TLS_CA_ENV`]'s file), for any of a network's
+/// services; gives up after `timeout` when nothing answers.
+///
+/// # Errors
+/// [`ClientError::Url`], [`ClientError::TlsCa`] or [`ClientError::Unreachable`].
+pub async fn connect_channel(url: &str, timeout: Duration) -> Result<Channel, ClientError> {
+    let extra_ca = extra_ca()?;
+    connect_channel_trusting(url, timeout, extra_ca.as_deref()).await
+}
+
+/// The environment variable naming a PEM file of certificate authorities that clients trust
+/// beside the system's (a network with a certificate of a private CA, or self-signed).
+pub const TLS_CA_ENV: &str = "PROVERNET_TLS_CA";
+
+/// The PEM of [`TLS_CA_ENV`]'s file, if it names one.
+///
+/// # Errors
+/// [`ClientError::TlsCa`] if the file cannot be read.
+pub fn extra_ca() -> Result<Option<Vec<u8>>, ClientError> {
+    let Some(path) = std::env::var_os(TLS_CA_ENV).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|source| ClientError::TlsCa { path: path.to_string_lossy().into_owned(), source })
+}
+
+/// [`connect_channel`], trusting the certificate authorities in `extra_ca` (PEM) beside the
+/// system's for an `https://` URL; `http://` is plain h2c.
+///
+/// # Errors
+/// [`ClientError::Url`] or [`ClientError::Unreachable`] (a certificate that does not verify
+/// is a connection error).
+pub async fn connect_channel_trusting(
+    url: &str,
+    timeout: Duration,
+    extra_ca: Option<&[u8]>,
+) -> Result<Channel, ClientError> {
+    let url_err = |source| ClientError::Url { url: url.to_owned(), source };
+    let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(url_err)?;
+    if url.starts_with("https:") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+        if let Some(pem) = extra_ca {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).map_err(url_err)?;
+    }
+    endpoint
+        .connect_timeout(timeout)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|source| ClientError::Unreachable { url: url.to_owned(), source })
+}
+
 impl NetworkClient {
     /// Connects to the network at `url` (`http://host:port`) and reads its info (network id,
     /// versions, ArtifactStore URL). Gives up after `timeout` when nothing answers.
@@ -120,14 +184,7 @@ impl NetworkClient {
     /// # Errors
     /// [`ClientError::Url`], [`ClientError::Unreachable`], or the GetNetworkInfo call's error.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|source| ClientError::Url { url: url.to_owned(), source })?
-            .connect_timeout(timeout)
-            .tcp_nodelay(true);
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|source| ClientError::Unreachable { url: url.to_owned(), source })?;
+        let channel = connect_channel(url, timeout).await?;
         let mut rpc =
             ProverNetworkClient::new(channel).max_decoding_message_size(MAX_DECODING_BYTES);
         let info = rpc

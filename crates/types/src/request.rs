@@ -45,15 +45,26 @@ pub struct RequestSpec {
     pub proof_mode: String,
 }
 
+/// What a requester pays for `pgus` at `price_per_pgu`: `base_fee + price_per_pgu × pgus`. At
+/// the ceiling and the gas limit it is the worst case, locked when the request is made. One rule
+/// for both APIs (the Succinct facade checks the worst case before a spec exists).
+pub fn cost(
+    base_fee: Amount,
+    price_per_pgu: Amount,
+    pgus: u64,
+) -> Result<Amount, AmountArithmeticError> {
+    base_fee.checked_add(price_per_pgu.checked_mul_u64(pgus)?)
+}
+
 impl RequestSpec {
     /// What the requester pays at `price_per_pgu` for `pgus`: `base_fee + price_per_pgu × pgus`.
     pub fn cost(&self, price_per_pgu: Amount, pgus: u64) -> Result<Amount, AmountArithmeticError> {
-        self.base_fee.checked_add(price_per_pgu.checked_mul_u64(pgus)?)
+        cost(self.base_fee, price_per_pgu, pgus)
     }
 
     /// The worst-case cost locked at request time: `base_fee + max_price_per_pgu × gas_limit`.
     pub fn max_cost(&self) -> Result<Amount, AmountArithmeticError> {
-        self.cost(self.max_price_per_pgu, self.gas_limit)
+        cost(self.base_fee, self.max_price_per_pgu, self.gas_limit)
     }
 
     /// Checks the timing rule at `now` (unix seconds): the deadline is in the future, and the

@@ -232,6 +232,12 @@ pub trait ZkVm: Send + Sync + 'static {
     /// Memory, in bytes, that proving `pgus` PGUs in `mode` takes (measured; what a node's
     /// resource manager reserves for the proof).
     fn proving_memory(&self, pgus: u64, mode: ProofMode) -> u64;
+    /// GPU memory, in bytes, that proving `pgus` PGUs in `mode` takes on one GPU: 0 for a CPU
+    /// prover (Miden's, SP1's CPU prover). A node holds a job that asks for some only on a GPU
+    /// with that much memory, one job per GPU.
+    fn proving_gpu_memory(&self, _pgus: u64, _mode: ProofMode) -> u64 {
+        0
+    }
 
     /// Computes the program's identity from its bytes, validating them.
     fn program_id(&self, program: &[u8]) -> Result<ProgramId>;

@@ -1,11 +1,9 @@
 //! The SP1 backend: execution of the guests in `programs/sp1/`, every request error, and
 //! verification of a committed core proof (`tests/fixtures/sp1-fib-core.proof`).
 //!
-//! Proving needs 10+ GB and minutes, and SP1's setup minutes in the test profile, so those tests
-//! are `#[ignore]`d, each naming the command that runs it; with
-//! `PROVERNET_TEST_SP1_WRITE_FIXTURE=1` the proving test rewrites the fixture and its program id
-//! (`sp1-fib-core.program-id`). The verification test fails without the fixture; until the
-//! fixture is committed it is `#[ignore]`d too.
+//! Proving needs 10+ GB and minutes, so that test is `#[ignore]`d, naming the command that runs
+//! it; with `PROVERNET_TEST_SP1_WRITE_FIXTURE=1` it rewrites the committed fixture and its program
+//! id (`sp1-fib-core.program-id`). The verification test fails without the fixture.
 #![cfg(feature = "sp1")]
 
 use std::{
@@ -88,9 +86,9 @@ fn executes_sha256_of_a_large_hint() {
     assert!(BACKEND.describe_outputs(&execution.outputs).starts_with("80 bytes of public values"));
 }
 
-/// SP1's setup takes minutes in the test profile (seconds in release).
+/// Two SP1 setups: ~35 s on 2 cores in the test profile (the zkvm crate is compiled at
+/// opt-level 3 there too).
 #[test]
-#[ignore = "SP1's setup takes minutes: cargo test -p provernet-zkvm --features sp1 --test sp1 -- --ignored program_id"]
 fn program_id_is_stable_and_differs_between_guests() {
     let fib = BACKEND.program_id(&guest("fib")).expect("fib loads");
     assert_eq!(BACKEND.program_id(&guest("fib")).expect("cached"), fib);
@@ -222,7 +220,6 @@ fn check_fib_proof(backend: &Sp1Backend, proof: &[u8], fib_id: ProgramId) {
 }
 
 #[test]
-#[ignore = "the fixture is not committed yet (making it takes 40+ min here): PROVERNET_TEST_SP1_WRITE_FIXTURE=1 cargo test --release -p provernet-zkvm --features sp1 --test sp1 -- --ignored proves_fib, then -- --ignored verifies_the_committed"]
 fn verifies_the_committed_core_proof_and_rejects_tampering() {
     let proof = std::fs::read(fixture_path()).unwrap_or_else(|e| {
         panic!(

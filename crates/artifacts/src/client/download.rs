@@ -106,6 +106,35 @@ impl ArtifactClient {
             .await
     }
 
+    /// Downloads `url` into memory, refusing more than `max_bytes`: for bytes that have no
+    /// content id to check (a Succinct-API network serves its artifacts by URL only).
+    ///
+    /// # Errors
+    /// [`ClientError::TooLarge`] as soon as the announced or received length passes `max_bytes`
+    /// (nothing is kept); [`ClientError::Status`] and transport errors, after the retries.
+    pub async fn download_bounded(&self, url: &str, max_bytes: u64) -> Result<Bytes, ClientError> {
+        self.config
+            .retry
+            .run("download", |_| async {
+                let response =
+                    check(self.http.get(url).send().await.map_err(ClientError::request)?).await?;
+                let total = response.content_length();
+                if total.is_some_and(|n| n > max_bytes) {
+                    return Err(ClientError::TooLarge { max: max_bytes });
+                }
+                let mut buf = Vec::with_capacity(total.unwrap_or(0).min(64 << 20) as usize);
+                let mut chunks = response.bytes_stream();
+                while let Some(chunk) = chunks.try_next().await.map_err(ClientError::request)? {
+                    if (buf.len() + chunk.len()) as u64 > max_bytes {
+                        return Err(ClientError::TooLarge { max: max_bytes });
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(Bytes::from(buf))
+            })
+            .await
+    }
+
     /// One stream, hashed as it is written.
     async fn fetch_sequential(
         &self,

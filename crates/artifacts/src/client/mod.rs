@@ -64,6 +64,10 @@ pub struct ArtifactClientConfig {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of a response. Default: 60 s.
     pub read_timeout: Duration,
+    /// Certificate authorities (PEM) trusted for `https://` URLs beside the system's.
+    /// Default: those of `PROVERNET_TLS_CA`'s file ([`provernet_types::client::TLS_CA_ENV`]),
+    /// if set and readable.
+    pub extra_ca: Option<Vec<u8>>,
 }
 
 impl Default for ArtifactClientConfig {
@@ -75,6 +79,9 @@ impl Default for ArtifactClientConfig {
             range_bytes: 16 << 20,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            // An unreadable file is reported where TLS is set up (the gRPC client), which
+            // names it; here it only means no extra authority.
+            extra_ca: provernet_types::client::extra_ca().ok().flatten(),
         }
     }
 }
@@ -122,12 +129,17 @@ impl ArtifactClient {
     /// # Errors
     /// [`ClientError::Setup`] if the TLS or HTTP stack cannot be initialised.
     pub fn with_config(config: ArtifactClientConfig) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        let setup = |e: reqwest::Error| ClientError::Setup(e.without_url().to_string());
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| ClientError::Setup(e.without_url().to_string()))?;
+            .tcp_nodelay(true);
+        if let Some(pem) = &config.extra_ca {
+            for ca in reqwest::Certificate::from_pem_bundle(pem).map_err(setup)? {
+                builder = builder.add_root_certificate(ca);
+            }
+        }
+        let http = builder.build().map_err(setup)?;
         Ok(Self { http, config })
     }
 

@@ -10,11 +10,11 @@
 mod handlers;
 pub use self::handlers::{KIND_HEADER, VISIBILITY_HEADER};
 pub mod range;
+pub mod tls;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -131,11 +131,15 @@ pub fn router(server: ArtifactServer) -> Router {
 ///
 /// # Errors
 /// [`ServerError::Io`] if serving fails.
-pub async fn serve(
-    listener: TcpListener,
+pub async fn serve<L>(
+    listener: L,
     server: ArtifactServer,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError> {
+) -> Result<(), ServerError>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     serve_with(listener, server, Router::new(), shutdown).await
 }
 
@@ -144,12 +148,16 @@ pub async fn serve(
 ///
 /// # Errors
 /// [`ServerError::Io`] if serving fails.
-pub async fn serve_with(
-    listener: TcpListener,
+pub async fn serve_with<L>(
+    listener: L,
     server: ArtifactServer,
     extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError> {
+) -> Result<(), ServerError>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     match server.storage().remove_stale_uploads(STALE_UPLOAD_AGE).await {
         Ok(0) => {}
         Ok(n) => {
@@ -162,7 +170,7 @@ pub async fn serve_with(
     let cancel = CancellationToken::new();
     let sweeper = tokio::spawn(server.retention().run(cancel.clone()));
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(target: "provernet::artifacts", %addr, storage = ?server.storage(), "artifact store listening");
+        tracing::info!(target: "provernet::artifacts", ?addr, storage = ?server.storage(), "artifact store listening");
     }
 
     let stop = cancel.clone();

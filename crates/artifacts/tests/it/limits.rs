@@ -65,3 +65,26 @@ async fn bytes_that_do_not_match_the_id_get_422() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_download_refuses_more_than_its_limit() {
+    within(async {
+        let store = TestStore::start().await;
+        let data = Bytes::from(random_bytes(1 << 20, "bounded"));
+        let id = ArtifactId::of(&data);
+        let url = store.put_url(id, ArtifactKind::Inputs, Visibility::Public);
+        client().upload_bytes(&url, data.clone()).await.expect("upload");
+
+        let got = client().download_bounded(&store.public_url(id), 1 << 20).await.expect("fits");
+        assert_eq!(got, data, "exactly at the limit is fine");
+        let err = client()
+            .download_bounded(&store.public_url(id), (1 << 20) - 1)
+            .await
+            .expect_err("one byte over");
+        assert!(matches!(err, ClientError::TooLarge { max } if max == (1 << 20) - 1), "{err}");
+        assert!(!err.is_retryable(), "a limit is final: {err}");
+        assert!(err.to_string().contains("1048575"), "names the limit: {err}");
+        store.stop().await;
+    })
+    .await;
+}

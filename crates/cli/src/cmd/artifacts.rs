@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, bail};
-use provernet_artifacts::{ArtifactServer, ArtifactStoreConfig, serve};
+use provernet_artifacts::{ArtifactServer, ArtifactStoreConfig, TlsIdentity, TlsListener, serve};
 use tokio::net::TcpListener;
 
 /// Environment variable holding the HMAC secret shared with the network.
@@ -34,6 +34,33 @@ pub struct ArtifactsArgs {
     /// Seconds between retention sweeps that delete expired artifacts.
     #[arg(long, default_value_t = 60)]
     pub retention_sweep_secs: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS from certificate and key files, for the servers' ports.
+#[derive(Debug, clap::Args)]
+pub struct TlsArgs {
+    /// Serve TLS with this certificate chain (PEM, leaf first); needs --tls-key. Clients then use
+    /// https:// URLs (a private CA: PROVERNET_TLS_CA=ca.pem on their side).
+    #[arg(long, env = "PROVERNET_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "PROVERNET_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The identity the flags name, read from its files (`None` without the flags).
+    pub fn identity(&self) -> anyhow::Result<Option<TlsIdentity>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(
+                TlsIdentity::from_files(cert, key)
+                    .context("cannot read the TLS certificate or key")?,
+            )),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl ArtifactsArgs {
@@ -70,8 +97,19 @@ pub async fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {}: is the port in use? try --listen", args.listen)
     })?;
-    println!("artifact store on http://{} ({})", listener.local_addr()?, config.storage);
-    serve(listener, server, shutdown_signal()).await.context("artifact store failed")?;
+    let addr = listener.local_addr()?;
+    match args.tls.identity()? {
+        Some(identity) => {
+            let tls = identity.server_config().context("cannot serve TLS")?;
+            println!("artifact store on https://{addr} ({})", config.storage);
+            serve(TlsListener::new(listener, tls)?, server, shutdown_signal()).await
+        }
+        None => {
+            println!("artifact store on http://{addr} ({})", config.storage);
+            serve(listener, server, shutdown_signal()).await
+        }
+    }
+    .context("artifact store failed")?;
     Ok(())
 }
 

@@ -139,6 +139,21 @@ pub async fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         sizes.iter().map(|&r| pow2(r)).collect::<Vec<_>>().join(", "),
         args.runs
     );
+    // The GPUs this machine offers (NVML; none without NVIDIA's driver): Miden proves on CPUs,
+    // so they do not enter the figure, but the operator sees what a GPU backend would have.
+    let (gpus, _) = provernet_node::monitor::GpuSampler::open().sample();
+    if gpus.is_empty() {
+        println!("GPUs seen: none (no NVIDIA GPU through NVML); the figure is the CPUs'.");
+    }
+    for g in &gpus {
+        println!(
+            "GPU {} seen: {}, {} MiB; not used by {}.",
+            g.index,
+            g.model,
+            g.memory_total_bytes >> 20,
+            backend.version()
+        );
+    }
     let spinner = spinner();
     let mut measurements = Vec::with_capacity(sizes.len());
     for &rows in &sizes {

@@ -1,7 +1,8 @@
 //! `provernet devnet`: the whole market on this machine, in one command.
 //!
 //! Starts the ProverNetwork (SQLite in a fresh data folder) with its ArtifactStore (a local
-//! folder), `--nodes` prover nodes with different cost profiles, funds every account from the
+//! folder), `--nodes` prover nodes with different cost profiles (the last on the Succinct API,
+//! `--succinct-nodes`), funds every account from the
 //! faucet, and submits a stream of requests built from the sample programs: mixed sizes, some
 //! with private inputs, one unexecutable on purpose and one with a deadline nobody can meet.
 //! Progress is a table refreshed in place on a terminal (plain lines otherwise); the summary
@@ -21,7 +22,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use provernet_network::{NetworkConfig, SuccinctApiConfig, launch as launch_network};
-use provernet_node::{NodeConfig, NodeHandle, launch as launch_node};
+use provernet_node::{NodeConfig, NodeHandle, config::NetworkApi, launch as launch_node};
 use provernet_types::{Address, Amount, NetworkClient, RequestId, Signer, proto};
 use provernet_zkvm::{miden, samples};
 use tokio::net::TcpListener;
@@ -67,6 +68,10 @@ pub struct DevnetArgs {
     /// first node. Needs a build with `--features sp1`, 12+ GiB of free memory, and minutes.
     #[arg(long)]
     sp1: bool,
+    /// How many of the nodes (the last ones) speak the Succinct API rather than provernet's own
+    /// (they poll, and skip private inputs). Default: 1 when there are 2 or more nodes, else 0.
+    #[arg(long)]
+    succinct_nodes: Option<u8>,
 }
 
 /// A node's cost profile.
@@ -239,10 +244,27 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     eprintln!("artifacts   {artifacts_url}");
     eprintln!("data        {}", dir.display());
 
-    // The nodes.
+    // The nodes: the last `succinct` on the Succinct API. One at least stays on the native API,
+    // the only one that serves private inputs to provers.
+    let succinct = usize::from(args.succinct_nodes.unwrap_or(u8::from(args.nodes >= 2)));
+    if succinct >= usize::from(args.nodes) {
+        anyhow::bail!(
+            "--succinct-nodes {succinct} leaves no node on provernet's own API for the stream's \
+             private inputs: use at most {}",
+            args.nodes - 1
+        );
+    }
     let mut nodes = Vec::new();
     for i in 0..usize::from(args.nodes) {
-        let node = start_node(&client, &dir, i, args.sp1).await?;
+        let api = if i + succinct >= usize::from(args.nodes) {
+            NetworkApi::Succinct
+        } else {
+            NetworkApi::Provernet
+        };
+        // Profiles rotate so that the Succinct-API node is the budget one: it wins work, and
+        // the devnet shows both APIs proving.
+        let profile = &PROFILES[(i + succinct) % PROFILES.len()];
+        let node = start_node(&client, &dir, i, profile, args.sp1, api).await?;
         eprintln!(
             "{:<11} prover {}  monitor http://{}/status",
             node.name,
@@ -321,10 +343,14 @@ async fn start_node(
     client: &NetworkClient,
     dir: &std::path::Path,
     i: usize,
+    profile: &Profile,
     sp1: bool,
+    api: NetworkApi,
 ) -> anyhow::Result<Node> {
-    let profile = &PROFILES[i % PROFILES.len()];
-    let name = format!("node-{} ({})", i + 1, profile.name);
+    let name = match api {
+        NetworkApi::Provernet => format!("node-{} ({})", i + 1, profile.name),
+        NetworkApi::Succinct => format!("node-{} ({}, succinct)", i + 1, profile.name),
+    };
     let node_dir = dir.join(format!("node-{}", i + 1));
     std::fs::create_dir_all(&node_dir)
         .with_context(|| format!("cannot create {}", node_dir.display()))?;
@@ -355,6 +381,9 @@ async fn start_node(
             config.proving.versions = vec![miden::VERSION.to_owned()];
         }
     }
+    config.network.api = api;
+    // Polled often enough to bid within the stream's 1 s auctions.
+    config.network.poll_interval_ms = 250;
     config.monitor.listen = "127.0.0.1:0".into();
     std::fs::write(node_dir.join("node.toml"), config.template())
         .with_context(|| format!("cannot write {name}'s config"))?;
@@ -510,7 +539,7 @@ impl Table {
 
 fn header() -> String {
     format!(
-        "{:<12} {:<34} {:<14} {:<20} {:>7} {:>8} {:>8}",
+        "{:<12} {:<34} {:<14} {:<25} {:>7} {:>8} {:>8}",
         "request", "what", "state", "winner", "price", "PGUs", "elapsed"
     )
 }
@@ -539,7 +568,7 @@ fn format_row(row: &Row, names: &HashMap<Address, String>) -> String {
     };
     let elapsed = row.finished.unwrap_or_else(|| row.submitted.elapsed());
     format!(
-        "{:<12} {:<34} {:<14} {:<20} {:>7} {:>8} {:>7.1}s",
+        "{:<12} {:<34} {:<14} {:<25} {:>7} {:>8} {:>7.1}s",
         &id[..12.min(id.len())],
         row.planned.label,
         state,
@@ -619,7 +648,7 @@ fn print_endpoints(
     println!("  data        {}", dir.display());
     for node in nodes {
         println!(
-            "  {:<20} {}  key {}",
+            "  {:<25} {}  key {}",
             node.name,
             node.key.address(),
             dir.join(node.name.split(' ').next().unwrap_or("node")).join("node.key").display()

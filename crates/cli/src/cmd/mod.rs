@@ -64,6 +64,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Calibrate(args) => calibrate::run(args).await,
         Command::Request(command) => request::run(command).await,
         Command::Program(command) => program::run(command).await,
-        Command::Bench(command) => bench::run(command),
+        Command::Bench(command) => bench::run(command).await,
     }
 }

@@ -8,7 +8,7 @@ use provernet_types::{Address, Amount};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::artifacts::{SECRET_ENV, shutdown_signal};
+use super::artifacts::{SECRET_ENV, TlsArgs, shutdown_signal};
 
 /// Arguments of `provernet network`.
 #[derive(Debug, clap::Args)]
@@ -80,6 +80,13 @@ pub struct NetworkArgs {
     /// mainnet's, which reference nodes hard-code).
     #[arg(long, default_value_t = provernet_types::succinct::MAINNET_CHAIN_ID)]
     succinct_chain_id: u64,
+    /// Delete accepted proofs from the ArtifactStore this many days after their request
+    /// closed (the request keeps its record, with `proof_deleted_at`); 0 keeps them for ever.
+    #[arg(long, default_value_t = 0, env = "PROVERNET_PROOF_RETENTION_DAYS")]
+    proof_retention_days: u64,
+    /// TLS on both ports (gRPC and the ArtifactStore).
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// Serves the network until Ctrl-C or SIGTERM.
@@ -100,10 +107,12 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     let artifacts = TcpListener::bind(args.artifacts_listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.artifacts_listen))?;
+    let tls = args.tls.identity()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // From the bound address, so that port 0 (any free port) works.
     let artifacts_url = match args.artifacts_url {
         Some(url) => url,
-        None => format!("http://{}", artifacts.local_addr()?),
+        None => format!("{scheme}://{}", artifacts.local_addr()?),
     };
     let mut config =
         NetworkConfig::local(&args.data_dir, &args.network_id, &artifacts_url, &secret);
@@ -125,6 +134,9 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     config.max_subscriptions_per_connection = args.max_subscriptions_per_connection.max(1);
     config.max_queued_executions = args.max_queued_executions.max(1);
     config.max_queued_verifications = args.max_queued_verifications.max(1);
+    config.tls = tls;
+    config.proof_retention = (args.proof_retention_days > 0)
+        .then(|| std::time::Duration::from_secs(args.proof_retention_days.saturating_mul(86_400)));
     if args.succinct_api {
         let mut succinct = SuccinctApiConfig::for_network(&args.network_id);
         succinct.chain_id = args.succinct_chain_id;
@@ -134,9 +146,11 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
     let handle = launch(config, grpc, artifacts, cancel.clone())
         .await
         .context("cannot start the network")?;
-    println!("network     grpc://{}  (id {})", handle.grpc_addr, args.network_id);
+    // grpc:// for plain h2c, as scripts expect; https:// with TLS.
+    let shown = if scheme == "https" { "https" } else { "grpc" };
+    println!("network     {shown}://{}  (id {})", handle.grpc_addr, args.network_id);
     if args.succinct_api {
-        println!("succinct    NETWORK_RPC_URL=http://{}", handle.grpc_addr);
+        println!("succinct    NETWORK_RPC_URL={scheme}://{}", handle.grpc_addr);
     }
     println!("artifacts   {artifacts_url}");
     shutdown_signal().await;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use provernet_node::{NodeConfig, launch};
+use provernet_node::{NodeConfig, config::NetworkApi, launch};
 use provernet_types::{Amount, NetworkClient};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +42,10 @@ pub struct InitArgs {
     /// The network's gRPC URL.
     #[arg(long, default_value = "http://127.0.0.1:50051", env = "PROVERNET_NETWORK")]
     network: String,
+    /// The API the network speaks: `provernet` (its own) or `succinct` (the Succinct Prover
+    /// Network's, as a provernet network with --succinct-api or any such endpoint serves it).
+    #[arg(long, default_value = "provernet")]
+    api: NetworkApi,
 }
 
 /// Where the node's config is, and overrides.
@@ -95,13 +99,17 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
-    let config = NodeConfig::new(&args.network);
+    let mut config = NodeConfig::new(&args.network);
+    config.network.api = args.api;
     config.validate()?;
     let key = write_new_key(&key_path)?;
     std::fs::write(&config_path, config.template())
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     println!("config    {}", config_path.display());
     println!("key       {} (operator {})", key_path.display(), key.address());
+    if args.api == NetworkApi::Succinct {
+        println!("api       succinct (the prover must be registered and staked on the network)");
+    }
     println!();
     println!("next: provernet calibrate --write {}", config_path.display());
     println!("      provernet node register --config {} --stake <amount>", config_path.display());
@@ -126,9 +134,22 @@ pub(crate) fn load(args: &ConfigArgs) -> anyhow::Result<NodeConfig> {
 async fn register(args: RegisterArgs) -> anyhow::Result<()> {
     let config = load(&args.config)?;
     let key = read_key(&config.key_file)?;
-    let client = NetworkClient::connect(&config.network_url, std::time::Duration::from_secs(5))
-        .await
-        .with_context(|| format!("is a network running at {}?", config.network_url))?;
+    let client = match NetworkClient::connect(
+        &config.network_url,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    {
+        Err(e) if e.code() == Some(tonic::Code::Unimplemented) => bail!(
+            "{} speaks only the Succinct API, which has no call to register a prover: ask the \
+             network's operator to register and stake {}",
+            config.network_url,
+            config.prover.unwrap_or_else(|| key.address())
+        ),
+        other => {
+            other.with_context(|| format!("is a network running at {}?", config.network_url))?
+        }
+    };
     if args.faucet {
         let info = client.info();
         let amount: Amount = info.faucet_max_amount.parse().unwrap_or(args.stake);
@@ -163,7 +184,7 @@ async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         println!("monitor   http://{addr}/status");
     }
     println!("prover    {}", node.context.prover);
-    println!("network   {}", node.context.client.url());
+    println!("network   {} ({} API)", node.context.driver.url(), node.context.driver.api());
     node.join.await.context("node task failed")?;
     signal.abort();
     Ok(())

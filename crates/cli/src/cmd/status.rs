@@ -111,7 +111,16 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
     };
     line("prover", or_dash(&s.prover));
     line("operator", or_dash(&s.operator));
-    line("network", or_dash(&s.network_url));
+    line(
+        "network",
+        match s.network_api.as_str() {
+            "" => or_dash(&s.network_url),
+            api => format!("{} ({api} API)", or_dash(&s.network_url)),
+        },
+    );
+    for limitation in &s.limitations {
+        line("  limitation", limitation.clone());
+    }
     line("versions", if s.versions.is_empty() { "-".into() } else { s.versions.join(", ") });
     if s.started_at > 0 {
         line("uptime", duration(now.saturating_sub(s.started_at)));
@@ -121,7 +130,8 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
         if ready.ready { "yes".into() } else { format!("no: {}", ready.not_ready.join("; ")) },
     );
     line("bidding", if s.bidding { "on".into() } else { "off".into() });
-    line("subscription", if h.subscription_up { "up".into() } else { "down".into() });
+    let feed = if s.network_api == "succinct" { "polling" } else { "subscription" };
+    line(feed, if h.subscription_up { "up".into() } else { "down".into() });
     let queued = provernet_node::monitor::metrics::queued(s);
     line("slots", format!("{} of {} proving, {queued} queued", s.proving, s.slots));
     line("committed", format!("{} PGUs", s.committed_pgus));
@@ -162,6 +172,26 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
             _ => "-".into(),
         };
         line("system", format!("cpu {:.1}%, memory {memory}, disk {disk}", sys.cpu_usage_percent));
+        if sys.gpus.is_empty() {
+            line("gpus", "none (no NVIDIA GPU through NVML)".into());
+        }
+        for g in &sys.gpus {
+            let power = g
+                .power_milliwatts
+                .map_or(String::new(), |mw| format!(", {:.0} W", f64::from(mw) / 1000.0));
+            line(
+                &format!("gpu {}", g.index),
+                format!(
+                    "{}: {}% busy, memory {} of {}, {} °C{power}, {} process(es)",
+                    g.model,
+                    g.utilisation_percent,
+                    bytes(g.memory_used_bytes),
+                    bytes(g.memory_total_bytes),
+                    g.temperature_celsius,
+                    g.processes.len()
+                ),
+            );
+        }
     }
 
     if report.alerts.is_empty() {
@@ -319,10 +349,31 @@ mod tests {
                 severity: Severity::Error,
                 message: "full".into(),
             }],
-            system: None,
+            system: Some(provernet_node::monitor::SystemSample {
+                cpu_usage_percent: 50.0,
+                memory_total_bytes: 16 << 30,
+                memory_available_bytes: 8 << 30,
+                memory_used_bytes: 8 << 30,
+                disk: None,
+                gpus: vec![provernet_node::monitor::GpuSample {
+                    index: 0,
+                    model: "NVIDIA L4".into(),
+                    utilisation_percent: 97,
+                    memory_used_bytes: 12 << 30,
+                    memory_total_bytes: 24 << 30,
+                    temperature_celsius: 70,
+                    power_milliwatts: Some(71_430),
+                    processes: vec![4242],
+                }],
+                gpus_lost: Vec::new(),
+            }),
         };
         let ready = ReadyReport::from_health(&report.health);
         let text = render(&report, &ready, 1060);
+        assert!(
+            text.contains("gpu 0        NVIDIA L4: 97% busy, memory 12.0 GiB of 24.0 GiB, 70 °C, 71 W, 1 process(es)"),
+            "{text}"
+        );
         for want in [
             "prover       0xprover",
             "uptime       1m 00s",

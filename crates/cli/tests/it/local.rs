@@ -97,3 +97,24 @@ fn bad_programs_inputs_and_paths_get_clear_errors() {
         run(provernet().arg("execute").arg(program("fib")).args(["--zkvm", "sp1-v6"]));
     assert!(!ok && stderr.contains("\"sp1-v6\" is not supported"), "{stderr}");
 }
+
+#[test]
+fn node_init_writes_the_api_asked_for_and_refuses_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let node = dir.path().join("node");
+    let (ok, stdout, stderr) = run(provernet()
+        .args(["node", "init", "--api", "succinct", "--network", "http://127.0.0.1:1", "--dir"])
+        .arg(&node));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("api       succinct"), "{stdout}");
+    let config = provernet_node::NodeConfig::load(&node.join("node.toml"))
+        .unwrap_or_else(|e| panic!("the written config loads: {e}"));
+    assert_eq!(config.network.api, provernet_node::config::NetworkApi::Succinct);
+
+    let (ok, _, stderr) = run(provernet()
+        .args(["node", "init", "--api", "grpc", "--dir"])
+        .arg(dir.path().join("other")));
+    assert!(!ok, "an unknown API was accepted");
+    assert!(stderr.contains("\"grpc\" is not an API"), "{stderr}");
+    assert!(!dir.path().join("other").exists(), "nothing written");
+}

@@ -104,6 +104,17 @@ pub enum Execution {
     },
 }
 
+impl Execution {
+    /// The variant's name, as the store's `execution` column holds it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Unexecuted => "Unexecuted",
+            Self::Executed { .. } => "Executed",
+            Self::Unexecutable { .. } => "Unexecutable",
+        }
+    }
+}
+
 /// A prover's offer to prove a request at a price per PGU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bid {
@@ -145,7 +156,10 @@ pub struct Request {
     pub lock: Amount,
     /// Unix seconds of creation; the auction ends `min_auction_period` later.
     pub created_at: u64,
-    /// Bids received, in order of arrival.
+    /// Bids received, in order of arrival. Stored as rows of their own (inserted once, not
+    /// rewritten with the request), so never written into the request's JSON; read from it
+    /// only to move the bids of a database from before that (`store::sql`'s upgrade).
+    #[serde(default, skip_serializing)]
     pub bids: Vec<Bid>,
     /// The auction's winner.
     pub assignment: Option<Assignment>,
@@ -163,6 +177,10 @@ pub struct Request {
     /// Why the verifier rejected the last proof submitted for this request, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_proof: Option<String>,
+    /// Unix seconds when the proof retention deleted the accepted proof from the
+    /// ArtifactStore (`proof_artifact_id` stays, as the record of what was accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_deleted_at: Option<u64>,
 }
 
 /// A submitted proof bundle that the verifier has not judged yet.

@@ -22,9 +22,16 @@
 //!   `unexecutable_penalty_bps` of it, which goes to the network's treasury (so that spamming
 //!   the executor costs something).
 //! - An unassigned request whose deadline passes is closed as unfulfillable with a full refund.
+//!
+//! **Memory holds what the market decides on**: accounts, provers, programs, and the requests
+//! still open, with their bids. A closed request stays until its owner (the service) has it
+//! durable and calls [`Market::evict`]; from then on it is read from the store. Every operation
+//! on a closed request is refused or does nothing, so the service [`Market::recall`]s one from
+//! the store for the length of an operation that names it, for the same refusal as before.
 
 mod entities;
 mod error;
+mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -35,8 +42,9 @@ pub use self::{
         Account, Assignment, Bid, Execution, PendingProof, Program, Prover, Request, Status,
     },
     error::{MarketError, Result},
+    query::RequestQuery,
 };
-use crate::store::{Changes, LedgerTotals, Snapshot};
+use crate::store::{Changes, LedgerTotals, NewBid, Snapshot};
 
 /// Basis points in one whole.
 const BPS: u128 = 10_000;
@@ -130,11 +138,12 @@ impl Outcome {
     /// Appends `other`, which happened after `self`: its entity states are the later ones (the
     /// store keeps the last state of each key in a batch).
     pub fn merge(&mut self, other: Outcome) {
-        let Changes { accounts, provers, programs, requests, ledger } = other.changes;
+        let Changes { accounts, provers, programs, requests, bids, ledger } = other.changes;
         self.changes.accounts.extend(accounts);
         self.changes.provers.extend(provers);
         self.changes.programs.extend(programs);
         self.changes.requests.extend(requests);
+        self.changes.bids.extend(bids);
         if ledger.is_some() {
             self.changes.ledger = ledger;
         }
@@ -152,10 +161,14 @@ pub struct Market {
     programs: HashMap<Vec<u8>, Program>,
     /// Program ids by their SDK hash, where it differs from the id (SP1).
     sdk_hashes: HashMap<Vec<u8>, Vec<u8>>,
+    /// Open requests, and closed ones not evicted yet (see the module docs).
     requests: HashMap<RequestId, Request>,
     ledger: LedgerTotals,
     /// Requests not closed yet, for the deadline sweeper: (deadline, id).
     open: BTreeSet<(u64, RequestId)>,
+    /// Closed requests brought back from the store for an operation, with how many operations
+    /// hold each (see [`Market::recall`]).
+    recalled: HashMap<RequestId, u32>,
 }
 
 /// Keys touched by the operation in progress; turned into [`Changes`] at the end.
@@ -165,6 +178,8 @@ struct Touched {
     provers: BTreeSet<Address>,
     programs: Vec<Vec<u8>>,
     requests: BTreeSet<RequestId>,
+    /// New bids: the request and the bid's index in its `bids`.
+    bids: Vec<(RequestId, usize)>,
     ledger: bool,
     events: Vec<Event>,
 }
@@ -197,6 +212,62 @@ impl Market {
         market
     }
 
+    /// Forgets the closed requests among `ids` (their closing is durable: the store has
+    /// them), unless an operation holds one recalled. Open ones are kept.
+    pub fn evict(&mut self, ids: &[RequestId]) {
+        for id in ids {
+            if self.recalled.contains_key(id) {
+                continue;
+            }
+            if self.requests.get(id).is_some_and(|r| r.status.is_closed()) {
+                self.requests.remove(id);
+            }
+        }
+    }
+
+    /// Brings back a closed request read from the store, for an operation that names it (which
+    /// it then refuses as it did before the request left memory); [`Market::release`] it after.
+    /// A request already in memory is left as it is (the memory's is the newer state).
+    pub fn recall(&mut self, request: Request) {
+        if !request.status.is_closed() {
+            return;
+        }
+        *self.recalled.entry(request.id).or_insert(0) += 1;
+        self.requests.entry(request.id).or_insert(request);
+    }
+
+    /// Ends one [`Market::recall`] of `id`; the last one forgets the request again.
+    pub fn release(&mut self, id: &RequestId) {
+        let Some(holders) = self.recalled.get_mut(id) else { return };
+        *holders -= 1;
+        if *holders == 0 {
+            self.recalled.remove(id);
+            self.evict(std::slice::from_ref(id));
+        }
+    }
+
+    /// Whether memory holds request `id` (open, or closed and not evicted yet).
+    pub fn holds(&self, id: &RequestId) -> bool {
+        self.requests.contains_key(id)
+    }
+
+    /// The number of requests in each status (by [`status_name`]): open ones from memory,
+    /// closed ones counted as they closed.
+    pub fn status_counts(&self) -> BTreeMap<&'static str, u64> {
+        let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let closed = self.ledger.closed_requests.as_ref();
+        for status in [Status::Fulfilled, Status::Unfulfillable, Status::Cancelled] {
+            let name = status_name(status);
+            if let Some(n) = closed.and_then(|c| c.get(name)) {
+                counts.insert(name, *n);
+            }
+        }
+        for r in self.requests.values().filter(|r| !r.status.is_closed()) {
+            *counts.entry(status_name(r.status)).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// The rules in force.
     pub fn config(&self) -> &MarketConfig {
         &self.config
@@ -220,7 +291,7 @@ impl Market {
         self.requests.get(id)
     }
 
-    /// Every request (unordered).
+    /// Every request in memory (unordered): the open ones, and closed ones not evicted yet.
     pub fn requests(&self) -> impl Iterator<Item = &Request> {
         self.requests.values()
     }
@@ -343,6 +414,14 @@ impl Market {
                 .requests
                 .iter()
                 .filter_map(|r| self.requests.get(r).cloned())
+                .collect(),
+            bids: touched
+                .bids
+                .iter()
+                .filter_map(|(id, index)| {
+                    let bid = self.requests.get(id)?.bids.get(*index)?.clone();
+                    Some(NewBid { request: *id, index: *index as u32, bid })
+                })
                 .collect(),
             ledger: touched.ledger.then(|| self.ledger.clone()),
         };
@@ -597,6 +676,8 @@ impl Market {
     ) -> Result<Outcome> {
         self.check_nonce(&requester, nonce)?;
         let now = now_ms / 1000;
+        // Only open requests are in memory, but an id derives from a signed body that carries
+        // the nonce just checked: a closed request's id cannot come again.
         if self.requests.contains_key(&id) {
             return Err(MarketError::DuplicateRequest(id));
         }
@@ -650,6 +731,7 @@ impl Market {
                 proof_artifact_id: None,
                 pending_proof: None,
                 rejected_proof: None,
+                proof_deleted_at: None,
             },
         );
         touched.requests.insert(id);
@@ -664,7 +746,8 @@ impl Market {
         result: std::result::Result<(u64, Vec<u8>), String>,
         now_ms: u64,
     ) -> Result<Outcome> {
-        let request = self.requests.get(&id).ok_or(MarketError::UnknownRequest(id))?;
+        // Not in memory: closed (cancelled, expired) and evicted meanwhile.
+        let Some(request) = self.requests.get(&id) else { return Ok(Outcome::default()) };
         if request.execution != Execution::Unexecuted || request.status != Status::Requested {
             // Cancelled or expired meanwhile: nothing to record.
             return Ok(Outcome::default());
@@ -728,6 +811,13 @@ impl Market {
         request.close_reason = reason;
         let (requester, lock, deadline) = (request.requester, request.lock, request.spec.deadline);
         self.open.remove(&(deadline, id));
+        *self
+            .ledger
+            .closed_requests
+            .get_or_insert_default()
+            .entry(status_name(status).to_owned())
+            .or_insert(0) += 1;
+        touched.ledger = true;
         if let Some(account) = self.accounts.get_mut(&requester) {
             account.locked = Amount::new(account.locked.get() - lock.get());
             account.balance = Amount::new(account.balance.get() + lock.get() - kept.get());
@@ -836,8 +926,9 @@ impl Market {
         self.use_nonce(&signer, &mut touched);
         if let Some(r) = self.requests.get_mut(&id) {
             r.bids.push(Bid { prover, price_per_pgu: price, at_ms: now_ms });
+            touched.bids.push((id, r.bids.len() - 1));
         }
-        touched.requests.insert(id);
+        // The request's own row does not change: the bid is a row of its own.
         if auction_over {
             self.settle_into(id, now_ms, &mut touched);
         }
@@ -1141,17 +1232,6 @@ impl Market {
 
 /// Longest reason (a prover's for giving up, the verifier's for a rejection) kept, in characters.
 const MAX_REASON_CHARS: usize = 500;
-
-/// Requests grouped by status, for metrics.
-pub fn count_by_status<'a>(
-    requests: impl Iterator<Item = &'a Request>,
-) -> BTreeMap<&'static str, u64> {
-    let mut counts = BTreeMap::new();
-    for r in requests {
-        *counts.entry(status_name(r.status)).or_insert(0) += 1;
-    }
-    counts
-}
 
 /// A status's lowercase name.
 pub fn status_name(status: Status) -> &'static str {

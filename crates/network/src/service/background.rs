@@ -67,7 +67,7 @@ impl Background {
 
     /// Publishes the number of requests in each state as `network_requests{state}` gauges.
     fn record_gauges(&self) {
-        let counts = crate::market::count_by_status(self.state.market().requests());
+        let counts = self.state.market().status_counts();
         for state in ["requested", "assigned", "fulfilled", "unfulfillable", "cancelled"] {
             let n = counts.get(state).copied().unwrap_or(0);
             crate::metrics::requests_in(state, n);

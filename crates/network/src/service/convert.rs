@@ -54,6 +54,7 @@ pub fn request(r: &Request) -> proto::ProofRequest {
             .map(|p| p.artifact.as_bytes().to_vec())
             .unwrap_or_default(),
         proof_rejected_reason: r.rejected_proof.clone().unwrap_or_default(),
+        proof_deleted_at: r.proof_deleted_at.unwrap_or(0),
     }
 }
 
@@ -68,13 +69,26 @@ pub fn status(s: RequestStatus) -> proto::RequestStatus {
     }
 }
 
-/// An execution status as the protocol names it.
-pub fn execution_status(e: &Execution) -> proto::ExecutionStatus {
-    match e {
-        Execution::Unexecuted => proto::ExecutionStatus::Unexecuted,
-        Execution::Executed { .. } => proto::ExecutionStatus::Executed,
-        Execution::Unexecutable { .. } => proto::ExecutionStatus::Unexecutable,
-    }
+/// The status a protocol status number names (`None`: not one).
+pub fn status_from(number: i32) -> Option<RequestStatus> {
+    Some(match proto::RequestStatus::try_from(number).ok()? {
+        proto::RequestStatus::Requested => RequestStatus::Requested,
+        proto::RequestStatus::Assigned => RequestStatus::Assigned,
+        proto::RequestStatus::Fulfilled => RequestStatus::Fulfilled,
+        proto::RequestStatus::Unfulfillable => RequestStatus::Unfulfillable,
+        proto::RequestStatus::Cancelled => RequestStatus::Cancelled,
+        _ => return None,
+    })
+}
+
+/// The [`Execution::name`] a protocol execution status number names (`None`: not one).
+pub fn execution_from(number: i32) -> Option<&'static str> {
+    Some(match proto::ExecutionStatus::try_from(number).ok()? {
+        proto::ExecutionStatus::Unexecuted => "Unexecuted",
+        proto::ExecutionStatus::Executed => "Executed",
+        proto::ExecutionStatus::Unexecutable => "Unexecutable",
+        _ => return None,
+    })
 }
 
 /// An account (and its prover record) as the protocol carries it.

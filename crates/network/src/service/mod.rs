@@ -9,6 +9,7 @@
 //!   auction/deadline timers;
 //! - `artifact`: whole artifacts read from the embedded store, bounded and verified;
 //! - `limits`: rate limits per account, subscriptions per connection, queue bounds;
+//! - [`retention`]: the proof retention (deletes accepted proofs after a configured age);
 //! - [`succinct`]: the Succinct-API facade (SP1's SDK, Succinct-protocol nodes) over the same
 //!   state.
 //!
@@ -23,13 +24,17 @@
 //!
 //! The publisher task takes each operation's changes and events in the order the operations
 //! were applied, so subscribers see events in sequence order, and publishes them even when the
-//! caller of `apply` is gone (a client that hung up, an RPC timeout).
+//! caller of `apply` is gone (a client that hung up, an RPC timeout). Once an operation that
+//! closed requests is durable, it evicts them from the market's memory: reads of the history
+//! ([`NetworkState::request`], [`NetworkState::page`]) go to the store for what memory no
+//! longer holds.
 
 mod artifact;
 mod background;
 mod convert;
 mod executor;
 pub mod limits;
+pub mod retention;
 mod rpc;
 pub mod succinct;
 mod verifier;
@@ -38,7 +43,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -54,9 +59,16 @@ use tonic::Status;
 pub use self::{background::Background, rpc::NetworkService};
 use crate::{
     NetworkConfig,
-    market::{Event, Market, MarketError, Outcome},
-    store::{StoreError, StoreWriterHandle},
+    market::{
+        Event, Market, MarketError, Outcome, Request as MarketRequest, RequestQuery,
+        Status as RequestStatus,
+    },
+    store::{SqlStore, StoreError, StoreWriterHandle},
 };
+
+/// The statuses of closed requests: those the store answers for once memory lets them go.
+const CLOSED: [RequestStatus; 3] =
+    [RequestStatus::Fulfilled, RequestStatus::Unfulfillable, RequestStatus::Cancelled];
 
 /// Unix milliseconds now.
 pub fn now_ms() -> u64 {
@@ -91,12 +103,17 @@ pub struct NetworkState {
     /// Artifact reads the executor has retried after a storage failure, for operators (also
     /// a counter in [`crate::metrics`]) and for tests to await.
     pub executor_read_retries: tokio::sync::watch::Sender<u64>,
+    /// Batches of proofs the proof retention has deleted, for tests to await (also a counter
+    /// in [`crate::metrics`]).
+    pub proofs_deleted: tokio::sync::watch::Sender<u64>,
     /// The market. A std mutex: no await while held, and operations are short.
     market: Mutex<Market>,
     /// Durable writes, enqueued in operation order while the market lock is held.
     writer: StoreWriterHandle,
+    /// The store, for reads of the history (closed requests leave memory).
+    store: SqlStore,
     /// Published events (bounded: slow subscribers are told they lagged).
-    events_tx: broadcast::Sender<proto::RequestEvent>,
+    events_tx: broadcast::Sender<Published>,
     /// Events published so far, for sequence numbers.
     sequence: AtomicU64,
     /// Work for the background tasks (executor, timers); read by [`Background`].
@@ -117,12 +134,25 @@ type Applied<T> = Result<T, Status>;
 /// Resolves once an operation's changes are stored.
 type Durable = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
+/// An event as published to subscribers: the message, and what subscription filters read of
+/// its request at the time (the request may have left memory by the time a subscriber reads
+/// the event).
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The event.
+    pub message: proto::RequestEvent,
+    /// Its request as it was when the event happened (`None`: unknown).
+    pub request: Option<Arc<MarketRequest>>,
+}
+
 /// An applied operation waiting to be made durable and published.
 struct Publication {
     /// Resolves once the changes are stored (`None`: nothing to store).
     durable: Option<Durable>,
     /// The events to publish, with the work each hands to the background tasks.
-    events: Vec<(proto::RequestEvent, Vec<Work>)>,
+    events: Vec<(Published, Vec<Work>)>,
+    /// Requests the operation closed: evicted from memory once the changes are stored.
+    closed: Vec<RequestId>,
     /// Tells `apply` whether the changes were stored (its caller may be gone).
     done_tx: oneshot::Sender<Result<(), String>>,
 }
@@ -131,8 +161,9 @@ struct Publication {
 /// the order they were applied, until every sender is gone.
 async fn publish(
     mut publication_rx: mpsc::UnboundedReceiver<Publication>,
+    state: Weak<NetworkState>,
     work_tx: mpsc::UnboundedSender<Work>,
-    events_tx: broadcast::Sender<proto::RequestEvent>,
+    events_tx: broadcast::Sender<Published>,
 ) {
     while let Some(publication) = publication_rx.recv().await {
         let stored = match publication.durable {
@@ -141,6 +172,11 @@ async fn publish(
         };
         match &stored {
             Ok(()) => {
+                if !publication.closed.is_empty()
+                    && let Some(state) = state.upgrade()
+                {
+                    state.market().evict(&publication.closed);
+                }
                 for (event, work) in publication.events {
                     for w in work {
                         let _ = work_tx.send(w);
@@ -164,6 +200,7 @@ impl NetworkState {
     pub fn new(
         config: NetworkConfig,
         market: Market,
+        store: SqlStore,
         writer: StoreWriterHandle,
         artifacts: ArtifactServer,
         zkvms: ZkVmRegistry,
@@ -171,23 +208,121 @@ impl NetworkState {
         let (events_tx, _) = broadcast::channel(config.subscriber_buffer.max(1));
         let (work_tx, work_rx) = mpsc::unbounded_channel();
         let (publication_tx, publication_rx) = mpsc::unbounded_channel();
-        tokio::spawn(publish(publication_rx, work_tx.clone(), events_tx.clone()));
         let state = Arc::new(Self {
             domain: Domain::new(config.network_id.as_str()),
             limits: limits::Limits::new(&config),
             executor_read_retries: tokio::sync::watch::Sender::new(0),
+            proofs_deleted: tokio::sync::watch::Sender::new(0),
             config,
             zkvms,
             artifacts,
             market: Mutex::new(market),
             writer,
-            events_tx,
+            store,
+            events_tx: events_tx.clone(),
             sequence: AtomicU64::new(0),
-            work_tx,
+            work_tx: work_tx.clone(),
             publication_tx,
             closing: CancellationToken::new(),
         });
+        tokio::spawn(publish(publication_rx, Arc::downgrade(&state), work_tx, events_tx));
         (state, work_rx)
+    }
+
+    /// A request by id, open or closed: from memory while it is there, else from the store.
+    ///
+    /// # Errors
+    /// UNAVAILABLE if the store cannot be read.
+    pub async fn request(&self, id: &RequestId) -> Result<Option<MarketRequest>, Status> {
+        if let Some(r) = self.market().request(id) {
+            return Ok(Some(r.clone()));
+        }
+        self.store.request(id).await.map_err(store_unavailable)
+    }
+
+    /// The requests `query` matches, oldest first: `limit` of them after skipping `skip`, and
+    /// whether more follow. Open requests (and closed ones not evicted yet) come from memory,
+    /// the rest of the history from the store's indexes.
+    ///
+    /// # Errors
+    /// UNAVAILABLE if the store cannot be read.
+    pub async fn page(
+        &self,
+        query: &RequestQuery,
+        skip: usize,
+        limit: usize,
+    ) -> Result<(Vec<MarketRequest>, bool), Status> {
+        let wanted = skip.saturating_add(limit).saturating_add(1);
+        // The memory's matches as they are now: a consistent view of the open requests (at most
+        // as many clones as there are open requests, whatever the history).
+        let in_memory: Vec<MarketRequest> = {
+            let market = self.market();
+            let mut found: Vec<&MarketRequest> =
+                market.requests().filter(|r| query.matches(r)).collect();
+            found.sort_by_key(|r| (r.created_at, r.id));
+            found.truncate(wanted);
+            found.into_iter().cloned().collect()
+        };
+        // The store answers for closed requests only: an open one's row may be a batch behind
+        // memory, and memory holds every open request. A closed request in both is the same.
+        let closed = RequestQuery {
+            statuses: Some(CLOSED.into_iter().filter(|s| query.admits_status(*s)).collect()),
+            ..query.clone()
+        };
+        let stored_keys = if closed.statuses.as_ref().is_some_and(Vec::is_empty) {
+            Vec::new()
+        } else {
+            self.store.request_keys(&closed, wanted).await.map_err(store_unavailable)?
+        };
+        let mut keys: Vec<((u64, RequestId), bool)> = in_memory
+            .iter()
+            .map(|r| ((r.created_at, r.id), true))
+            .chain(stored_keys.into_iter().map(|key| (key, false)))
+            .collect();
+        // Memory first among equal keys, so that dedup keeps memory's version.
+        keys.sort_by_key(|(key, from_memory)| (*key, !*from_memory));
+        keys.dedup_by_key(|(key, _)| *key);
+        let more = keys.len() > skip.saturating_add(limit);
+        let page: Vec<((u64, RequestId), bool)> = keys.into_iter().skip(skip).take(limit).collect();
+        let from_store: Vec<RequestId> =
+            page.iter().filter(|(_, from_memory)| !from_memory).map(|((_, id), _)| *id).collect();
+        let mut stored: std::collections::HashMap<RequestId, MarketRequest> = self
+            .store
+            .requests(&from_store)
+            .await
+            .map_err(store_unavailable)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut memory: std::collections::HashMap<RequestId, MarketRequest> =
+            in_memory.into_iter().map(|r| (r.id, r)).collect();
+        let requests = page
+            .iter()
+            .filter_map(
+                |((_, id), from_memory)| {
+                    if *from_memory { memory.remove(id) } else { stored.remove(id) }
+                },
+            )
+            .collect();
+        Ok((requests, more))
+    }
+
+    /// Brings closed request `id` back from the store into the market's memory while the
+    /// returned guard lives (see [`Market::recall`]), so that an operation naming it is refused
+    /// as it was before the request left memory (e.g. "fulfilled: cannot be cancelled").
+    /// Nothing is read when memory holds the request, or the store has no such request.
+    ///
+    /// # Errors
+    /// UNAVAILABLE if the store cannot be read.
+    pub async fn recall(&self, id: RequestId) -> Result<Recalled<'_>, Status> {
+        if self.market().holds(&id) {
+            return Ok(Recalled { state: self, id: None });
+        }
+        let Some(request) = self.store.request(&id).await.map_err(store_unavailable)? else {
+            return Ok(Recalled { state: self, id: None });
+        };
+        self.market().recall(request);
+        Ok(Recalled { state: self, id: Some(id) })
     }
 
     /// The market, locked. Never hold across an await.
@@ -197,7 +332,7 @@ impl NetworkState {
     }
 
     /// Subscribes to events.
-    pub fn subscribe(&self) -> broadcast::Receiver<proto::RequestEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.events_tx.subscribe()
     }
 
@@ -219,13 +354,20 @@ impl NetworkState {
             if outcome.changes.is_empty() && outcome.events.is_empty() {
                 return Ok(value);
             }
-            let events: Vec<(proto::RequestEvent, Vec<Work>)> =
+            let events: Vec<(Published, Vec<Work>)> =
                 outcome.events.iter().map(|e| self.event_message(&market, e, now)).collect();
+            let closed = outcome
+                .changes
+                .requests
+                .iter()
+                .filter(|r| r.status.is_closed())
+                .map(|r| r.id)
+                .collect();
             let durable = (!outcome.changes.is_empty())
                 .then(|| Box::pin(self.writer.submit(outcome.changes)) as Durable);
             let (done_tx, done_rx) = oneshot::channel();
             // Sent while the market is locked: publications queue in operation order.
-            if self.publication_tx.send(Publication { durable, events, done_tx }).is_err() {
+            if self.publication_tx.send(Publication { durable, events, closed, done_tx }).is_err() {
                 return Err(Status::unavailable("the network is stopping"));
             }
             (done_rx, value)
@@ -255,12 +397,7 @@ impl NetworkState {
         let _ = self.work_tx.send(work);
     }
 
-    fn event_message(
-        &self,
-        market: &Market,
-        event: &Event,
-        now_ms: u64,
-    ) -> (proto::RequestEvent, Vec<Work>) {
+    fn event_message(&self, market: &Market, event: &Event, now_ms: u64) -> (Published, Vec<Work>) {
         use proto::request_event::Event as E;
         let id = event.request_id();
         let request = market.request(&id);
@@ -327,6 +464,27 @@ impl NetworkState {
             at: now_ms / 1000,
             event: Some(body),
         };
-        (message, work)
+        (Published { message, request: request.cloned().map(Arc::new) }, work)
     }
+}
+
+/// A closed request recalled into memory by [`NetworkState::recall`]; released on drop.
+#[must_use = "the request is released when this is dropped"]
+pub struct Recalled<'a> {
+    state: &'a NetworkState,
+    /// The request recalled (`None`: nothing was).
+    id: Option<RequestId>,
+}
+
+impl Drop for Recalled<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.state.market().release(&id);
+        }
+    }
+}
+
+/// A store that cannot be read, as the status a client gets.
+fn store_unavailable(e: StoreError) -> Status {
+    Status::unavailable(format!("the network cannot read its database: {e}"))
 }

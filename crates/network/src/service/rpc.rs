@@ -14,11 +14,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
 use super::{
-    NetworkState,
+    NetworkState, Published,
     artifact::{ReadError, read_artifact, store_bytes},
     convert, verifier,
 };
-use crate::market::{Market, Program, Status as RequestStatus};
+use crate::market::{Market, Program, RequestQuery, Status as RequestStatus};
 
 /// Most requests one List call returns.
 const MAX_LIST_LIMIT: usize = 1_000;
@@ -98,6 +98,7 @@ impl NetworkService {
         prover: Address,
         source: ProofSource,
     ) -> Result<ArtifactId, Status> {
+        let _recalled = self.state.recall(id).await?;
         // Who may fulfil, before any work that grows with the proof (reading, decoding,
         // verifying): a stranger must not make the network read an artifact it uploaded.
         let claims = {
@@ -409,6 +410,7 @@ impl ProverNetwork for NetworkService {
     ) -> Result<Response<proto::CancelRequestResponse>, Status> {
         let (signer, body, _) = self.open::<proto::CancelRequestBody>(request)?;
         let id = field::request_id("request_id", &body.request_id)?;
+        let _recalled = self.state.recall(id).await?;
         self.state.apply(|m, now| Ok((m.cancel(signer, body.nonce, id, now)?, ()))).await?;
         Ok(Response::new(proto::CancelRequestResponse {}))
     }
@@ -418,11 +420,12 @@ impl ProverNetwork for NetworkService {
         request: Request<proto::GetProofRequestRequest>,
     ) -> Result<Response<proto::GetProofRequestResponse>, Status> {
         let id = field::request_id("request_id", &request.into_inner().request_id)?;
-        let market = self.state.market();
-        let r = market
+        let r = self
+            .state
             .request(&id)
+            .await?
             .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
-        Ok(Response::new(proto::GetProofRequestResponse { request: Some(convert::request(r)) }))
+        Ok(Response::new(proto::GetProofRequestResponse { request: Some(convert::request(&r)) }))
     }
 
     async fn list_proof_requests(
@@ -447,30 +450,25 @@ impl ProverNetwork for NetworkService {
             Some((secs, id))
         };
         let limit = if q.limit == 0 { 100 } else { (q.limit as usize).min(MAX_LIST_LIMIT) };
-        let market = self.state.market();
-        let mut matching: Vec<_> = market
-            .requests()
-            .filter(|r| {
-                q.statuses.is_empty() || q.statuses.contains(&(convert::status(r.status) as i32))
-            })
-            .filter(|r| {
-                q.execution_statuses.is_empty()
-                    || q.execution_statuses
-                        .contains(&(convert::execution_status(&r.execution) as i32))
-            })
-            .filter(|r| q.zkvm_version.is_empty() || r.spec.zkvm_version == q.zkvm_version)
-            .filter(|r| requester.is_none_or(|a| r.requester == a))
-            .filter(|r| prover.is_none_or(|p| r.assignment.as_ref().is_some_and(|a| a.prover == p)))
-            .filter(|r| after.is_none_or(|c| (r.created_at, r.id) > c))
-            .collect();
-        matching.sort_by_key(|r| (r.created_at, r.id));
-        let more = matching.len() > limit;
-        matching.truncate(limit);
+        let query = RequestQuery {
+            // Values outside the enums match nothing, as a status no request has.
+            statuses: (!q.statuses.is_empty())
+                .then(|| q.statuses.iter().filter_map(|s| convert::status_from(*s)).collect()),
+            executions: (!q.execution_statuses.is_empty()).then(|| {
+                q.execution_statuses.iter().filter_map(|e| convert::execution_from(*e)).collect()
+            }),
+            zkvm_version: (!q.zkvm_version.is_empty()).then(|| q.zkvm_version.clone()),
+            requester,
+            prover,
+            after,
+            ..RequestQuery::default()
+        };
+        let (matching, more) = self.state.page(&query, 0, limit).await?;
         let next_cursor = match (more, matching.last()) {
             (true, Some(last)) => format!("{}:{}", last.created_at, last.id),
             _ => String::new(),
         };
-        let requests = matching.into_iter().map(convert::request).collect();
+        let requests = matching.iter().map(convert::request).collect();
         Ok(Response::new(proto::ListProofRequestsResponse { requests, next_cursor }))
     }
 
@@ -499,7 +497,7 @@ impl ProverNetwork for NetworkService {
                     match rx.recv().await {
                         Ok(event) => {
                             if passes(&state.market(), &filter, prover, &event) {
-                                return Some((Ok(event), (rx, place)));
+                                return Some((Ok(event.message), (rx, place)));
                             }
                         }
                         Err(RecvError::Lagged(missed)) => {
@@ -533,6 +531,7 @@ impl ProverNetwork for NetworkService {
         let id = field::request_id("request_id", &body.request_id)?;
         let prover = field::address("prover", &body.prover)?;
         let price = field::amount("price_per_pgu", &body.price_per_pgu)?;
+        let _recalled = self.state.recall(id).await?;
         self.state
             .apply(|m, now| Ok((m.bid(signer, body.nonce, id, prover, price, now)?, ())))
             .await?;
@@ -569,6 +568,7 @@ impl ProverNetwork for NetworkService {
         let (signer, body, _) = self.open::<proto::FailFulfillmentBody>(request)?;
         let id = field::request_id("request_id", &body.request_id)?;
         let prover = field::address("prover", &body.prover)?;
+        let _recalled = self.state.recall(id).await?;
         self.state
             .apply(|m, now| Ok((m.fail(signer, body.nonce, id, prover, &body.reason, now)?, ())))
             .await?;
@@ -630,10 +630,12 @@ impl ProverNetwork for NetworkService {
         let artifact = field::artifact_id("artifact_id", &body.artifact_id)?;
         let id = field::request_id("request_id", &body.request_id)?;
         {
-            let market = self.state.market();
-            let r = market
+            let r = self
+                .state
                 .request(&id)
+                .await?
                 .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
+            let market = self.state.market();
             let names_artifact = [
                 Some(r.spec.inputs_artifact_id),
                 Some(r.spec.program_artifact_id),
@@ -682,15 +684,17 @@ fn event_status(event: &proto::RequestEvent) -> Option<RequestStatus> {
     })
 }
 
-/// Whether a subscriber with `filter` (and prover) wants `event`.
+/// Whether a subscriber with `filter` (and prover) wants `event`: judged on its request as it
+/// is now, or as it was when the event happened once it has left memory.
 fn passes(
     market: &Market,
     filter: &proto::SubscribeRequestsRequest,
     prover: Option<Address>,
-    event: &proto::RequestEvent,
+    published: &Published,
 ) -> bool {
+    let event = &published.message;
     let Ok(id) = RequestId::from_slice(&event.request_id) else { return true };
-    let Some(r) = market.request(&id) else { return true };
+    let Some(r) = market.request(&id).or(published.request.as_deref()) else { return true };
     if !filter.zkvm_versions.is_empty() && !filter.zkvm_versions.contains(&r.spec.zkvm_version) {
         return false;
     }
@@ -762,14 +766,18 @@ mod tests {
             proof_artifact_id: None,
             pending_proof: None,
             rejected_proof: None,
+            proof_deleted_at: None,
         };
-        let snapshot = Snapshot { requests: vec![request], ..Snapshot::default() };
+        let snapshot = Snapshot { requests: vec![request.clone()], ..Snapshot::default() };
         let market = Market::new(MarketConfig::default(), snapshot);
-        let event = |body| proto::RequestEvent {
-            request_id: id.as_bytes().to_vec(),
-            sequence: 1,
-            at: 1_700_000_001,
-            event: Some(body),
+        let event = |body| Published {
+            message: proto::RequestEvent {
+                request_id: id.as_bytes().to_vec(),
+                sequence: 1,
+                at: 1_700_000_001,
+                event: Some(body),
+            },
+            request: None,
         };
         let assigned = event(proto::request_event::Event::Assigned(proto::RequestAssigned {
             prover: prover.as_bytes().to_vec(),
@@ -787,5 +795,16 @@ mod tests {
         assert!(!passes(&market, &assigned_only, None, &fulfilled));
         assert!(passes(&market, &only(proto::RequestStatus::Fulfilled), None, &fulfilled));
         assert!(passes(&market, &assigned_only, Some(prover), &assigned));
+        // The same answers once the request has left memory: the event carries it.
+        let empty = Market::default();
+        let carried = |mut published: Published| {
+            published.request = Some(Arc::new(request.clone()));
+            published
+        };
+        let (assigned, fulfilled) = (carried(assigned), carried(fulfilled));
+        assert!(passes(&empty, &assigned_only, None, &assigned));
+        assert!(!passes(&empty, &assigned_only, None, &fulfilled));
+        assert!(passes(&empty, &assigned_only, Some(prover), &assigned));
+        assert!(!passes(&empty, &assigned_only, Some(Address::from_bytes([9; 20])), &assigned));
     }
 }

@@ -1,10 +1,12 @@
-//! Persistence of the market: a snapshot loaded at start, and batches of changed entities
-//! written in one database transaction each.
+//! Persistence of the market: a snapshot loaded at start, batches of changed entities written
+//! in one database transaction each, and the reads of the history.
 //!
-//! The market's state lives in memory ([`crate::market::Market`]) and every operation's changed
-//! entities are written through before the caller is answered; a restarted network loads the
-//! snapshot and carries on. Entities are stored whole (JSON) under their key, with a few plain
-//! columns for operators' queries.
+//! The market's deciding state lives in memory ([`crate::market::Market`]) and every
+//! operation's changed entities are written through before the caller is answered; a restarted
+//! network loads the snapshot (open requests only: its size does not grow with the history)
+//! and carries on. Closed requests are read from here ([`SqlStore::request`],
+//! [`SqlStore::request_keys`]). Entities are stored whole (JSON) under their key, with plain
+//! columns for queries; bids are rows of their own.
 //!
 //! Layout:
 //! - [`sql`]: [`SqlStore`], the tables in SQLite (default) or PostgreSQL: `open`, `load`,
@@ -25,7 +27,9 @@
 use provernet_types::Amount;
 use serde::{Deserialize, Serialize};
 
-use crate::market::{Account, Program, Prover, Request};
+use provernet_types::RequestId;
+
+use crate::market::{Account, Bid, Program, Prover, Request};
 
 pub mod error;
 mod rows;
@@ -47,6 +51,11 @@ pub struct LedgerTotals {
     pub deposits: Amount,
     /// Penalties collected by the network (unexecutable requests).
     pub treasury: Amount,
+    /// Requests closed in each status (by [`crate::market::status_name`]), kept here so that
+    /// the gauges need no count over the history at start. `None` in a database from before
+    /// it was kept, until the first count ([`SqlStore::load`] counts once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_requests: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Everything the market holds, as loaded at start.
@@ -58,10 +67,21 @@ pub struct Snapshot {
     pub provers: Vec<Prover>,
     /// Every registered program version.
     pub programs: Vec<Program>,
-    /// Every proof request, bids included.
+    /// Every open proof request, bids included, oldest first.
     pub requests: Vec<Request>,
     /// The ledger totals.
     pub ledger: LedgerTotals,
+}
+
+/// A bid just placed: inserted once, as a row of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBid {
+    /// The request bid on.
+    pub request: RequestId,
+    /// Its place in the request's bids (0 for the first).
+    pub index: u32,
+    /// The bid.
+    pub bid: Bid,
 }
 
 /// The entities one market operation changed, in their new state: written atomically.
@@ -73,8 +93,10 @@ pub struct Changes {
     pub provers: Vec<Prover>,
     /// New programs.
     pub programs: Vec<Program>,
-    /// Changed requests.
+    /// Changed requests (their bids are not written with them: see `bids`).
     pub requests: Vec<Request>,
+    /// New bids.
+    pub bids: Vec<NewBid>,
     /// New ledger totals, if they changed.
     pub ledger: Option<LedgerTotals>,
 }
@@ -86,6 +108,7 @@ impl Changes {
             && self.provers.is_empty()
             && self.programs.is_empty()
             && self.requests.is_empty()
+            && self.bids.is_empty()
             && self.ledger.is_none()
     }
 }

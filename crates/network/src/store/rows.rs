@@ -7,10 +7,10 @@ use provernet_types::{Address, RequestId};
 use serde::Serialize;
 
 use super::{
-    Changes,
+    Changes, NewBid,
     error::{Result, StoreError},
 };
-use crate::market::{Account, Program, Prover, Request};
+use crate::market::{Account, Program, Prover, Request, Status};
 
 /// A program id as stored in `programs.program_id`: `0x`-prefixed lowercase hex.
 pub fn program_key(program_id: &[u8]) -> String {
@@ -39,6 +39,15 @@ pub(super) struct ProgramRow {
     pub(super) data: String,
 }
 
+/// A status as the `status` column holds it: as the JSON spells it ('Requested', ...), so
+/// that `status` and `data` always agree.
+pub fn status_key(status: Status) -> String {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(status)) => status,
+        other => format!("{other:?}"),
+    }
+}
+
 /// A row of `requests`.
 pub(super) struct RequestRow {
     pub(super) id: String,
@@ -46,7 +55,25 @@ pub(super) struct RequestRow {
     pub(super) requester: String,
     pub(super) zkvm_version: String,
     pub(super) created_at: i64,
+    pub(super) execution: &'static str,
+    /// The assigned prover, if any.
+    pub(super) prover: Option<String>,
+    pub(super) deadline: i64,
+    pub(super) program_id: String,
+    pub(super) proof_mode: String,
+    pub(super) closed_at: Option<i64>,
+    /// The proof artifact while it is kept (not deleted by the proof retention).
+    pub(super) proof_artifact: Option<String>,
     pub(super) data: String,
+}
+
+/// A row of `bids`.
+pub(super) struct BidRow {
+    pub(super) request_id: String,
+    pub(super) seq: i64,
+    pub(super) prover: String,
+    pub(super) price_per_pgu: String,
+    pub(super) at_ms: i64,
 }
 
 /// One batch's rows: the last version of each key, each table in key order.
@@ -60,6 +87,10 @@ pub(super) struct Rows {
     pub(super) provers: Vec<ProverRow>,
     pub(super) programs: Vec<ProgramRow>,
     pub(super) requests: Vec<RequestRow>,
+    pub(super) bids: Vec<BidRow>,
+    /// Whether to write every column of existing requests, not only those that can change
+    /// (the store's upgrade of rows from before the columns existed).
+    pub(super) every_column: bool,
     /// The `data` of the single `ledger` row.
     pub(super) ledger: Option<String>,
 }
@@ -71,12 +102,14 @@ impl Rows {
         let mut provers: BTreeMap<&Address, &Prover> = BTreeMap::new();
         let mut programs: BTreeMap<&[u8], &Program> = BTreeMap::new();
         let mut requests: BTreeMap<&RequestId, &Request> = BTreeMap::new();
+        let mut bids: BTreeMap<(&RequestId, u32), &NewBid> = BTreeMap::new();
         let mut ledger = None;
         for changes in batch {
             accounts.extend(changes.accounts.iter().map(|a| (&a.address, a)));
             provers.extend(changes.provers.iter().map(|p| (&p.owner, p)));
             programs.extend(changes.programs.iter().map(|p| (p.program_id.as_slice(), p)));
             requests.extend(changes.requests.iter().map(|r| (&r.id, r)));
+            bids.extend(changes.bids.iter().map(|b| ((&b.request, b.index), b)));
             if let Some(totals) = &changes.ledger {
                 ledger = Some(totals);
             }
@@ -109,19 +142,36 @@ impl Rows {
         }
         for (id, request) in requests {
             let id = id.to_string();
-            // The status as the JSON spells it, so `status` and `data` always agree.
-            let status = match serde_json::to_value(request.status) {
-                Ok(serde_json::Value::String(status)) => status,
-                Ok(other) => other.to_string(),
-                Err(err) => return Err(encode_err("requests", &id, err)),
-            };
             rows.requests.push(RequestRow {
                 created_at: to_i64("requests", &id, "created_at", request.created_at)?,
+                deadline: to_i64("requests", &id, "deadline", request.spec.deadline)?,
                 data: to_json("requests", &id, request)?,
-                status,
+                status: status_key(request.status),
                 requester: request.requester.to_string(),
                 zkvm_version: request.spec.zkvm_version.clone(),
+                execution: request.execution.name(),
+                prover: request.assignment.as_ref().map(|a| a.prover.to_string()),
+                program_id: program_key(&request.spec.program_id),
+                proof_mode: request.spec.proof_mode.clone(),
+                closed_at: request
+                    .closed_at
+                    .map(|t| to_i64("requests", &id, "closed_at", t))
+                    .transpose()?,
+                proof_artifact: request
+                    .proof_artifact_id
+                    .filter(|_| request.proof_deleted_at.is_none())
+                    .map(|a| a.to_string()),
                 id,
+            });
+        }
+        for ((id, index), new) in bids {
+            let request_id = id.to_string();
+            rows.bids.push(BidRow {
+                at_ms: to_i64("bids", &request_id, "at_ms", new.bid.at_ms)?,
+                seq: i64::from(index),
+                prover: new.bid.prover.to_string(),
+                price_per_pgu: new.bid.price_per_pgu.to_string(),
+                request_id,
             });
         }
         if let Some(totals) = ledger {
@@ -136,6 +186,7 @@ impl Rows {
             && self.provers.is_empty()
             && self.programs.is_empty()
             && self.requests.is_empty()
+            && self.bids.is_empty()
             && self.ledger.is_none()
     }
 }

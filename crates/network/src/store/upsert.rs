@@ -6,7 +6,11 @@
 //!   the columns are bound as arrays and `UNNEST`ed into rows. This needs each key at most once
 //!   per statement, which [`Rows`] guarantees.
 //!
-//! Either way the plain columns are rewritten along with `data`, so they always agree with it.
+//! Either way the plain columns that can change (a request's status, execution, prover) are
+//! rewritten along with `data`, so they always agree with it; those that cannot (its
+//! requester, times, program) are written once, so their indexes are not touched again.
+//! Bids are inserted once (`ON CONFLICT DO NOTHING`: a batch written again after a failed
+//! commit finds them there).
 
 use sqlx::{PgPool, SqlitePool};
 
@@ -22,11 +26,38 @@ const SQLITE_UPSERT_PROGRAM: &str = "INSERT INTO programs \
      ON CONFLICT (program_id) DO UPDATE SET name = excluded.name, \
      zkvm_version = excluded.zkvm_version, registered_at = excluded.registered_at, \
      data = excluded.data";
-const SQLITE_UPSERT_REQUEST: &str = "INSERT INTO requests \
-     (id, status, requester, zkvm_version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (id) DO UPDATE SET status = excluded.status, requester = excluded.requester, \
-     zkvm_version = excluded.zkvm_version, created_at = excluded.created_at, \
-     data = excluded.data";
+/// The upsert of `requests` from `$values` (the 13 columns in order): on conflict, it sets the
+/// columns that can change, and with `all` also those written once (the store's upgrade of rows
+/// from before the columns existed). One text for both engines and both uses.
+macro_rules! upsert_requests {
+    ($values:literal) => {
+        concat!(
+            "INSERT INTO requests (id, status, requester, zkvm_version, created_at, execution, \
+             prover, deadline, program_id, proof_mode, closed_at, proof_artifact, data) ",
+            $values,
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             execution = excluded.execution, prover = excluded.prover, \
+             closed_at = excluded.closed_at, proof_artifact = excluded.proof_artifact, \
+             data = excluded.data"
+        )
+    };
+    ($values:literal, all) => {
+        concat!(
+            upsert_requests!($values),
+            ", requester = excluded.requester, zkvm_version = excluded.zkvm_version, \
+             created_at = excluded.created_at, deadline = excluded.deadline, \
+             program_id = excluded.program_id, proof_mode = excluded.proof_mode"
+        )
+    };
+}
+
+const SQLITE_UPSERT_REQUEST: &str =
+    upsert_requests!("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+const SQLITE_UPSERT_REQUEST_ALL: &str =
+    upsert_requests!("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", all);
+const SQLITE_INSERT_BID: &str = "INSERT INTO bids \
+     (request_id, seq, prover, price_per_pgu, at_ms) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (request_id, seq) DO NOTHING";
 const UPSERT_LEDGER: &str = "INSERT INTO ledger (id, data) VALUES (1, $1) \
      ON CONFLICT (id) DO UPDATE SET data = excluded.data";
 
@@ -58,14 +89,33 @@ pub(super) async fn commit_sqlite(pool: &SqlitePool, rows: Rows) -> Result<()> {
             .execute(&mut *tx)
             .await?;
     }
+    let upsert_request =
+        if rows.every_column { SQLITE_UPSERT_REQUEST_ALL } else { SQLITE_UPSERT_REQUEST };
     for row in rows.requests {
-        sqlx::query(SQLITE_UPSERT_REQUEST)
+        sqlx::query(upsert_request)
             .bind(row.id)
             .bind(row.status)
             .bind(row.requester)
             .bind(row.zkvm_version)
             .bind(row.created_at)
+            .bind(row.execution)
+            .bind(row.prover)
+            .bind(row.deadline)
+            .bind(row.program_id)
+            .bind(row.proof_mode)
+            .bind(row.closed_at)
+            .bind(row.proof_artifact)
             .bind(row.data)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for row in rows.bids {
+        sqlx::query(SQLITE_INSERT_BID)
+            .bind(row.request_id)
+            .bind(row.seq)
+            .bind(row.prover)
+            .bind(row.price_per_pgu)
+            .bind(row.at_ms)
             .execute(&mut *tx)
             .await?;
     }
@@ -88,13 +138,22 @@ const POSTGRES_UPSERT_PROGRAMS: &str = "INSERT INTO programs \
      ON CONFLICT (program_id) DO UPDATE SET name = excluded.name, \
      zkvm_version = excluded.zkvm_version, registered_at = excluded.registered_at, \
      data = excluded.data";
-const POSTGRES_UPSERT_REQUESTS: &str = "INSERT INTO requests \
-     (id, status, requester, zkvm_version, created_at, data) \
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-     $6::text[]) \
-     ON CONFLICT (id) DO UPDATE SET status = excluded.status, requester = excluded.requester, \
-     zkvm_version = excluded.zkvm_version, created_at = excluded.created_at, \
-     data = excluded.data";
+/// Every row of the batch, as arrays.
+const POSTGRES_UPSERT_REQUESTS: &str = upsert_requests!(
+    "SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+     $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::text[], \
+     $13::text[])"
+);
+const POSTGRES_UPSERT_REQUESTS_ALL: &str = upsert_requests!(
+    "SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+     $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::text[], \
+     $13::text[])",
+    all
+);
+const POSTGRES_INSERT_BIDS: &str = "INSERT INTO bids \
+     (request_id, seq, prover, price_per_pgu, at_ms) \
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) \
+     ON CONFLICT (request_id, seq) DO NOTHING";
 
 /// Writes `rows` to PostgreSQL in one transaction: one statement per table.
 pub(super) async fn commit_postgres(pool: &PgPool, rows: Rows) -> Result<()> {
@@ -141,23 +200,79 @@ pub(super) async fn commit_postgres(pool: &PgPool, rows: Rows) -> Result<()> {
             .await?;
     }
     if !rows.requests.is_empty() {
-        let (mut id, mut status, mut requester, mut zkvm_version, mut created_at, mut data) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let n = rows.requests.len();
+        let (mut id, mut status, mut requester, mut zkvm_version, mut created_at) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut execution, mut prover, mut deadline, mut program_id, mut proof_mode) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut closed_at, mut proof_artifact, mut data) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         for row in rows.requests {
             id.push(row.id);
             status.push(row.status);
             requester.push(row.requester);
             zkvm_version.push(row.zkvm_version);
             created_at.push(row.created_at);
+            execution.push(row.execution);
+            prover.push(row.prover);
+            deadline.push(row.deadline);
+            program_id.push(row.program_id);
+            proof_mode.push(row.proof_mode);
+            closed_at.push(row.closed_at);
+            proof_artifact.push(row.proof_artifact);
             data.push(row.data);
         }
-        sqlx::query(POSTGRES_UPSERT_REQUESTS)
+        let upsert =
+            if rows.every_column { POSTGRES_UPSERT_REQUESTS_ALL } else { POSTGRES_UPSERT_REQUESTS };
+        sqlx::query(upsert)
             .bind(id)
             .bind(status)
             .bind(requester)
             .bind(zkvm_version)
             .bind(created_at)
+            .bind(execution)
+            .bind(prover)
+            .bind(deadline)
+            .bind(program_id)
+            .bind(proof_mode)
+            .bind(closed_at)
+            .bind(proof_artifact)
             .bind(data)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !rows.bids.is_empty() {
+        let n = rows.bids.len();
+        let (mut request_id, mut seq, mut prover, mut price, mut at_ms) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for row in rows.bids {
+            request_id.push(row.request_id);
+            seq.push(row.seq);
+            prover.push(row.prover);
+            price.push(row.price_per_pgu);
+            at_ms.push(row.at_ms);
+        }
+        sqlx::query(POSTGRES_INSERT_BIDS)
+            .bind(request_id)
+            .bind(seq)
+            .bind(prover)
+            .bind(price)
+            .bind(at_ms)
             .execute(&mut *tx)
             .await?;
     }

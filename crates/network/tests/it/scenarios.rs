@@ -19,20 +19,20 @@ use crate::{
 };
 
 /// A request that a prover won.
-struct Won {
-    requester: Signer,
-    prover: Prover,
-    program: Program,
-    spec: RequestSpec,
-    id: RequestId,
-    events: Events,
+pub(crate) struct Won {
+    pub requester: Signer,
+    pub prover: Prover,
+    pub program: Program,
+    pub spec: RequestSpec,
+    pub id: RequestId,
+    pub events: Events,
     /// The requester's balance before the request.
-    balance_before: u128,
+    pub balance_before: u128,
 }
 
 /// Funds a requester and a prover, requests a proof of `sample`, bids and waits for the
 /// assignment.
-async fn won(net: &Net, sample: &Sample, private: bool) -> Won {
+pub(crate) async fn won(net: &Net, sample: &Sample, private: bool) -> Won {
     let requester = net.funded().await;
     let prover = net.prover().await;
     let program = net.program(&requester, sample, private).await;

@@ -23,7 +23,7 @@ use provernet_types::{
 use provernet_zkvm::{MidenBackend, ZkVm};
 use tonic::{Code, transport::Channel};
 
-use crate::harness::{DEFAULT_SAMPLE, MIDEN, Net, bounded, now_secs};
+use crate::harness::{DEFAULT_SAMPLE, MIDEN, Net, assert_status, bounded, now_secs};
 
 /// A network with the Succinct API on.
 async fn start() -> Net {
@@ -250,6 +250,17 @@ async fn a_miden_request_goes_from_registration_to_a_downloaded_proof() {
             .unwrap();
         let again = sdk.network.clone().get_filtered_proof_requests(open).await.unwrap();
         assert!(again.into_inner().requests.iter().all(|r| r.request_id != id.as_bytes()));
+        // Pages past the depth limit are refused, naming the way around it.
+        let deep = GetFilteredProofRequestsRequest {
+            page: Some(1_000),
+            limit: Some(1_000),
+            ..Default::default()
+        };
+        assert_status(
+            sdk.network.clone().get_filtered_proof_requests(deep).await,
+            Code::InvalidArgument,
+            "from/to",
+        );
         net.wait_until(&mut events, &id, "assigned", |r| !r.assigned_prover.is_empty()).await;
 
         // It proves and fulfils through the facade; the requester downloads the proof.
@@ -286,6 +297,70 @@ async fn a_miden_request_goes_from_registration_to_a_downloaded_proof() {
         assert_eq!(status.fulfillment_status, FulfillmentStatus::Fulfilled as i32);
         assert_eq!(status.execution_status, ExecutionStatus::Executed as i32);
         assert_eq!(sdk.get(&status.proof_uri.unwrap()).await, bundle);
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_proof_and_a_given_up_request_read_as_a_succinct_node_needs() {
+    bounded(async {
+        let net = start().await;
+        let sdk = Sdk::connect(&net).await;
+        let crate::scenarios::Won { prover, program, id, mut events, .. } =
+            crate::scenarios::won(&net, &provernet_zkvm::samples::FIB, false).await;
+        let details = |id: RequestId| {
+            let mut client = sdk.network.clone();
+            async move {
+                let request = GetProofRequestDetailsRequest { request_id: id.as_bytes().to_vec() };
+                client
+                    .get_proof_request_details(request)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .request
+                    .unwrap()
+            }
+        };
+        assert_eq!(details(id).await.error, 0, "no verdict yet");
+
+        // A proof that does not verify: the request stays assigned, and its record says why.
+        let bundle = program.prove(program.inputs.clone()).await;
+        let proof_len = provernet_zkvm::ProofBundle::decode(&bundle).unwrap().proof.len();
+        let mut flipped = bundle.clone();
+        let at = bundle.len() - proof_len / 2;
+        flipped[at] ^= 0x01;
+        net.fulfill(&prover, &id, flipped).await.expect("submitted for verification");
+        let reason = events.verdict(&id).await.expect_err("rejected");
+        let shown = details(id).await;
+        assert_eq!(shown.fulfillment_status, FulfillmentStatus::Assigned as i32);
+        assert_eq!(shown.error, ProofRequestError::VerificationFailure as i32);
+        assert_eq!(shown.error_trace.as_deref(), Some(reason.as_bytes()));
+
+        // The prover gives up with a trace: it becomes the request's close reason.
+        let give_up = FailFulfillmentRequestBody {
+            nonce: sdk.nonce(&prover.operator).await,
+            request_id: id.as_bytes().to_vec(),
+            error: Some(ProofRequestError::ProvingFailure as i32),
+            error_trace: Some("out of memory at 2^20 rows".as_bytes().to_vec()),
+        };
+        let (signature, body) = succinct::seal(&prover.operator, &give_up);
+        let format = MessageFormat::Binary as i32;
+        sdk.network
+            .clone()
+            .fail_fulfillment(FailFulfillmentRequest { format, signature, body })
+            .await
+            .unwrap();
+        let closed = net.get(&id).await;
+        assert!(
+            closed.unfulfillable_reason.contains("PROVING_FAILURE")
+                && closed.unfulfillable_reason.contains("out of memory at 2^20 rows"),
+            "{}",
+            closed.unfulfillable_reason
+        );
+        let shown = details(id).await;
+        assert_eq!(shown.fulfillment_status, FulfillmentStatus::Unfulfillable as i32);
+        assert_eq!(shown.error, 0, "closed: no longer a pending verdict");
         net.stop().await;
     })
     .await;

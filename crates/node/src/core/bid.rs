@@ -77,6 +77,10 @@ pub enum Skip {
     /// The request cannot be read (a malformed body).
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// The network does not let this node read the request's inputs (private inputs on an API
+    /// with no authenticated download).
+    #[error("inputs unreachable: {0}")]
+    InputsUnreachable(String),
     /// The ceiling is below this node's cost.
     #[error("ceiling {ceiling} per PGU is below cost {cost}")]
     BelowCost {
@@ -97,6 +101,7 @@ impl Skip {
             Self::DeadlineInfeasible { .. } => "deadline infeasible",
             Self::BelowCost { .. } => "below cost",
             Self::Malformed(_) => "malformed",
+            Self::InputsUnreachable(_) => "inputs unreachable",
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct JobCost {
     pub pgus: u64,
     /// Memory while proving, bytes (from its backend).
     pub memory: u64,
+    /// GPU memory while proving, bytes (0: a CPU prover).
+    pub gpu_memory: u64,
     /// Estimated seconds, fixed overhead included, safety margin excluded.
     pub secs: f64,
 }

@@ -115,7 +115,7 @@ impl NodeCore {
             .profiles
             .get(&work.version)
             .map_or(0.0, |p| p.estimate_secs(work.pgus, work.mode));
-        JobCost { pgus: work.pgus, memory: work.memory, secs }
+        JobCost { pgus: work.pgus, memory: work.memory, gpu_memory: work.gpu_memory, secs }
     }
 
     /// The node as the bid decision sees it for `work` under `profile`.
@@ -141,10 +141,10 @@ impl NodeCore {
         let mut out = Vec::new();
         match event {
             Event::Offered { id, offer, work } => self.offered(id, offer, &work, now, &mut out),
-            Event::Unreadable { id, reason, pgus } => {
+            Event::Unreadable { id, skip, pgus } => {
                 if self.decide_once(id, now) {
                     self.book.skipped += 1;
-                    out.push(Action::Skip { id, pgus, skip: Skip::Malformed(reason) });
+                    out.push(Action::Skip { id, pgus, skip });
                 }
             }
             Event::BidRefused { id } => {
@@ -192,8 +192,8 @@ impl NodeCore {
                     && track.stage == Stage::Proving
                 {
                     track.stage = Stage::Submitting;
-                    let memory = track.cost.memory;
-                    self.resources.finish(memory);
+                    let (memory, gpu_memory) = (track.cost.memory, track.cost.gpu_memory);
+                    self.resources.finish(memory, gpu_memory);
                     out.push(Action::Submit { id });
                     self.wake(&mut out);
                 }
@@ -404,13 +404,14 @@ impl NodeCore {
                 .iter()
                 .filter(|(_, t)| t.stage == Stage::Waiting)
                 .map(|(id, t)| {
-                    (*id, Waiting { deadline: t.deadline, memory: t.cost.memory, seq: t.seq })
+                    let (memory, gpu_memory) = (t.cost.memory, t.cost.gpu_memory);
+                    (*id, Waiting { deadline: t.deadline, memory, gpu_memory, seq: t.seq })
                 })
                 .collect();
             let jobs: Vec<Waiting> = waiting.iter().map(|(_, w)| *w).collect();
             let Some(i) = next_to_start(&jobs, &self.resources) else { return };
             let (id, job) = waiting[i];
-            self.resources.start(job.memory);
+            self.resources.start(job.memory, job.gpu_memory);
             self.set_stage(id, Stage::Proving);
             out.push(Action::Prove { id, until: job.deadline });
         }
@@ -424,7 +425,7 @@ impl NodeCore {
             Stage::Queued => self.prefetch_queue.retain(|q| *q != id),
             Stage::Preparing => self.release_permit(out),
             Stage::Proving => {
-                self.resources.finish(track.cost.memory);
+                self.resources.finish(track.cost.memory, track.cost.gpu_memory);
                 self.wake(out);
             }
             Stage::Loading | Stage::Waiting | Stage::Submitting | Stage::Confirming => {}
@@ -466,7 +467,13 @@ mod tests {
             safety_margin: 0.5,
             committed_cap_pgus: 0,
             prefetch,
-            resources: Resources { cores, memory_bytes: 16 << 30, cores_per_slot: 1 },
+            resources: Resources {
+                cores,
+                memory_bytes: 16 << 30,
+                cores_per_slot: 1,
+                gpus: 0,
+                gpu_memory_bytes: 0,
+            },
         })
     }
 
@@ -480,6 +487,7 @@ mod tests {
             mode: ProofMode::Default,
             pgus,
             memory: pgus * 10_000,
+            gpu_memory: 0,
             max_pgus: 1 << 20,
         }
     }

@@ -19,6 +19,8 @@ pub struct Work {
     pub pgus: u64,
     /// Memory its proof holds, bytes (`u64::MAX` for a version this node cannot prove).
     pub memory: u64,
+    /// GPU memory its proof holds on one GPU, bytes (0: a CPU prover).
+    pub gpu_memory: u64,
     /// The largest job of this version and mode that the node's proving memory holds, PGUs.
     pub max_pgus: u64,
 }
@@ -145,8 +147,8 @@ pub enum Event {
     Unreadable {
         /// The request.
         id: RequestId,
-        /// What was wrong.
-        reason: String,
+        /// Why it cannot be bid on (malformed, or its inputs unreachable).
+        skip: Skip,
         /// Its PGUs.
         pgus: u64,
     },

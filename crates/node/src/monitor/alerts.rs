@@ -11,6 +11,10 @@
 //! | `PN-DEADLINE-AT-RISK`   | WARN     | at least one job is at risk of missing its deadline     |
 //! | `PN-JOB-FAILURES`       | ERROR    | `max_consecutive_failures` (≥ 1) jobs failed in a row   |
 //! | `PN-SUBSCRIPTION-DOWN`  | ERROR    | the node is ready but its request stream is down        |
+//! | `PN-PROVER-UNREGISTERED`| ERROR    | the network refused a bid: the prover is not registered |
+//! | `PN-GPU-LOST`           | ERROR    | a GPU seen earlier is missing from the sample           |
+//! | `PN-GPU-HOT`            | WARN     | a GPU's die is at `gpu_max_temperature_celsius` or more |
+//! | `PN-GPU-MEMORY`         | WARN     | a GPU's memory use > `gpu_memory_max_percent`           |
 
 use std::borrow::Cow;
 
@@ -29,12 +33,30 @@ pub const DEADLINE_AT_RISK: &str = "PN-DEADLINE-AT-RISK";
 pub const JOB_FAILURES: &str = "PN-JOB-FAILURES";
 /// The node is ready but its request stream is disconnected.
 pub const SUBSCRIPTION_DOWN: &str = "PN-SUBSCRIPTION-DOWN";
+/// The network refuses bids because the prover is not registered (a Succinct-API endpoint
+/// cannot be asked beforehand).
+pub const PROVER_UNREGISTERED: &str = "PN-PROVER-UNREGISTERED";
+/// A GPU seen in an earlier sample is missing (off the bus, reset, its driver gone).
+pub const GPU_LOST: &str = "PN-GPU-LOST";
+/// A GPU's die is at or above `gpu_max_temperature_celsius`.
+pub const GPU_HOT: &str = "PN-GPU-HOT";
+/// A GPU's memory use is above `gpu_memory_max_percent`.
+pub const GPU_MEMORY: &str = "PN-GPU-MEMORY";
 /// Stands for a code this build does not know, when reading another node's report.
 pub const UNKNOWN: &str = "PN-UNKNOWN";
 
 /// Every code [`evaluate`] can raise.
-pub const CODES: [&str; 5] =
-    [DISK_LOW, MEMORY_HIGH, DEADLINE_AT_RISK, JOB_FAILURES, SUBSCRIPTION_DOWN];
+pub const CODES: [&str; 9] = [
+    DISK_LOW,
+    MEMORY_HIGH,
+    DEADLINE_AT_RISK,
+    JOB_FAILURES,
+    SUBSCRIPTION_DOWN,
+    PROVER_UNREGISTERED,
+    GPU_LOST,
+    GPU_HOT,
+    GPU_MEMORY,
+];
 
 /// How bad an alert is: the log level it is raised at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -146,6 +168,66 @@ pub fn evaluate(
             message: "the request stream from the network is disconnected".into(),
         });
     }
+    if health.prover_unregistered {
+        alerts.push(Alert {
+            code: PROVER_UNREGISTERED,
+            severity: Severity::Error,
+            message: "the network refuses this node's bids: its prover is not registered (or \
+                      not staked) there"
+                .into(),
+        });
+    }
+    // One alert per code (alerts are tracked by code), naming every GPU concerned.
+    let named = |gpus: Vec<String>| gpus.join(", ");
+    if !sample.gpus_lost.is_empty() {
+        alerts.push(Alert {
+            code: GPU_LOST,
+            severity: Severity::Error,
+            message: format!(
+                "GPU(s) missing since an earlier sample: {}",
+                named(
+                    sample.gpus_lost.iter().map(|g| format!("{} ({})", g.index, g.model)).collect()
+                )
+            ),
+        });
+    }
+    let hot: Vec<String> = sample
+        .gpus
+        .iter()
+        .filter(|g| g.temperature_celsius >= config.gpu_max_temperature_celsius)
+        .map(|g| format!("{} ({}) at {} °C", g.index, g.model, g.temperature_celsius))
+        .collect();
+    if !hot.is_empty() {
+        alerts.push(Alert {
+            code: GPU_HOT,
+            severity: Severity::Warn,
+            message: format!(
+                "GPU(s) at or above {} °C: {}",
+                config.gpu_max_temperature_celsius,
+                named(hot)
+            ),
+        });
+    }
+    let full: Vec<String> = sample
+        .gpus
+        .iter()
+        .filter_map(|g| {
+            let used = g.memory_used_percent()?;
+            (used > config.gpu_memory_max_percent)
+                .then(|| format!("{} ({}) {used:.1}% used", g.index, g.model))
+        })
+        .collect();
+    if !full.is_empty() {
+        alerts.push(Alert {
+            code: GPU_MEMORY,
+            severity: Severity::Warn,
+            message: format!(
+                "GPU memory above {}%: {}",
+                config.gpu_memory_max_percent,
+                named(full)
+            ),
+        });
+    }
     // Stable: equal severities keep rule order.
     alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
     alerts
@@ -190,7 +272,40 @@ mod tests {
                 total_bytes: 100 * GIB,
                 free_bytes: disk_free_percent * GIB,
             }),
+            gpus: Vec::new(),
+            gpus_lost: Vec::new(),
         }
+    }
+
+    /// An L4 under load as NVML would report it (values typical of the card: 24 GiB, a 72 W
+    /// limit; written by hand, not read from hardware here).
+    fn l4(index: u32, temperature_celsius: u32, memory_used_gib: u64) -> crate::monitor::GpuSample {
+        crate::monitor::GpuSample {
+            index,
+            model: "NVIDIA L4".into(),
+            utilisation_percent: 97,
+            memory_used_bytes: memory_used_gib * GIB,
+            memory_total_bytes: 24 * GIB,
+            temperature_celsius,
+            power_milliwatts: Some(71_430),
+            processes: vec![4242],
+        }
+    }
+
+    #[test]
+    fn gpu_rules_name_each_gpu_concerned() {
+        let config = MonitorConfig::default();
+        let mut s = sample(50, 50);
+        s.gpus = vec![l4(0, 70, 12)];
+        assert!(evaluate(&s, &healthy(), &config).is_empty(), "a busy, healthy GPU");
+
+        s.gpus = vec![l4(0, 85, 12), l4(1, 60, 23)];
+        s.gpus_lost = vec![crate::monitor::LostGpu { index: 2, model: "NVIDIA L4".into() }];
+        let alerts = evaluate(&s, &healthy(), &config);
+        assert_eq!(codes(&alerts), [GPU_LOST, GPU_HOT, GPU_MEMORY]);
+        assert!(alerts[0].message.contains("2 (NVIDIA L4)"), "{}", alerts[0].message);
+        assert!(alerts[1].message.contains("0 (NVIDIA L4) at 85 °C"), "{}", alerts[1].message);
+        assert!(alerts[2].message.contains("1 (NVIDIA L4) 95.8% used"), "{}", alerts[2].message);
     }
 
     fn healthy() -> HealthSnapshot {
@@ -199,6 +314,7 @@ mod tests {
             ready: true,
             consecutive_failures: 0,
             jobs_at_risk: 0,
+            prover_unregistered: false,
         }
     }
 
@@ -295,11 +411,19 @@ mod tests {
             ready: true,
             consecutive_failures: 5,
             jobs_at_risk: 2,
+            prover_unregistered: true,
         };
         let alerts = evaluate(&sample(95, 5), &h, &config);
         assert_eq!(
             codes(&alerts),
-            [DISK_LOW, JOB_FAILURES, SUBSCRIPTION_DOWN, MEMORY_HIGH, DEADLINE_AT_RISK]
+            [
+                DISK_LOW,
+                JOB_FAILURES,
+                SUBSCRIPTION_DOWN,
+                PROVER_UNREGISTERED,
+                MEMORY_HIGH,
+                DEADLINE_AT_RISK
+            ]
         );
     }
 

@@ -41,6 +41,20 @@ pub const DISK_FREE_BYTES: &str = "node_disk_free_bytes";
 pub const DISK_TOTAL_BYTES: &str = "node_disk_total_bytes";
 /// Alerts active now.
 pub const ALERTS_ACTIVE: &str = "node_alerts_active";
+/// GPUs sampled (labels: none).
+pub const GPUS: &str = "node_gpus";
+/// A GPU's utilisation, percent (labels: `gpu` index, `model`).
+pub const GPU_UTILISATION_PERCENT: &str = "node_gpu_utilisation_percent";
+/// A GPU's memory in use, bytes (labels: `gpu`, `model`).
+pub const GPU_MEMORY_USED_BYTES: &str = "node_gpu_memory_used_bytes";
+/// A GPU's memory, bytes (labels: `gpu`, `model`).
+pub const GPU_MEMORY_TOTAL_BYTES: &str = "node_gpu_memory_total_bytes";
+/// A GPU's die temperature, °C (labels: `gpu`, `model`).
+pub const GPU_TEMPERATURE_CELSIUS: &str = "node_gpu_temperature_celsius";
+/// A GPU's power draw, watts (labels: `gpu`, `model`).
+pub const GPU_POWER_WATTS: &str = "node_gpu_power_watts";
+/// Compute processes on a GPU (labels: `gpu`, `model`).
+pub const GPU_PROCESSES: &str = "node_gpu_processes";
 /// 1 when the node is ready to take work.
 pub const READY: &str = "node_ready";
 /// 1 when the request stream is connected.
@@ -118,6 +132,13 @@ impl NodeMonitorMetrics {
         );
         describe_gauge!(DISK_TOTAL_BYTES, Unit::Bytes, "Size of the data disk");
         describe_gauge!(ALERTS_ACTIVE, Unit::Count, "Alerts active now");
+        describe_gauge!(GPUS, Unit::Count, "NVIDIA GPUs sampled through NVML");
+        describe_gauge!(GPU_UTILISATION_PERCENT, Unit::Percent, "Time a kernel ran on the GPU");
+        describe_gauge!(GPU_MEMORY_USED_BYTES, Unit::Bytes, "GPU memory allocated");
+        describe_gauge!(GPU_MEMORY_TOTAL_BYTES, Unit::Bytes, "GPU memory installed");
+        describe_gauge!(GPU_TEMPERATURE_CELSIUS, "GPU die temperature, degrees Celsius");
+        describe_gauge!(GPU_POWER_WATTS, "GPU power draw, watts");
+        describe_gauge!(GPU_PROCESSES, Unit::Count, "Compute processes on the GPU");
         describe_gauge!(READY, "1 when the node is ready to take work");
         describe_gauge!(SUBSCRIPTION_UP, "1 when the request stream is connected");
         describe_gauge!(PROVER_SLOTS, Unit::Count, "Proving slots");
@@ -147,6 +168,19 @@ impl NodeMonitorMetrics {
         if let Some(disk) = &sample.disk {
             gauge!(DISK_FREE_BYTES).set(disk.free_bytes as f64);
             gauge!(DISK_TOTAL_BYTES).set(disk.total_bytes as f64);
+        }
+        gauge!(GPUS).set(sample.gpus.len() as f64);
+        for gpu in &sample.gpus {
+            // Index and model, never a serial: the labels identify a slot, not the hardware.
+            let labels = [("gpu", gpu.index.to_string()), ("model", gpu.model.clone())];
+            gauge!(GPU_UTILISATION_PERCENT, &labels).set(f64::from(gpu.utilisation_percent));
+            gauge!(GPU_MEMORY_USED_BYTES, &labels).set(gpu.memory_used_bytes as f64);
+            gauge!(GPU_MEMORY_TOTAL_BYTES, &labels).set(gpu.memory_total_bytes as f64);
+            gauge!(GPU_TEMPERATURE_CELSIUS, &labels).set(f64::from(gpu.temperature_celsius));
+            if let Some(mw) = gpu.power_milliwatts {
+                gauge!(GPU_POWER_WATTS, &labels).set(f64::from(mw) / 1000.0);
+            }
+            gauge!(GPU_PROCESSES, &labels).set(gpu.processes.len() as f64);
         }
     }
 
@@ -204,6 +238,43 @@ mod tests {
         gauge!("node_monitor_test_gauge").set(2.0);
         assert!(a.render().contains("node_monitor_test_gauge 2"), "{}", a.render());
         assert!(b.render().contains("node_monitor_test_gauge 2"), "the same recorder");
+    }
+
+    #[test]
+    fn each_gpu_gets_its_gauges_labelled_by_index_and_model() {
+        let handle = install_prometheus();
+        // Values typical of an L4 under load (written by hand); a model name of its own, since
+        // other tests sample this (GPU-less) machine concurrently.
+        let sample = SystemSample {
+            cpu_usage_percent: 50.0,
+            memory_total_bytes: 100,
+            memory_available_bytes: 50,
+            memory_used_bytes: 50,
+            disk: None,
+            gpus: vec![crate::monitor::GpuSample {
+                index: 3,
+                model: "NVIDIA L4 (test)".into(),
+                utilisation_percent: 97,
+                memory_used_bytes: 12 << 30,
+                memory_total_bytes: 24 << 30,
+                temperature_celsius: 71,
+                power_milliwatts: Some(71_430),
+                processes: vec![4242, 4243],
+            }],
+            gpus_lost: Vec::new(),
+        };
+        NodeMonitorMetrics::system(&sample);
+        let text = handle.render();
+        for want in [
+            r#"node_gpu_utilisation_percent{gpu="3",model="NVIDIA L4 (test)"} 97"#,
+            r#"node_gpu_memory_used_bytes{gpu="3",model="NVIDIA L4 (test)"} 12884901888"#,
+            r#"node_gpu_memory_total_bytes{gpu="3",model="NVIDIA L4 (test)"} 25769803776"#,
+            r#"node_gpu_temperature_celsius{gpu="3",model="NVIDIA L4 (test)"} 71"#,
+            r#"node_gpu_power_watts{gpu="3",model="NVIDIA L4 (test)"} 71.43"#,
+            r#"node_gpu_processes{gpu="3",model="NVIDIA L4 (test)"} 2"#,
+        ] {
+            assert!(text.contains(want), "{want} missing from\n{text}");
+        }
     }
 
     #[test]

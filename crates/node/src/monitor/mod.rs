@@ -18,16 +18,17 @@
 //!                                                        └─▶ gauges ─▶ /metrics, /status
 //! ```
 //!
-//! Feature flags: none yet. GPUs are not sampled: NVML sampling (feature `nvml`) needs a
-//! dependency not yet added.
+//! Feature flags: none. GPUs are sampled through NVML, opened at run time ([`gpu`]).
 
 pub mod alerts;
+pub mod gpu;
 pub mod http;
 pub mod metrics;
 pub mod service;
 pub mod system;
 
 pub use alerts::{Alert, Severity, evaluate};
+pub use gpu::{GpuSample, GpuSampler, LostGpu};
 pub use http::{ReadyReport, router, serve};
 pub use metrics::{NodeMonitorMetrics, install_prometheus};
 pub use service::{Monitor, StatusReport};
@@ -47,6 +48,7 @@ pub struct NodeHealth {
     ready: AtomicBool,
     consecutive_failures: AtomicU32,
     jobs_at_risk: AtomicU32,
+    prover_unregistered: AtomicBool,
     status: Mutex<NodeStatus>,
 }
 
@@ -76,6 +78,11 @@ impl NodeHealth {
         self.jobs_at_risk.store(n, Ordering::Relaxed);
     }
 
+    /// Whether the network's last answer to a bid said the prover is not registered.
+    pub fn set_prover_unregistered(&self, unregistered: bool) {
+        self.prover_unregistered.store(unregistered, Ordering::Relaxed);
+    }
+
     /// Replaces the status `/status` serves.
     pub fn publish_status(&self, status: NodeStatus) {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
@@ -93,6 +100,7 @@ impl NodeHealth {
             ready: self.ready.load(Ordering::Relaxed),
             consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
             jobs_at_risk: self.jobs_at_risk.load(Ordering::Relaxed),
+            prover_unregistered: self.prover_unregistered.load(Ordering::Relaxed),
         }
     }
 }
@@ -108,6 +116,9 @@ pub struct HealthSnapshot {
     pub consecutive_failures: u32,
     /// Jobs at risk of missing their deadline.
     pub jobs_at_risk: u32,
+    /// The network refused the last bid because the prover is not registered.
+    #[serde(default)]
+    pub prover_unregistered: bool,
 }
 
 /// What a running node says about itself at `/status`.
@@ -119,6 +130,12 @@ pub struct NodeStatus {
     pub operator: String,
     /// The network's URL.
     pub network_url: String,
+    /// The API the node speaks to it (`provernet`, `succinct`).
+    #[serde(default)]
+    pub network_api: String,
+    /// What the node cannot know or do on that API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limitations: Vec<String>,
     /// zkVM versions proven.
     pub versions: Vec<String>,
     /// Unix seconds the node started.

@@ -204,6 +204,8 @@ mod tests {
             memory_available_bytes: 60,
             memory_used_bytes: 40,
             disk: Some(DiskSample { mount_point: "/".into(), total_bytes: 100, free_bytes }),
+            gpus: Vec::new(),
+            gpus_lost: Vec::new(),
         }
     }
 

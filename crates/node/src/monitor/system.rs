@@ -12,11 +12,11 @@
 //!   meaningful.
 //!
 //! Container memory limits (cgroups) are not read: the figures are the host's as `/proc` shows.
-//! GPUs are not sampled yet: NVML sampling will come behind a cargo feature `nvml` once its
-//! dependency is added.
+//! GPUs come from NVML ([`super::gpu`]); a machine without NVIDIA's driver has none.
 
 use std::path::{Path, PathBuf};
 
+use super::gpu::{GpuSample, GpuSampler, LostGpu};
 use serde::{Deserialize, Serialize};
 use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
 
@@ -44,6 +44,12 @@ pub struct SystemSample {
     pub memory_used_bytes: u64,
     /// The disk holding the data dir, when one was found.
     pub disk: Option<DiskSample>,
+    /// Every NVIDIA GPU NVML could read (none without NVIDIA's driver).
+    #[serde(default)]
+    pub gpus: Vec<GpuSample>,
+    /// GPUs seen before and missing now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus_lost: Vec<LostGpu>,
 }
 
 impl SystemSample {
@@ -68,6 +74,7 @@ impl SystemSample {
 pub struct SystemSampler {
     system: System,
     disks: Disks,
+    gpus: GpuSampler,
     data_dir: PathBuf,
     primed: bool,
 }
@@ -83,7 +90,7 @@ impl SystemSampler {
         );
         let disks =
             Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_storage());
-        Self { system, disks, data_dir: data_dir.into(), primed: false }
+        Self { system, disks, gpus: GpuSampler::open(), data_dir: data_dir.into(), primed: false }
     }
 
     /// Reads the machine now. Blocks (see the type's doc).
@@ -108,12 +115,15 @@ impl SystemSampler {
                 total_bytes: d.total_space(),
                 free_bytes: d.available_space(),
             });
+        let (gpus, gpus_lost) = self.gpus.sample();
         SystemSample {
             cpu_usage_percent: f64::from(self.system.global_cpu_usage()).clamp(0.0, 100.0),
             memory_total_bytes,
             memory_available_bytes,
             memory_used_bytes: memory_total_bytes - memory_available_bytes,
             disk,
+            gpus,
+            gpus_lost,
         }
     }
 }
@@ -172,6 +182,8 @@ mod tests {
             memory_available_bytes: 50,
             memory_used_bytes: 150,
             disk: Some(DiskSample { mount_point: "/".into(), total_bytes: 400, free_bytes: 100 }),
+            gpus: Vec::new(),
+            gpus_lost: Vec::new(),
         };
         assert_eq!(s.memory_used_percent(), Some(75.0));
         assert_eq!(s.disk_free_percent(), Some(25.0));
@@ -191,5 +203,6 @@ mod tests {
         assert!((0.0..=100.0).contains(&s.cpu_usage_percent));
         let disk = s.disk.expect("the temp dir's disk is found");
         assert!(disk.total_bytes > 0 && disk.free_bytes <= disk.total_bytes, "{disk:?}");
+        assert!(s.gpus_lost.is_empty(), "nothing lost in a first sample");
     }
 }

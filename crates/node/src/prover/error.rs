@@ -23,6 +23,16 @@ pub enum JobError {
         /// What was wrong.
         reason: String,
     },
+    /// An input a network serves by URL only could not be fetched, or is not what it claims.
+    #[error("{what} from {url} refused: {reason}")]
+    Fetch {
+        /// The program or the stdin.
+        what: &'static str,
+        /// Where it was fetched from.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// The request's own fields are unusable (no body, a bad id or mode).
     #[error("malformed request: {0}")]
     Malformed(String),

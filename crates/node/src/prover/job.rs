@@ -7,26 +7,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use provernet_artifacts::public_url;
-use provernet_types::{ArtifactId, field};
-use provernet_zkvm::{
-    ProgramId, ProofBundle, ProofMode, ProveJob, PublicOutputs, ZkVm, prove_async,
-};
+use provernet_zkvm::{ProofBundle, ProveJob, PublicOutputs, ZkVm, prove_async};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     JobError, NodeProver,
-    retry::{confirm, paid, retry},
+    retry::{confirm, retry},
 };
 use crate::{
     core::{Action, Event, GiveUp},
+    driver::{Files, RequestState},
     monitor::NodeMonitorMetrics,
     store::{Job, JobState},
 };
-
-/// A job's program and inputs bytes.
-type Files = (Arc<[u8]>, Arc<[u8]>);
 
 /// Attempts at FulfillProof on transient errors.
 const SUBMIT_ATTEMPTS: u32 = 5;
@@ -63,8 +57,8 @@ impl NodeProver {
                 Action::Submit { .. } => self.submit(&mut job, &cancel).await,
                 Action::Confirm { .. } => {
                     let prover = self.ctx.prover;
-                    let client = &self.ctx.client;
-                    confirm(prover, CONFIRM_ATTEMPTS, &cancel, || client.proof_request(&id))
+                    let driver = &self.ctx.driver;
+                    confirm(prover, CONFIRM_ATTEMPTS, &cancel, || driver.request(&id))
                         .await
                         .map(|status| Event::Confirmed { id, status })
                         .map_err(|e| {
@@ -134,8 +128,7 @@ impl NodeProver {
         metrics::counter!("node_jobs_total", "result" => "failed").increment(1);
         let now = self.ctx.now();
         let _ = self.ctx.store.set_state(&job.id, JobState::Failed, Some(&reason), now).await;
-        let reported =
-            self.ctx.client.fail(&self.ctx.operator, &self.ctx.prover, &job.id, &reason).await;
+        let reported = self.ctx.driver.fail(&job.id, &reason).await;
         if let Err(e) = reported {
             tracing::warn!("cannot report the failure to the network: {e}");
         }
@@ -146,11 +139,11 @@ impl NodeProver {
         self.ctx.config.data_dir.join("proofs").join(format!("{}.proof", job.id))
     }
 
-    /// Program and inputs, from the verified cache or the ArtifactStore.
+    /// Program and inputs, as the network's driver fetches and checks them.
     async fn fetch(&self, job: &mut Job, cancel: &CancellationToken) -> Result<Files, JobError> {
         let files = tokio::select! {
             () = cancel.cancelled() => return Err(JobError::Cancelled("fetching")),
-            f = self.download(job) => f?,
+            f = self.ctx.driver.fetch(&job.request) => f?,
         };
         if job.state == JobState::Assigned {
             self.advance(job, JobState::Fetched).await?;
@@ -158,54 +151,15 @@ impl NodeProver {
         Ok(files)
     }
 
-    async fn download(&self, job: &Job) -> Result<Files, JobError> {
-        let body =
-            job.request.body.as_ref().ok_or_else(|| JobError::Malformed("no body".into()))?;
-        let program_id = field::artifact_id("program_artifact_id", &body.program_artifact_id)
-            .map_err(|e| JobError::Malformed(e.to_string()))?;
-        let inputs_id = field::artifact_id("inputs_artifact_id", &body.inputs_artifact_id)
-            .map_err(|e| JobError::Malformed(e.to_string()))?;
-        let base = self.ctx.client.artifact_store_url();
-        let program = self.cached(&public_url(base, &program_id), &program_id).await?;
-        let inputs_url = if body.inputs_private {
-            self.ctx
-                .client
-                .presign_download(&self.ctx.operator, &job.id, &inputs_id)
-                .await
-                .map_err(|source| JobError::Network {
-                    what: "get the private inputs' URL",
-                    source,
-                })?
-        } else {
-            public_url(base, &inputs_id)
-        };
-        let inputs = self.cached(&inputs_url, &inputs_id).await?;
-        Ok((program, inputs))
-    }
-
-    async fn cached(&self, url: &str, id: &ArtifactId) -> Result<Arc<[u8]>, JobError> {
-        let refused = |reason: String| JobError::Artifact { id: *id, reason };
-        let path = self
-            .ctx
-            .cache
-            .get_or_download(&self.ctx.artifacts, url, id, None)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| refused(format!("cannot read the cached copy: {e}")))?;
-        Ok(bytes.into())
-    }
-
     fn backend(&self, job: &Job) -> Result<Arc<dyn ZkVm>, JobError> {
-        let version = job.request.body.as_ref().map_or("", |b| b.zkvm_version.as_str());
         self.ctx
             .backends
-            .get(version)
+            .get(&job.request.zkvm_version())
             .map_err(|e| JobError::Backend { step: "backend lookup", reason: e.to_string() })
     }
 
-    /// Executes and checks PGUs and outputs against the network's execution.
+    /// Executes and checks PGUs, and outputs where the network publishes them, against the
+    /// network's execution.
     async fn execute(
         &self,
         job: &mut Job,
@@ -213,20 +167,21 @@ impl NodeProver {
         cancel: &CancellationToken,
     ) -> Result<(), JobError> {
         let backend = self.backend(job)?;
-        let gas = job.request.body.as_ref().map_or(0, |b| b.gas_limit);
+        let gas = job.request.gas_limit();
         let run = tokio::task::spawn_blocking(move || backend.execute(&program, &inputs, gas));
         let failed = |reason: String| JobError::Backend { step: "execution", reason };
         let execution = tokio::select! {
             () = cancel.cancelled() => return Err(JobError::Cancelled("executing")),
             r = run => r.map_err(|e| failed(format!("panicked: {e}")))?.map_err(|e| failed(e.to_string()))?,
         };
-        if execution.pgus != job.request.pgus {
+        if execution.pgus != job.request.pgus() {
             return Err(JobError::Mismatch(format!(
                 "execution measured {} PGUs, the network {}: the artifacts differ",
-                execution.pgus, job.request.pgus
+                execution.pgus,
+                job.request.pgus()
             )));
         }
-        if execution.outputs.0 != job.request.public_outputs {
+        if job.request.expected_outputs().is_some_and(|o| execution.outputs.0 != o) {
             return Err(JobError::Mismatch(
                 "execution's public outputs differ from the network's".into(),
             ));
@@ -243,13 +198,9 @@ impl NodeProver {
         cancel: &CancellationToken,
     ) -> Result<(), JobError> {
         let backend = self.backend(job)?;
-        let body = job.request.body.clone().unwrap_or_default();
-        let mode: ProofMode = body
-            .proof_mode
-            .parse()
-            .map_err(|e: provernet_zkvm::ZkVmError| JobError::Malformed(e.to_string()))?;
-        let prove_job =
-            ProveJob { program, inputs: inputs.clone(), gas_limit: body.gas_limit, mode };
+        let mode = job.request.mode(backend.proof_modes()).map_err(JobError::Malformed)?;
+        let gas_limit = job.request.gas_limit();
+        let prove_job = ProveJob { program, inputs: inputs.clone(), gas_limit, mode };
         let started = Instant::now();
         let left = Duration::from_secs(until.saturating_sub(self.ctx.now()));
         let proof_cancel = cancel.child_token();
@@ -267,11 +218,15 @@ impl NodeProver {
         let elapsed = started.elapsed().as_secs_f64();
         NodeMonitorMetrics::proof_done(job.pgus(), elapsed);
         tracing::info!(pgus = job.pgus(), secs = format!("{elapsed:.2}"), "proved");
-        let program_id = ProgramId::from_slice(&body.program_id)
-            .map_err(|e| JobError::Malformed(format!("program id: {e}")))?;
+        // The network's program id and outputs where its record has them; else the proof's own
+        // (checked by the network's verifier against the program it holds).
+        let program_id =
+            job.request.program_id().map_err(JobError::Malformed)?.unwrap_or(proof.program_id);
+        let outputs = PublicOutputs(
+            job.request.expected_outputs().map_or_else(|| proof.outputs.0.clone(), <[u8]>::to_vec),
+        );
         let bundle = ProofBundle::new(backend.version(), proof);
         // Never submit a proof that would be refused.
-        let outputs = PublicOutputs(job.request.public_outputs.clone());
         let proof_bytes = bundle.proof.clone();
         tokio::task::spawn_blocking(move || {
             backend.verify(&program_id, &inputs, &outputs, &proof_bytes)
@@ -292,50 +247,32 @@ impl NodeProver {
         if job.state == JobState::Proved {
             self.advance(job, JobState::Submitted).await?;
         }
-        let (ctx, id) = (&self.ctx, job.id);
-        let sent = retry("FulfillProof", SUBMIT_ATTEMPTS, cancel, || {
-            ctx.client.fulfill(&ctx.operator, &ctx.prover, &id, bundle.clone())
-        })
-        .await;
-        match sent {
-            Ok(_) => tracing::info!("proof submitted; waiting for the network's verifier"),
-            // A retry after an answer lost in transit: the first submission is being verified.
-            Err(JobError::Network { source, .. })
-                if source.code() == Some(tonic::Code::FailedPrecondition)
-                    && source.to_string().contains("being verified") => {}
-            Err(e) => return Err(e),
-        }
+        let (driver, id) = (&self.ctx.driver, job.id);
+        let proof = driver.submission(&job.request, bundle).await?;
+        retry("FulfillProof", SUBMIT_ATTEMPTS, cancel, || driver.fulfill(&id, &proof)).await?;
+        tracing::info!("proof submitted; waiting for the network's verifier");
         // The verifier's verdict: the request fulfilled (or closed), or the proof rejected.
-        let filter = provernet_types::proto::SubscribeRequestsRequest {
-            prover: ctx.prover.as_bytes().to_vec(),
-            ..Default::default()
-        };
-        let judged = |r: &provernet_types::proto::ProofRequest| {
-            r.status != provernet_types::proto::RequestStatus::Assigned as i32
-                || r.pending_proof_artifact_id.is_empty()
-        };
         let request = tokio::select! {
             () = cancel.cancelled() => return Err(JobError::Cancelled("waiting for the verifier")),
-            r = ctx.client.wait_until(&id, filter, judged) => {
+            r = driver.verdict(&id) => {
                 r.map_err(|source| JobError::Network { what: "wait for the verifier", source })?
             }
         };
-        use provernet_types::proto::RequestStatus;
-        match RequestStatus::try_from(request.status) {
-            Ok(RequestStatus::Fulfilled) => {}
-            Ok(RequestStatus::Assigned) => {
-                return Err(JobError::Rejected(request.proof_rejected_reason));
-            }
-            _ => {
-                return Err(JobError::Rejected(format!(
-                    "the request closed: {}",
-                    request.unfulfillable_reason
-                )));
-            }
-        }
         // What the network paid, base fee included, is its record: never recomputed here.
+        let paid = match request.state() {
+            RequestState::Fulfilled { paid, .. } => paid,
+            RequestState::Assigned(_) => {
+                return Err(JobError::Rejected(request.rejection().unwrap_or_default()));
+            }
+            RequestState::Closed(why) => {
+                return Err(JobError::Rejected(format!("the request closed: {why}")));
+            }
+            RequestState::Requested => {
+                return Err(JobError::Rejected("the request is open again".into()));
+            }
+        };
         tracing::info!("proof accepted");
-        Ok(Event::Accepted { id, paid: paid(&request).unwrap_or_default() })
+        Ok(Event::Accepted { id, paid })
     }
 }
 

@@ -30,7 +30,7 @@ use std::{
 };
 
 pub use error::JobError;
-use provernet_types::{RequestId, field, proto};
+use provernet_types::RequestId;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
@@ -38,6 +38,7 @@ use tracing::Instrument;
 use crate::{
     context::NodeContext,
     core::{Action, Event},
+    driver::RequestRecord,
     store::{Job, JobState},
 };
 
@@ -48,7 +49,7 @@ const FINISHED_CHANNEL_CAPACITY: usize = 256;
 #[derive(Debug, Clone)]
 pub enum ProverCommand {
     /// A request was assigned to this prover: the network's record of it.
-    Assigned(Box<proto::ProofRequest>),
+    Assigned(Box<RequestRecord>),
     /// An action of the core for one of the prover's jobs.
     Act(Action),
 }
@@ -118,15 +119,12 @@ impl NodeProver {
         self.tasks.wait().await;
     }
 
-    async fn assigned(self: &Arc<Self>, request: proto::ProofRequest) {
-        let Ok(id) = RequestId::from_slice(&request.request_id) else { return };
+    async fn assigned(self: &Arc<Self>, request: RequestRecord) {
+        let Ok(id) = request.id() else { return };
         if self.lock().contains_key(&id) {
             return;
         }
-        let price = field::optional_amount("winning_price_per_pgu", &request.winning_price_per_pgu)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let price = request.winning_price();
         match self.ctx.store.insert_job(&request, price, self.ctx.now()).await {
             Ok(job) => self.receive(job),
             Err(e) => tracing::error!(%id, "cannot record an assignment: {e}"),

@@ -3,11 +3,14 @@
 
 use std::{future::Future, time::Duration};
 
-use provernet_types::{Address, Amount, ClientError, field, proto};
+use provernet_types::{Address, ClientError};
 use tokio_util::sync::CancellationToken;
 
 use super::JobError;
-use crate::core::Confirmation;
+use crate::{
+    core::Confirmation,
+    driver::{RequestRecord, RequestState},
+};
 
 /// First wait after a transient failure; it doubles each time.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -48,11 +51,6 @@ where
     }
 }
 
-/// What the network paid for `request`, if it says (base fee included).
-pub fn paid(request: &proto::ProofRequest) -> Option<Amount> {
-    field::optional_amount("paid", &request.paid).ok().flatten()
-}
-
 /// Whether a proof `prover` submitted in a previous run landed: reads the request, retrying
 /// transient failures (`attempts` in all).
 ///
@@ -66,21 +64,17 @@ pub async fn confirm<F, Fut>(
 ) -> Result<Confirmation, JobError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<proto::ProofRequest, ClientError>>,
+    Fut: Future<Output = Result<RequestRecord, ClientError>>,
 {
     let request = retry("read the submitted request", attempts, cancel, read).await?;
-    let status = proto::RequestStatus::try_from(request.status).unwrap_or_default();
-    let ours = Address::from_slice(&request.assigned_prover).ok() == Some(prover);
-    Ok(match status {
-        proto::RequestStatus::Fulfilled if ours => {
-            Confirmation::Fulfilled(paid(&request).unwrap_or_default())
+    Ok(match request.state() {
+        RequestState::Fulfilled { prover: p, paid } if p == prover => Confirmation::Fulfilled(paid),
+        RequestState::Assigned(p) if p == prover => Confirmation::Assigned,
+        RequestState::Closed(why) => Confirmation::Closed(why),
+        RequestState::Requested => Confirmation::Closed("request is open again".into()),
+        RequestState::Assigned(p) | RequestState::Fulfilled { prover: p, .. } => {
+            Confirmation::Closed(format!("request is another prover's ({p})"))
         }
-        proto::RequestStatus::Assigned if ours => Confirmation::Assigned,
-        _ => Confirmation::Closed(format!(
-            "request is {} ({})",
-            status.as_str_name(),
-            request.unfulfillable_reason
-        )),
     })
 }
 
@@ -91,28 +85,27 @@ mod tests {
         atomic::{AtomicU32, Ordering},
     };
 
+    use provernet_types::{Amount, proto};
     use tonic::Status;
 
     use super::*;
 
-    fn fulfilled_by(prover: Address) -> proto::ProofRequest {
-        proto::ProofRequest {
+    fn fulfilled_by(prover: Address) -> RequestRecord {
+        RequestRecord::Provernet(Box::new(proto::ProofRequest {
             status: proto::RequestStatus::Fulfilled as i32,
             assigned_prover: prover.as_bytes().to_vec(),
             paid: "1500".into(),
             ..Default::default()
-        }
+        }))
     }
 
     /// A read that answers `failures` errors (made by `error`) before the request.
     fn flaky(
         failures: u32,
         error: fn() -> Status,
-        request: proto::ProofRequest,
-    ) -> (
-        Arc<AtomicU32>,
-        impl FnMut() -> std::future::Ready<Result<proto::ProofRequest, ClientError>>,
-    ) {
+        request: RequestRecord,
+    ) -> (Arc<AtomicU32>, impl FnMut() -> std::future::Ready<Result<RequestRecord, ClientError>>)
+    {
         let calls = Arc::new(AtomicU32::new(0));
         let counter = calls.clone();
         let read = move || {

@@ -5,7 +5,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use provernet_artifacts::ArtifactClient;
-use provernet_network::{NetworkConfig, NetworkHandle, launch};
+use provernet_network::{NetworkConfig, NetworkHandle, SuccinctApiConfig, launch};
 use provernet_node::{NodeConfig, NodeHandle};
 use provernet_types::{
     Address, Amount, ArtifactId, NetworkClient, RequestId, RequestSpec, Signer,
@@ -39,43 +39,58 @@ pub struct Net {
     pub client: NetworkClient,
     pub url: String,
     pub dir: Arc<tempfile::TempDir>,
+    /// Whether it serves the Succinct API beside its own.
+    succinct: bool,
     cancel: CancellationToken,
 }
 
 impl Net {
     /// A network on fresh loopback ports.
     pub async fn start() -> Self {
+        Self::start_serving(false).await
+    }
+
+    /// A network on fresh loopback ports that also serves the Succinct API.
+    pub async fn start_succinct() -> Self {
+        Self::start_serving(true).await
+    }
+
+    async fn start_serving(succinct: bool) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let artifacts = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::launch_on(dir, grpc, artifacts).await
+        Self::launch_on(dir, grpc, artifacts, succinct).await
     }
 
     async fn launch_on(
         dir: Arc<tempfile::TempDir>,
         grpc: TcpListener,
         artifacts: TcpListener,
+        succinct: bool,
     ) -> Self {
         let artifacts_url = format!("http://{}", artifacts.local_addr().unwrap());
         let mut config = NetworkConfig::local(dir.path(), NETWORK_ID, &artifacts_url, SECRET);
+        if succinct {
+            config.succinct = Some(SuccinctApiConfig::for_network(NETWORK_ID));
+        }
         // SP1's setup (registering an SP1 program) takes a minute or more in the test profile.
         config.request_timeout = Duration::from_secs(600);
         let cancel = CancellationToken::new();
         let handle = launch(config, grpc, artifacts, cancel.clone()).await.unwrap();
         let url = format!("http://{}", handle.grpc_addr);
         let client = NetworkClient::connect(&url, Duration::from_secs(5)).await.unwrap();
-        Self { handle, client, url, dir, cancel }
+        Self { handle, client, url, dir, succinct, cancel }
     }
 
     /// Stops the network and starts it again on the same ports and data.
     pub async fn restart(self) -> Self {
         let grpc_addr = self.handle.grpc_addr;
         let artifacts_addr = self.handle.artifacts_addr;
-        let dir = self.dir.clone();
+        let (dir, succinct) = (self.dir.clone(), self.succinct);
         self.stop().await;
         let grpc = TcpListener::bind(grpc_addr).await.unwrap();
         let artifacts = TcpListener::bind(artifacts_addr).await.unwrap();
-        Self::launch_on(dir, grpc, artifacts).await
+        Self::launch_on(dir, grpc, artifacts, succinct).await
     }
 
     pub async fn stop(self) {
@@ -187,6 +202,14 @@ impl Prover {
         let cancel = CancellationToken::new();
         let node = provernet_node::launch(self.config.clone(), None, cancel.clone()).await.unwrap();
         (node, cancel)
+    }
+}
+
+/// Launches a node that must be refused; what it said.
+pub async fn launch_refused(config: NodeConfig) -> String {
+    match provernet_node::launch(config, None, CancellationToken::new()).await {
+        Ok(_) => panic!("a bad setup was accepted"),
+        Err(e) => e.to_string(),
     }
 }
 

@@ -9,7 +9,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod sdk;
 mod sp1;
+mod succinct;
 
 use harness::*;
 use provernet_node::store::JobState;
@@ -219,24 +221,17 @@ async fn bad_setups_are_refused_with_what_is_wrong() {
     bounded(async {
         let net = Net::start().await;
         let prover = Prover::register(&net, NodeSpec::default()).await;
-        let launch = |config: provernet_node::NodeConfig| async move {
-            let cancel = tokio_util::sync::CancellationToken::new();
-            match provernet_node::launch(config, None, cancel).await {
-                Ok(_) => panic!("a bad setup was accepted"),
-                Err(e) => e.to_string(),
-            }
-        };
         let dir = tempfile::tempdir().unwrap();
 
         let mut config = prover.config.clone();
         config.key_file = dir.path().join("missing.key");
-        let err = launch(config).await;
+        let err = launch_refused(config).await;
         assert!(err.contains("missing.key"), "{err}");
 
         let mut config = prover.config.clone();
         config.key_file = dir.path().join("bad.key");
         std::fs::write(&config.key_file, "not hex").unwrap();
-        let err = launch(config).await;
+        let err = launch_refused(config).await;
         assert!(err.contains("bad.key"), "{err}");
 
         // A key that is not a registered prover.
@@ -244,12 +239,12 @@ async fn bad_setups_are_refused_with_what_is_wrong() {
         config.key_file = dir.path().join("other.key");
         let stranger = provernet_types::Signer::random();
         std::fs::write(&config.key_file, stranger.secret_hex()).unwrap();
-        let err = launch(config.clone()).await;
+        let err = launch_refused(config.clone()).await;
         assert!(err.contains("not a registered prover") && err.contains("node register"), "{err}");
 
         // ... or one that may not act for the prover it names.
         config.prover = Some(prover.address());
-        let err = launch(config).await;
+        let err = launch_refused(config).await;
         assert!(
             err.contains(&stranger.address().to_string()) && err.contains("may not act"),
             "{err}"
@@ -257,12 +252,12 @@ async fn bad_setups_are_refused_with_what_is_wrong() {
 
         let mut config = prover.config.clone();
         config.proving.versions = vec!["sp1-v9".into()];
-        let err = launch(config).await;
+        let err = launch_refused(config).await;
         assert!(err.contains("sp1-v9"), "{err}");
 
         let mut config = prover.config.clone();
         config.bidding.margin = f64::NAN;
-        let err = launch(config).await;
+        let err = launch_refused(config).await;
         assert!(err.contains("bidding.margin"), "{err}");
         net.stop().await;
     })

@@ -1,4 +1,7 @@
-//! `provernet bench`: performance evidence that needs no network.
+//! `provernet bench`: performance evidence that needs no network of its own.
+//!
+//! `bench history` starts `provernet network` on seeded histories of closed requests and
+//! measures its memory, restart time and history reads (`history`).
 //!
 //! `bench market` is a deterministic, seeded market simulation on a simulated clock: the real
 //! market rules ([`provernet_network::market::Market`]), our default node's own decision core
@@ -23,6 +26,7 @@
 mod baseline;
 mod chart;
 mod engine;
+mod history;
 mod market;
 mod ours;
 mod report;
@@ -40,11 +44,16 @@ pub enum BenchCommand {
         after_help = "Example:\n  provernet bench market --seed 42 --requests 5000 --nodes 4 --out target/bench-market"
     )]
     Market(market::MarketArgs),
+    /// Start the network on histories of 0, 100,000 and 1,000,000 closed requests (seeded
+    /// straight into SQLite); print its restart time, RSS, and history read latency.
+    #[command(after_help = "Example:\n  provernet bench history --sizes 0,100000,1000000")]
+    History(history::HistoryArgs),
 }
 
 /// Runs `command`.
-pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Market(args) => market::run(args),
+        BenchCommand::History(args) => history::run(args).await,
     }
 }

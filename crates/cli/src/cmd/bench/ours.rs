@@ -52,6 +52,8 @@ impl OurNode {
             cores: 2,
             memory_bytes: memory_gib << 30,
             cores_per_slot: proving.cores_per_slot,
+            gpus: 0,
+            gpu_memory_bytes: 0,
         };
         let versions = [ZKVM_VERSION.to_owned()];
         let config = core_config(bidding, proving, &Sp1Config::default(), &versions, resources);
@@ -71,6 +73,7 @@ impl OurNode {
             mode: ProofMode::Default,
             pgus,
             memory: pgus.saturating_mul(BYTES_PER_PGU),
+            gpu_memory: 0,
             max_pgus: self.max_pgus,
         }
     }

@@ -18,7 +18,8 @@
 //! Succinct-protocol nodes (they read inputs by unauthenticated URL), proof composition, and
 //! every RPC of the public service not in `crates/types/proto/succinct` (UNIMPLEMENTED).
 
-pub mod formats;
+/// The artifacts' byte formats, shared with the node.
+pub use provernet_artifacts::succinct as formats;
 pub mod slots;
 
 use std::sync::Arc;
@@ -40,11 +41,20 @@ use self::slots::{Filled, SlotKind, Slots};
 use super::{NetworkService, NetworkState, convert, rpc::ProofSource};
 use crate::{
     SuccinctApiConfig,
-    market::{Execution, Market, Program, Request as MarketRequest, Status as RequestStatus},
+    market::{
+        Execution, Market, Program, Request as MarketRequest, RequestQuery, Status as RequestStatus,
+    },
 };
 
 /// Most requests one GetFilteredProofRequests call returns.
 const MAX_FILTER_LIMIT: u32 = 1_000;
+
+/// How deep GetFilteredProofRequests pages (page × limit) may reach: a page is found by walking
+/// the index past every request before it, so deeper ones would cost the network what they
+/// skip. The `from`/`to` filters reach any part of the history instead.
+const MAX_FILTER_DEPTH: usize = 100_000;
+/// The longest FailFulfillment trace kept as the close reason, characters.
+const MAX_FAIL_TRACE_CHARS: usize = 2_048;
 
 /// The facade over a [`NetworkState`]: both services (they share the slots).
 #[derive(Clone)]
@@ -144,8 +154,19 @@ impl SuccinctService {
             max_price_per_pgu: Some(r.spec.max_price_per_pgu.to_string()),
             is_canceled: r.status == RequestStatus::Cancelled,
             stdin_private: r.spec.inputs_private,
-            error_trace: match &r.execution {
-                Execution::Unexecutable { reason } => Some(reason.clone().into_bytes()),
+            // A proof the verifier rejected leaves the request assigned until its deadline: the
+            // prover reads the verdict here (the API has no field of its own for it).
+            error: match (&r.rejected_proof, &r.pending_proof, r.status) {
+                (Some(_), None, RequestStatus::Assigned) => {
+                    sproto::ProofRequestError::VerificationFailure as i32
+                }
+                _ => 0,
+            },
+            error_trace: match (&r.execution, &r.rejected_proof, &r.pending_proof) {
+                (Execution::Unexecutable { reason }, _, _) => Some(reason.clone().into_bytes()),
+                (_, Some(reason), None) if r.status == RequestStatus::Assigned => {
+                    Some(reason.clone().into_bytes())
+                }
                 _ => r.close_reason.clone().map(String::into_bytes),
             },
             ..Default::default()
@@ -169,19 +190,28 @@ fn assigned<'m>(
 
 /// The fulfilment and execution statuses of a request, as the Succinct API numbers them.
 fn statuses(r: &MarketRequest) -> (sproto::FulfillmentStatus, sproto::ExecutionStatus) {
-    use sproto::{ExecutionStatus as E, FulfillmentStatus as F};
-    let fulfillment = match r.status {
+    (fulfillment_status(r.status), execution_status(&r.execution))
+}
+
+/// A request status as the Succinct API's fulfilment status (it has no "cancelled").
+fn fulfillment_status(status: RequestStatus) -> sproto::FulfillmentStatus {
+    use sproto::FulfillmentStatus as F;
+    match status {
         RequestStatus::Requested => F::Requested,
         RequestStatus::Assigned => F::Assigned,
         RequestStatus::Fulfilled => F::Fulfilled,
         RequestStatus::Unfulfillable | RequestStatus::Cancelled => F::Unfulfillable,
-    };
-    let execution = match r.execution {
+    }
+}
+
+/// An execution as the Succinct API numbers it.
+fn execution_status(execution: &Execution) -> sproto::ExecutionStatus {
+    use sproto::ExecutionStatus as E;
+    match execution {
         Execution::Unexecuted => E::Unexecuted,
         Execution::Executed { .. } => E::Executed,
         Execution::Unexecutable { .. } => E::Unexecutable,
-    };
-    (fulfillment, execution)
+    }
 }
 
 /// Our proof mode name for a Succinct mode, or why it is refused.
@@ -466,10 +496,9 @@ impl ProverNetwork for SuccinctService {
         let max_price_per_pgu = amount("max_price_per_pgu", &body.max_price_per_pgu)?;
         let base_fee = amount("base_fee", &body.base_fee)?;
         // Who is calling and whether it can pay, before any work on its inputs.
-        let worst_case = max_price_per_pgu
-            .checked_mul_u64(body.gas_limit)
-            .and_then(|a| a.checked_add(base_fee))
-            .map_err(|e| Status::invalid_argument(format!("worst-case cost: {e}")))?;
+        let worst_case =
+            provernet_types::request::cost(base_fee, max_price_per_pgu, body.gas_limit)
+                .map_err(|e| Status::invalid_argument(format!("worst-case cost: {e}")))?;
         self.state
             .market()
             .check_request(&signer, body.nonce, worst_case)
@@ -563,11 +592,12 @@ impl ProverNetwork for SuccinctService {
         request: Request<sproto::GetProofRequestStatusRequest>,
     ) -> Result<Response<sproto::GetProofRequestStatusResponse>, Status> {
         let id = field::request_id("request_id", &request.into_inner().request_id)?;
-        let market = self.state.market();
-        let r = market
+        let r = self
+            .state
             .request(&id)
+            .await?
             .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
-        let (fulfillment, execution) = statuses(r);
+        let (fulfillment, execution) = statuses(&r);
         let proof_uri = r.proof_artifact_id.map(|_| slots::proof_url(self.base_url(), &id));
         Ok(Response::new(sproto::GetProofRequestStatusResponse {
             fulfillment_status: fulfillment as i32,
@@ -586,11 +616,12 @@ impl ProverNetwork for SuccinctService {
         request: Request<sproto::GetProofRequestDetailsRequest>,
     ) -> Result<Response<sproto::GetProofRequestDetailsResponse>, Status> {
         let id = field::request_id("request_id", &request.into_inner().request_id)?;
-        let market = self.state.market();
-        let r = market
+        let r = self
+            .state
             .request(&id)
+            .await?
             .ok_or_else(|| Status::not_found(format!("no proof request {id}")))?;
-        let request = self.proof_request(r, market.program(&r.spec.program_id));
+        let request = self.proof_request(&r, self.state.market().program(&r.spec.program_id));
         Ok(Response::new(sproto::GetProofRequestDetailsResponse { request: Some(request) }))
     }
 
@@ -608,39 +639,65 @@ impl ProverNetwork for SuccinctService {
         let version = q.version.as_deref().map(formats::version_to_ours);
         let mode = q.mode.map(mode_name).transpose()?;
         let limit = q.limit.unwrap_or(100).clamp(1, MAX_FILTER_LIMIT) as usize;
-        let skip = q.page.unwrap_or(0) as usize * limit;
-        let market = self.state.market();
-        let mut matching: Vec<&MarketRequest> = market
-            .requests()
-            .filter(|r| {
-                let (f, e) = statuses(r);
-                q.fulfillment_status.is_none_or(|s| s == f as i32)
-                    && q.execution_status.is_none_or(|s| s == e as i32)
-                    && version.as_ref().is_none_or(|v| *v == r.spec.zkvm_version)
-                    && q.minimum_deadline.is_none_or(|d| r.spec.deadline >= d)
-                    && q.from.is_none_or(|t| r.created_at >= t)
-                    && q.to.is_none_or(|t| r.created_at <= t)
-                    && requester.is_none_or(|a| r.requester == a)
-                    && fulfiller
-                        .is_none_or(|a| r.assignment.as_ref().is_some_and(|x| x.prover == a))
-                    && not_bid_by.is_none_or(|a| r.bids.iter().all(|b| b.prover != a))
-                    && mode.is_none_or(|m| {
-                        m == r.spec.proof_mode || (m == "core" && r.spec.proof_mode.is_empty())
-                    })
-                    && q.is_canceled.is_none_or(|c| c == (r.status == RequestStatus::Cancelled))
-                    && q.vk_hash.as_ref().is_none_or(|h| {
-                        market
-                            .program(&r.spec.program_id)
-                            .is_some_and(|p| p.sdk_hash.as_ref().unwrap_or(&p.program_id) == h)
-                    })
-            })
-            .collect();
-        // Oldest first, as a prover wants them: the earliest deadlines are the most urgent.
-        matching.sort_by_key(|r| (r.created_at, r.id));
-        let requests = matching
+        let skip = (q.page.unwrap_or(0) as usize).saturating_mul(limit);
+        if skip > MAX_FILTER_DEPTH {
+            return Err(Status::invalid_argument(format!(
+                "page {} of {limit}: deeper than {MAX_FILTER_DEPTH} requests; narrow the range with from/to",
+                q.page.unwrap_or(0)
+            )));
+        }
+        // The statuses a fulfilment status and `is_canceled` leave (see `statuses`).
+        let statuses = [
+            RequestStatus::Requested,
+            RequestStatus::Assigned,
+            RequestStatus::Fulfilled,
+            RequestStatus::Unfulfillable,
+            RequestStatus::Cancelled,
+        ]
+        .into_iter()
+        .filter(|s| {
+            q.fulfillment_status.is_none_or(|f| f == fulfillment_status(*s) as i32)
+                && q.is_canceled.is_none_or(|c| c == (*s == RequestStatus::Cancelled))
+        })
+        .collect();
+        let executions = [Execution::Unexecuted, Execution::Unexecutable { reason: String::new() }]
             .into_iter()
-            .skip(skip)
-            .take(limit)
+            .chain([Execution::Executed { pgus: 0, outputs: Vec::new() }])
+            .filter(|e| q.execution_status.is_none_or(|s| s == execution_status(e) as i32))
+            .map(|e| e.name())
+            .collect();
+        let program_id = match &q.vk_hash {
+            None => None,
+            Some(hash) => match self.state.market().program_by_sdk_hash(hash) {
+                Some(p) => Some(p.program_id.clone()),
+                // No program goes by that hash: no request does either.
+                None => {
+                    return Ok(Response::new(sproto::GetFilteredProofRequestsResponse::default()));
+                }
+            },
+        };
+        let query = RequestQuery {
+            statuses: Some(statuses),
+            executions: Some(executions),
+            zkvm_version: version,
+            requester,
+            prover: fulfiller,
+            not_bid_by,
+            program_id,
+            // CORE is the default mode, which a request may leave empty.
+            proof_modes: mode.map(|m| {
+                if m == "core" { vec![m.to_owned(), String::new()] } else { vec![m.to_owned()] }
+            }),
+            min_deadline: q.minimum_deadline,
+            created_from: q.from,
+            created_to: q.to,
+            after: None,
+        };
+        // Oldest first, as a prover wants them: the earliest deadlines are the most urgent.
+        let (matching, _) = self.state.page(&query, skip, limit).await?;
+        let market = self.state.market();
+        let requests = matching
+            .iter()
             .map(|r| self.proof_request(r, market.program(&r.spec.program_id)))
             .collect();
         Ok(Response::new(sproto::GetFilteredProofRequestsResponse { requests }))
@@ -654,6 +711,7 @@ impl ProverNetwork for SuccinctService {
         let (signer, body) =
             self.open::<sproto::CancelRequestRequestBody>(&request.signature, &request.body)?;
         let id = field::request_id("request_id", &body.request_id)?;
+        let _recalled = self.state.recall(id).await?;
         self.state.apply(|m, now| Ok((m.cancel(signer, body.nonce, id, now)?, ()))).await?;
         Ok(Response::new(sproto::CancelRequestResponse {
             tx_hash: tx_hash(&signer, &request.body),
@@ -671,6 +729,7 @@ impl ProverNetwork for SuccinctService {
         let id = field::request_id("request_id", &body.request_id)?;
         let prover = field::address("prover", &body.prover)?;
         let price = amount("amount", &body.amount)?;
+        let _recalled = self.state.recall(id).await?;
         self.state
             .apply(|m, now| Ok((m.bid(signer, body.nonce, id, prover, price, now)?, ())))
             .await?;
@@ -692,6 +751,7 @@ impl ProverNetwork for SuccinctService {
         if body.proof.is_empty() {
             return Err(missing("proof"));
         }
+        let _recalled = self.state.recall(id).await?;
         let (prover, version, program_artifact) = {
             let market = self.state.market();
             let (r, prover) = assigned(&market, &id)?;
@@ -745,10 +805,18 @@ impl ProverNetwork for SuccinctService {
         let (signer, body) =
             self.open::<sproto::FailFulfillmentRequestBody>(&request.signature, &request.body)?;
         let id = field::request_id("request_id", &body.request_id)?;
+        let _recalled = self.state.recall(id).await?;
         let prover = assigned(&self.state.market(), &id)?.1;
-        let reason = match body.error.and_then(|e| sproto::ProofRequestError::try_from(e).ok()) {
-            Some(e) => format!("the prover gave up ({})", e.as_str_name()),
-            None => "the prover gave up".to_owned(),
+        let kind = body.error.and_then(|e| sproto::ProofRequestError::try_from(e).ok());
+        let trace = body.error_trace.as_deref().map(String::from_utf8_lossy);
+        // The reason is kept (bounded) and shown to the requester as the close reason.
+        let trace =
+            trace.as_deref().map(|t| t.chars().take(MAX_FAIL_TRACE_CHARS).collect::<String>());
+        let reason = match (kind, trace) {
+            (Some(e), Some(t)) => format!("the prover gave up ({}): {t}", e.as_str_name()),
+            (Some(e), None) => format!("the prover gave up ({})", e.as_str_name()),
+            (None, Some(t)) => format!("the prover gave up: {t}"),
+            (None, None) => "the prover gave up".to_owned(),
         };
         self.state
             .apply(|m, now| Ok((m.fail(signer, body.nonce, id, prover, &reason, now)?, ())))

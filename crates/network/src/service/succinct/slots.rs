@@ -418,12 +418,10 @@ async fn get_stdin(State(routes): State<Routes>, Path(id): Path<String>) -> Resp
     let Ok(id) = id.parse::<RequestId>() else {
         return refuse(StatusCode::BAD_REQUEST, format!("{id:?} is not a request id"));
     };
-    let (artifact, version, private) = {
-        let market = routes.state.market();
-        let Some(r) = market.request(&id) else {
-            return refuse(StatusCode::NOT_FOUND, format!("no proof request {id}"));
-        };
-        (r.spec.inputs_artifact_id, r.spec.zkvm_version.clone(), r.spec.inputs_private)
+    let (artifact, version, private) = match routes.state.request(&id).await {
+        Ok(Some(r)) => (r.spec.inputs_artifact_id, r.spec.zkvm_version, r.spec.inputs_private),
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, format!("no proof request {id}")),
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.message().to_owned()),
     };
     if private {
         return refuse(
@@ -451,16 +449,23 @@ async fn get_proof(State(routes): State<Routes>, Path(id): Path<String>) -> Resp
     let Ok(id) = id.parse::<RequestId>() else {
         return refuse(StatusCode::BAD_REQUEST, format!("{id:?} is not a request id"));
     };
-    let (artifact, version) = {
-        let market = routes.state.market();
-        let Some(r) = market.request(&id) else {
-            return refuse(StatusCode::NOT_FOUND, format!("no proof request {id}"));
-        };
-        let Some(artifact) = r.proof_artifact_id else {
-            return refuse(StatusCode::NOT_FOUND, format!("proof request {id} is not fulfilled"));
-        };
-        (artifact, r.spec.zkvm_version.clone())
+    let r = match routes.state.request(&id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, format!("no proof request {id}")),
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.message().to_owned()),
     };
+    let Some(artifact) = r.proof_artifact_id else {
+        return refuse(StatusCode::NOT_FOUND, format!("proof request {id} is not fulfilled"));
+    };
+    if let Some(at) = r.proof_deleted_at {
+        return refuse(
+            StatusCode::GONE,
+            format!(
+                "the proof of {id} was deleted at {at} (unix seconds) by the network's proof retention"
+            ),
+        );
+    }
+    let version = r.spec.zkvm_version;
     let bundle = match read_artifact(&routes.state, &artifact, routes.state.config.max_proof_bytes)
         .await
     {
