@@ -57,7 +57,7 @@ pub use self::{
     retention::RetentionSweeper,
     server::{
         ArtifactServer, router, serve, serve_with,
-        tls::{TlsError, TlsIdentity, TlsListener},
+        tls::{TlsError, TlsIdentity, TlsListener, install_default_crypto_provider},
     },
     storage::{ArtifactStorage, NewArtifact, PutOutcome},
 };

@@ -65,6 +65,8 @@ pub async fn launch(
     // Before anything starts: a certificate or key that cannot serve is refused up front.
     let tls = match &config.tls {
         Some(identity) => {
+            // tonic's TLS server takes the process's rustls provider.
+            provernet_artifacts::install_default_crypto_provider();
             let rustls = identity.server_config().map_err(|e| LaunchError::Tls(e.to_string()))?;
             let tonic = tonic::transport::ServerTlsConfig::new().identity(
                 tonic::transport::Identity::from_pem(&identity.cert_pem, &identity.key_pem),

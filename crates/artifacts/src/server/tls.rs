@@ -86,6 +86,15 @@ impl TlsIdentity {
     }
 }
 
+/// Makes ring the process's rustls crypto provider, unless one is chosen already. Code that
+/// builds rustls configs without naming a provider (tonic's TLS server) takes the process's;
+/// rustls picks one by itself only when exactly one is linked, and a build with SP1's SDK links
+/// aws-lc-rs beside ring.
+pub fn install_default_crypto_provider() {
+    // An error only says a provider is installed already, which is what is wanted.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A TCP listener whose connections come out TLS-handshaken, for `axum::serve`.
 pub struct TlsListener {
     accepted: mpsc::Receiver<(TlsStream<tokio::net::TcpStream>, SocketAddr)>,
