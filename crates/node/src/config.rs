@@ -3,7 +3,10 @@
 //!
 //! [`NodeConfig::template`] is the commented file `provernet node init` writes.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
 
 use provernet_types::{Address, Amount};
 use serde::{Deserialize, Serialize};
@@ -241,6 +244,9 @@ pub struct MonitorConfig {
     pub gpu_max_temperature_celsius: u32,
     /// Alert when a GPU's memory use exceeds this (percent).
     pub gpu_memory_max_percent: f64,
+    /// Alert when the throughput measured from proofs is off the configured one by more than
+    /// this (percent, either way; 0: never).
+    pub calibration_drift_percent: f64,
 }
 
 impl Default for MonitorConfig {
@@ -253,6 +259,7 @@ impl Default for MonitorConfig {
             max_consecutive_failures: 3,
             gpu_max_temperature_celsius: 85,
             gpu_memory_max_percent: 95.0,
+            calibration_drift_percent: 25.0,
         }
     }
 }
@@ -368,6 +375,36 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// The settings that differ from `self` in `new`, dotted (`bidding.margin`), if a running
+    /// node can take them all: pricing and bidding limits (`bidding.*`), throughput
+    /// (`proving.pgus_per_second`, `sp1.*`) and alert thresholds (`monitor.*` but `listen`
+    /// and `interval_secs`). `new` is validated first.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`]: `new` is out of range, or names a setting only a restart can
+    /// change (the network, keys, folders, resources…), with that setting.
+    pub fn reloadable_changes(&self, new: &Self) -> Result<Vec<String>, ConfigError> {
+        new.validate()?;
+        let flat = |config: &Self| {
+            let mut out = BTreeMap::new();
+            if let Ok(table) = toml::Table::try_from(config) {
+                flatten("", &toml::Value::Table(table), &mut out);
+            }
+            out
+        };
+        let (old, new) = (flat(self), flat(new));
+        let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        let changed: Vec<String> =
+            keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).cloned().collect();
+        if let Some(fixed) = changed.iter().find(|k| !reloadable(k)) {
+            return Err(ConfigError::Invalid(format!(
+                "{fixed} cannot change while the node runs (restart the node to change it); \
+                 the running config is kept"
+            )));
+        }
+        Ok(changed)
+    }
+
     /// Checks ranges the types cannot.
     ///
     /// # Errors
@@ -394,6 +431,12 @@ impl NodeConfig {
         share("monitor.disk_min_free_percent", self.monitor.disk_min_free_percent, 0.0, 100.0)?;
         share("monitor.memory_max_percent", self.monitor.memory_max_percent, 0.0, 100.0)?;
         share("monitor.gpu_memory_max_percent", self.monitor.gpu_memory_max_percent, 0.0, 100.0)?;
+        share(
+            "monitor.calibration_drift_percent",
+            self.monitor.calibration_drift_percent,
+            0.0,
+            1_000.0,
+        )?;
         if p.cores_per_slot == 0 {
             return Err(ConfigError::Invalid("proving.cores_per_slot must be at least 1".into()));
         }
@@ -481,6 +524,10 @@ max_consecutive_failures = {max_consecutive_failures}
 # and above this memory use (percent).
 gpu_max_temperature_celsius = {gpu_max_temperature_celsius}
 gpu_memory_max_percent = {gpu_memory_max_percent}
+# The node measures every proof and, after 5, prices and schedules with the throughput it
+# measured rather than proving.pgus_per_second; alert when the two differ by more than this
+# (percent, either way; 0: never).
+calibration_drift_percent = {calibration_drift_percent}
 
 [sp1]
 # SP1 requests (builds with the `sp1` feature): gas proven per second beyond the fixed time,
@@ -524,6 +571,7 @@ poll_interval_ms = {poll_interval_ms}
             max_consecutive_failures = m.max_consecutive_failures,
             gpu_max_temperature_celsius = m.gpu_max_temperature_celsius,
             gpu_memory_max_percent = m.gpu_memory_max_percent,
+            calibration_drift_percent = m.calibration_drift_percent,
             sp1_pgus_per_second = self.sp1.pgus_per_second,
             sp1_overhead_secs = self.sp1.overhead_secs,
             sp1_compressed_overhead_secs = self.sp1.compressed_overhead_secs,
@@ -538,6 +586,31 @@ pub const ENV_PREFIX: &str = "PROVERNET_NODE_";
 
 /// Variables under [`ENV_PREFIX`] that are flags of the commands, not settings.
 pub const RESERVED_ENV: [&str; 2] = ["PROVERNET_NODE_CONFIG", "PROVERNET_NODE_MONITOR"];
+
+/// Whether a running node takes a new value of the dotted `key` ([`NodeConfig::reloadable_changes`]).
+fn reloadable(key: &str) -> bool {
+    key.starts_with("bidding.")
+        || key.starts_with("sp1.")
+        || key == "proving.pgus_per_second"
+        || (key.starts_with("monitor.")
+            && key != "monitor.listen"
+            && key != "monitor.interval_secs")
+}
+
+/// Every leaf of `value` under its dotted key (arrays are leaves).
+fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, toml::Value>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (name, value) in table {
+                let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+                flatten(&key, value, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_owned(), leaf.clone());
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -636,5 +709,35 @@ mod tests {
         assert!(err.contains("margn"), "{err}");
         let err = NodeConfig::load(&dir.path().join("missing.toml")).unwrap_err().to_string();
         assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_reload_takes_pricing_and_thresholds_and_names_what_needs_a_restart() {
+        let running = NodeConfig::new("http://127.0.0.1:50051");
+        let mut new = running.clone();
+        new.set("bidding.margin", "0.5").unwrap();
+        new.set("monitor.memory_max_percent", "80").unwrap();
+        new.set("proving.pgus_per_second", "9000").unwrap();
+        assert_eq!(
+            running.reloadable_changes(&new).unwrap(),
+            ["bidding.margin", "monitor.memory_max_percent", "proving.pgus_per_second"]
+        );
+        assert!(running.reloadable_changes(&running).unwrap().is_empty());
+        for (key, value) in [
+            ("network_url", "http://127.0.0.1:1"),
+            ("proving.memory_gib", "64"),
+            ("monitor.listen", "127.0.0.1:1"),
+            ("network.api", "succinct"),
+            ("proving.versions", "miden-v0.22"),
+        ] {
+            let mut new = running.clone();
+            new.set(key, value).unwrap();
+            let err = running.reloadable_changes(&new).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("restart"), "{key}: {err}");
+        }
+        let mut bad = running.clone();
+        bad.bidding.margin = -1.0;
+        let err = running.reloadable_changes(&bad).unwrap_err().to_string();
+        assert!(err.contains("bidding.margin"), "{err}");
     }
 }

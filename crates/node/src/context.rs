@@ -5,6 +5,7 @@
 
 use std::{
     collections::BTreeMap,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
 };
 
@@ -30,8 +31,11 @@ const RESERVED_MEMORY: u64 = 2 << 30;
 
 /// The running node's shared state.
 pub struct NodeContext {
-    /// The configuration in force.
-    pub config: NodeConfig,
+    /// The configuration in force: what the node started with, and the settings a reload
+    /// changed since ([`Self::reload`]). A std mutex: only copied in or out.
+    config: Mutex<NodeConfig>,
+    /// Where the job store, proofs and cache live (fixed while the node runs).
+    data_dir: PathBuf,
     /// The operator key: signs bids, proofs and failures.
     pub operator: Signer,
     /// The prover account the node works for.
@@ -115,15 +119,20 @@ impl NodeContext {
         let (driver, prover) = driver::connect(&config, parts, &shutdown).await?;
         store.check_api(config.network.api).await?;
         let resources = resources(&config);
-        let core = NodeCore::new(core_config(
+        let mut core = NodeCore::new(core_config(
             &config.bidding,
             &config.proving,
             &config.sp1,
             &versions,
             resources,
         ));
+        // What earlier runs measured of this machine.
+        for (version, measured) in store.calibration().await? {
+            core.restore_calibration(&version, measured);
+        }
         Ok(Arc::new(Self {
-            config,
+            data_dir: config.data_dir.clone(),
+            config: Mutex::new(config),
             operator,
             prover,
             driver,
@@ -138,6 +147,37 @@ impl NodeContext {
             shutdown,
             core: Mutex::new(core),
         }))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> NodeConfig {
+        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Where the job store, proofs and cache live.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Takes the reloadable settings of `new` (pricing, bidding limits, throughput; alert
+    /// thresholds are the monitor's): the decisions from now on follow them, what is already
+    /// bid on or won stays. Returns the settings that changed.
+    ///
+    /// # Errors
+    /// [`NodeError::Config`] if `new` is invalid or changes a setting only a restart can
+    /// change; the config in force is kept.
+    pub fn reload(&self, new: NodeConfig) -> Result<Vec<String>, NodeError> {
+        let mut config = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = config.reloadable_changes(&new)?;
+        self.core().reconfigure(core_config(
+            &new.bidding,
+            &new.proving,
+            &new.sp1,
+            &self.versions,
+            self.resources,
+        ));
+        *config = new;
+        Ok(changed)
     }
 
     /// The node's decisions, to read (the bidder and prover change them through [`Self::apply`]).

@@ -49,4 +49,4 @@ pub use config::{ConfigError, NodeConfig};
 pub use context::NodeContext;
 pub use error::NodeError;
 pub use resources::{ResourceManager, Resources};
-pub use runtime::{NodeHandle, launch, launch_with_clock};
+pub use runtime::{NodeHandle, Reloader, launch, launch_with_clock};

@@ -16,7 +16,7 @@ use crate::{
     clock::{Clock, SystemClock},
     context::NodeContext,
     error::NodeError,
-    monitor::{BidStatus, JobStatus, Monitor, NodeHealth, NodeStatus},
+    monitor::{BidStatus, ConfigReload, JobStatus, Monitor, NodeHealth, NodeStatus},
     prover::NodeProver,
 };
 
@@ -35,6 +35,57 @@ pub struct NodeHandle {
     pub subscribed: watch::Receiver<bool>,
     /// Ends when the node has shut down (after `shutdown` is cancelled).
     pub join: JoinHandle<()>,
+    /// The NodeMonitor, if a listener was given: its alert thresholds reload.
+    monitor: Option<Arc<Monitor>>,
+}
+
+impl NodeHandle {
+    /// What reloads this node's config, for a task of its own (a signal or file watcher).
+    pub fn reloader(&self) -> Reloader {
+        Reloader { context: self.context.clone(), monitor: self.monitor.clone() }
+    }
+}
+
+/// Reloads a running node's config ([`NodeHandle::reloader`]).
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    context: Arc<NodeContext>,
+    monitor: Option<Arc<Monitor>>,
+}
+
+impl Reloader {
+    /// Reloads the config from what reading it again gave (the file, the environment and the
+    /// flags, as at start): the pricing, bidding limits, throughput and alert thresholds of a
+    /// valid config take effect for the decisions from now on. A config that cannot be read,
+    /// is invalid, or changes a setting only a restart can change is refused with the reason,
+    /// and the config in force is kept. Logged, and shown at `/status`.
+    pub fn reload(&self, read: Result<NodeConfig, String>) -> ConfigReload {
+        let at = self.context.now();
+        let outcome = read.and_then(|new| {
+            let thresholds = new.monitor.clone();
+            let changed = self.context.reload(new).map_err(|e| e.to_string())?;
+            if let Some(monitor) = &self.monitor {
+                monitor.set_config(thresholds);
+            }
+            Ok(changed)
+        });
+        let reload = match outcome {
+            Ok(changed) => {
+                if changed.is_empty() {
+                    tracing::info!("config reloaded: nothing changed");
+                } else {
+                    tracing::info!(changed = %changed.join(", "), "config reloaded");
+                }
+                ConfigReload { at, changed, refused: None }
+            }
+            Err(reason) => {
+                tracing::warn!("config reload refused, the running config is kept: {reason}");
+                ConfigReload { at, changed: Vec::new(), refused: Some(reason) }
+            }
+        };
+        self.context.health.record_reload(reload.clone());
+        reload
+    }
 }
 
 /// Starts a node with `config` and returns once it follows the network's request stream; it
@@ -66,10 +117,12 @@ pub async fn launch_with_clock(
     let monitor_stop = CancellationToken::new();
     let mut monitor_addr = None;
     let mut monitor_tasks = Vec::new();
+    let mut node_monitor = None;
     if let Some(listener) = monitor {
         monitor_addr = listener.local_addr().ok();
         let monitor =
             Arc::new(Monitor::new(health.clone(), config.monitor.clone(), config.data_dir.clone()));
+        node_monitor = Some(monitor.clone());
         monitor_tasks.push(monitor.spawn(monitor_stop.clone()));
         let stop = monitor_stop.clone();
         monitor_tasks.push(tokio::spawn(async move {
@@ -121,7 +174,7 @@ pub async fn launch_with_clock(
             tracing::info!("node stopped");
         })
     };
-    Ok(NodeHandle { context: ctx, prover, monitor_addr, subscribed, join })
+    Ok(NodeHandle { context: ctx, prover, monitor_addr, subscribed, join, monitor: node_monitor })
 }
 
 /// Refreshes the status `/status` serves, and the deadline-at-risk count.
@@ -151,6 +204,7 @@ async fn publish_status(ctx: Arc<NodeContext>) {
             expired: book.expired,
             skipped: book.skipped,
             earnings: book.earnings.to_string(),
+            calibration: core.calibration(),
             jobs: jobs
                 .iter()
                 .map(|j| JobStatus {

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 pub use crate::core::JobState;
-use crate::{config::NetworkApi, driver::RequestRecord};
+use crate::{config::NetworkApi, core::Throughput, driver::RequestRecord};
 use provernet_types::{Amount, RequestId};
 use sqlx::{
     Row,
@@ -120,6 +120,13 @@ CREATE TABLE IF NOT EXISTS bids (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS bids_by_time ON bids (at);
+CREATE TABLE IF NOT EXISTS calibration (
+    version TEXT PRIMARY KEY,
+    samples INTEGER NOT NULL,
+    pgus_per_second REAL NOT NULL,
+    variance REAL NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 ";
 
 impl JobStore {
@@ -315,6 +322,58 @@ impl JobStore {
             .collect()
     }
 
+    /// Keeps `version`'s throughput estimate (self-calibration) for the next start.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn save_calibration(
+        &self,
+        version: &str,
+        measured: &Throughput,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO calibration (version, samples, pgus_per_second, variance, updated_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (version) DO UPDATE SET samples = excluded.samples,
+                 pgus_per_second = excluded.pgus_per_second, variance = excluded.variance,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(version)
+        .bind(i64::try_from(measured.samples).unwrap_or(i64::MAX))
+        .bind(measured.pgus_per_second)
+        .bind(measured.variance)
+        .bind(i64::try_from(now).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every version's kept throughput estimate. A row that is not a usable estimate (edited
+    /// by hand, say) is left out: the node learns again.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn calibration(&self) -> Result<Vec<(String, Throughput)>, StoreError> {
+        let rows: Vec<(String, i64, f64, f64)> =
+            sqlx::query_as("SELECT version, samples, pgus_per_second, variance FROM calibration")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, samples, rate, variance)| {
+                *samples > 0
+                    && rate.is_finite()
+                    && *rate > 0.0
+                    && variance.is_finite()
+                    && *variance >= 0.0
+            })
+            .map(|(version, samples, pgus_per_second, variance)| {
+                (version, Throughput { samples: samples as u64, pgus_per_second, variance })
+            })
+            .collect())
+    }
+
     /// Closes the database after every write is flushed.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -475,5 +534,22 @@ mod tests {
         sqlx::query("UPDATE jobs SET state = 'weird'").execute(&store.pool).await.unwrap();
         let err = store.job(&job.id).await.unwrap_err().to_string();
         assert!(err.contains(&job.id.to_string()) && err.contains("weird"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn calibration_survives_a_reopen_and_a_bad_row_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let store = JobStore::open(&path).await.unwrap();
+        let measured = Throughput { samples: 7, pgus_per_second: 4_321.5, variance: 12.25 };
+        store.save_calibration("miden-0.23", &Throughput::default(), 1).await.unwrap();
+        store.save_calibration("miden-0.23", &measured, 2).await.unwrap();
+        sqlx::query("INSERT INTO calibration VALUES ('sp1-v6', 3, -1.0, 0.0, 3)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+        let store = JobStore::open(&path).await.unwrap();
+        assert_eq!(store.calibration().await.unwrap(), [("miden-0.23".to_owned(), measured)]);
     }
 }

@@ -17,6 +17,7 @@
 //! - [`client`]: [`NetworkClient`], the gRPC client that signs and keeps nonces.
 //! - [`succinct`]: the Succinct Prover Network's API (the subset SP1's SDK and Succinct-protocol
 //!   nodes use), its EIP-191 signatures and EIP-712 domain.
+//! - [`LATENCY_BUCKETS_SECONDS`]: the buckets of every exported latency histogram.
 //!
 //! How a state-changing call travels:
 //!
@@ -51,3 +52,11 @@ pub use proto::FILE_DESCRIPTOR_SET;
 pub use request::RequestSpec;
 pub use signature::{Domain, Signature, SignatureError, recover, verify};
 pub use signer::{KeyError, Signer};
+
+/// The histogram buckets, in seconds, of every latency provernet exports (node, network and
+/// ArtifactStore): one set, so that the same latency aggregates across processes. From a
+/// millisecond (a bid, a read) to an hour (a large proof).
+pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0, 600.0, 1800.0, 3600.0,
+];

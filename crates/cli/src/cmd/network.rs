@@ -3,6 +3,8 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
+use axum::http::header;
+use metrics_exporter_prometheus::PrometheusHandle;
 use provernet_network::{NetworkConfig, SuccinctApiConfig, launch};
 use provernet_types::{Address, Amount};
 use tokio::net::TcpListener;
@@ -95,11 +97,18 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data folder {}", args.data_dir.display()))?;
     let secret = secret(&args.data_dir)?;
     if let Some(addr) = args.metrics_listen {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(provernet_types::LATENCY_BUCKETS_SECONDS)
+            .context("metrics buckets")?
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
+        // Bound here rather than by the exporter, so that port 0 works and the address printed
+        // is the one bound.
+        let listener = TcpListener::bind(addr)
+            .await
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
-        println!("metrics     http://{addr}/metrics");
+        println!("metrics     http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(serve_metrics(listener, handle));
     }
     let grpc = TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {}: is another network running?", args.listen)
@@ -175,4 +184,18 @@ fn secret(data_dir: &std::path::Path) -> anyhow::Result<String> {
     crate::keys::write_private(&path, &secret)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(secret)
+}
+
+/// Serves the process's Prometheus text at `/metrics` until the process ends.
+async fn serve_metrics(listener: TcpListener, handle: PrometheusHandle) {
+    let render = move || {
+        let handle = handle.clone();
+        async move {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render())
+        }
+    };
+    let app = axum::Router::new().route("/metrics", axum::routing::get(render));
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!("the metrics endpoint failed: {e}");
+    }
 }

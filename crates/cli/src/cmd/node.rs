@@ -119,8 +119,13 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
 
 /// The config from the file, then `PROVERNET_NODE_*`, then `--set`.
 pub(crate) fn load(args: &ConfigArgs) -> anyhow::Result<NodeConfig> {
-    let mut config = NodeConfig::load(&args.config)
-        .with_context(|| "run `provernet node init` to create one".to_string())?;
+    let mut config = match NodeConfig::load(&args.config) {
+        Ok(config) => config,
+        Err(e @ provernet_node::ConfigError::Read { .. }) => {
+            return Err(anyhow::Error::new(e).context("run `provernet node init` to create one"));
+        }
+        Err(e) => return Err(e.into()),
+    };
     config.apply_env(std::env::vars())?;
     for setting in &args.set {
         let (key, value) = setting
@@ -162,6 +167,8 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
 
 async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     let config = load(&args.config)?;
+    // From the start: a SIGHUP's default action ends the process.
+    let hangups = Hangups::listen();
     let monitor = TcpListener::bind(&config.monitor.listen)
         .await
         .with_context(|| format!("cannot serve the monitor on {}", config.monitor.listen))?;
@@ -185,7 +192,87 @@ async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     }
     println!("prover    {}", node.context.prover);
     println!("network   {} ({} API)", node.context.driver.url(), node.context.driver.api());
+    let reloads = tokio::spawn(reload_on_change(args.config, node.reloader(), hangups));
     node.join.await.context("node task failed")?;
+    reloads.abort();
     signal.abort();
     Ok(())
+}
+
+/// SIGHUPs received (on Unix; elsewhere, none ever).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::hangup())
+                .inspect_err(|err| {
+                    tracing::warn!(%err, "cannot listen for SIGHUP: the config reloads when its file changes");
+                })
+                .ok();
+            Self { signal }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next SIGHUP.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = self.signal.as_mut() {
+            if signal.recv().await.is_some() {
+                return;
+            }
+            self.signal = None;
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
+/// How often the config file is read to see whether it changed.
+const CONFIG_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reloads the node's config (file, environment, flags) on SIGHUP and whenever the file's
+/// bytes change: what a running node can take takes effect, anything else is refused with the
+/// reason and the running config kept ([`provernet_node::Reloader::reload`]).
+async fn reload_on_change(
+    args: ConfigArgs,
+    reloader: provernet_node::Reloader,
+    mut hangups: Hangups,
+) {
+    // Bytes, not the modification time: editors that replace the file, and two writes within
+    // the clock's granularity, are both seen.
+    let read = || std::fs::read(&args.config).ok();
+    let mut seen = read();
+    let mut tick = tokio::time::interval(CONFIG_CHECK_EVERY);
+    loop {
+        tokio::select! {
+            () = hangups.next() => {
+                tracing::info!("SIGHUP: reloading the config");
+            }
+            _ = tick.tick() => {
+                let now = read();
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                tracing::info!(path = %args.config.display(), "the config file changed: reloading it");
+            }
+        }
+        let reload = reloader.reload(load(&args).map_err(|e| format!("{e:#}")));
+        match (&reload.refused, reload.changed.is_empty()) {
+            (Some(reason), _) => {
+                // One line here (the parser's snippet spans several); /status has it whole.
+                let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!("config    reload refused, running config kept: {reason}");
+            }
+            (None, true) => println!("config    reloaded: nothing changed"),
+            (None, false) => println!("config    reloaded: {}", reload.changed.join(", ")),
+        }
+    }
 }

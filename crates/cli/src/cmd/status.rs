@@ -147,6 +147,39 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
         ),
     );
     line("earnings", or_dash(&s.earnings));
+    for c in &s.calibration {
+        let measured = &c.measured;
+        line(
+            "calibration",
+            if measured.samples == 0 {
+                format!(
+                    "{}: {:.0} PGUs/s configured, no proof yet",
+                    c.version, c.configured_pgus_per_second
+                )
+            } else {
+                format!(
+                    "{}: {:.0} PGUs/s measured over {} proofs (spread {:.0}%), {:.0} configured; {} in use",
+                    c.version,
+                    measured.pgus_per_second,
+                    measured.samples,
+                    measured.spread() * 100.0,
+                    c.configured_pgus_per_second,
+                    if c.in_use { "measured" } else { "configured" }
+                )
+            },
+        );
+    }
+    if let Some(reload) = &report.last_reload {
+        let ago = duration(now.saturating_sub(reload.at));
+        line(
+            "config",
+            match &reload.refused {
+                Some(reason) => format!("reload refused {ago} ago, running config kept: {reason}"),
+                None if reload.changed.is_empty() => format!("reloaded {ago} ago, nothing changed"),
+                None => format!("reloaded {ago} ago: {}", reload.changed.join(", ")),
+            },
+        );
+    }
     line(
         "jobs",
         format!(
@@ -319,6 +352,16 @@ mod tests {
                 won: 3,
                 lost: 1,
                 earnings: "12345".into(),
+                calibration: vec![provernet_node::core::VersionCalibration {
+                    version: "miden-0.23".into(),
+                    configured_pgus_per_second: 10_000.0,
+                    measured: provernet_node::core::Throughput {
+                        samples: 12,
+                        pgus_per_second: 8_000.0,
+                        variance: 160_000.0,
+                    },
+                    in_use: true,
+                }],
                 jobs: vec![
                     JobStatus {
                         request_id: format!("0x{}", "ab".repeat(32)),
@@ -367,6 +410,11 @@ mod tests {
                 }],
                 gpus_lost: Vec::new(),
             }),
+            last_reload: Some(provernet_node::monitor::ConfigReload {
+                at: 1030,
+                changed: vec!["bidding.margin".into()],
+                refused: None,
+            }),
         };
         let ready = ReadyReport::from_health(&report.health);
         let text = render(&report, &ready, 1060);
@@ -377,6 +425,8 @@ mod tests {
         for want in [
             "prover       0xprover",
             "uptime       1m 00s",
+            "config       reloaded 30s ago: bidding.margin",
+            "calibration  miden-0.23: 8000 PGUs/s measured over 12 proofs (spread 5%), 10000 configured; measured in use",
             "ready        yes",
             "slots        1 of 2 proving, 1 queued",
             "win rate 75.0%",

@@ -266,3 +266,114 @@ async fn network_two_nodes_and_requester_as_processes_with_a_node_killed_mid_pro
     assert_eq!(job.state, provernet_node::store::JobState::Done, "{job:?}");
     drop(network);
 }
+
+/// `promtool check metrics` on `text`: what it found wrong, empty when nothing.
+fn promtool_problems(text: &str) -> String {
+    use std::io::Write as _;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package) is installed");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() { said } else { format!("exit {}: {said}", out.status) }
+}
+
+/// The live `/metrics` of a network and a node that proved a request follow Prometheus's
+/// conventions: `promtool check metrics` finds nothing; latencies are histograms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs promtool (Debian's prometheus): cargo test --workspace --test it -- --ignored e2e::live_metrics"]
+async fn live_metrics_of_a_network_and_a_node_pass_promtool() {
+    let root = tempfile::tempdir().unwrap();
+    let network = Proc::spawn({
+        let mut c = provernet();
+        c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(root.path().join("network"));
+        c
+    });
+    let network_metrics = network.line_after("metrics     ", STEP);
+    let grpc = network.line_after("network     grpc://", STEP);
+    let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
+    let node = NodeDir::init(root.path(), "node", &url, "200000000");
+    let (_running, monitor) = node.run();
+
+    let key = root.path().join("requester.key");
+    ok({
+        let mut c = provernet();
+        c.args(["request", "keygen"]).arg(&key);
+        c
+    });
+    let requester_cmd = |args: &[&str]| {
+        let mut c = provernet();
+        c.args(args).args(["--network", &url]).arg("--key-file").arg(&key);
+        c
+    };
+    ok(requester_cmd(&["request", "faucet"]));
+    let id = ok({
+        let mut c = requester_cmd(&SUBMIT);
+        c.arg(program("fib"));
+        c
+    });
+    ok(requester_cmd(&["request", "wait", id.trim(), "--timeout-secs", "300"]));
+
+    let http = reqwest::Client::new();
+    for (what, url) in [("network", network_metrics), ("node", format!("{monitor}/metrics"))] {
+        let text = http.get(&url).send().await.unwrap().text().await.unwrap();
+        assert_eq!(promtool_problems(&text), "", "{what}'s /metrics:\n{text}");
+        assert!(!text.contains("quantile="), "{what}: latencies are histograms:\n{text}");
+        assert!(text.contains("_seconds_bucket{"), "{what} has latency buckets:\n{text}");
+    }
+    drop(network);
+}
+
+/// `provernet node run` reloads its config when the file changes and on SIGHUP; a file that
+/// does not parse, or a change only a restart can make, is refused and the node carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_node_reloads_its_config_on_file_change_and_sighup() {
+    let root = tempfile::tempdir().unwrap();
+    let network = Proc::spawn({
+        let mut c = provernet();
+        c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(root.path().join("network"));
+        c
+    });
+    let grpc = network.line_after("network     grpc://", STEP);
+    let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
+    let node = NodeDir::init(root.path(), "node", &url, "200000000");
+    let (running, monitor) = node.run();
+
+    node.set_in_file("bidding", "margin", "0.9");
+    assert_eq!(running.line_after("config    ", STEP), "reloaded: bidding.margin");
+    let report = status_json(&monitor);
+    assert_eq!(report["last_reload"]["changed"], serde_json::json!(["bidding.margin"]), "{report}");
+
+    ok({
+        let mut c = Command::new("kill");
+        c.args(["-HUP", &running.child.id().to_string()]);
+        c
+    });
+    assert_eq!(running.line_after("config    ", STEP), "reloaded: nothing changed");
+
+    node.set_in_file("proving", "cache_mib", "1");
+    let said = running.line_after("config    ", STEP);
+    assert!(said.contains("refused") && said.contains("proving.cache_mib"), "{said}");
+
+    let path = node.dir.join("node.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{good}\n[bidding\n")).unwrap();
+    let said = running.line_after("config    ", STEP);
+    assert!(said.contains("refused") && said.contains("node.toml"), "{said}");
+    let report = status_json(&monitor);
+    assert!(report["last_reload"]["refused"].as_str().unwrap().contains("node.toml"), "{report}");
+    assert_eq!(report["health"]["ready"], true, "the node carries on: {report}");
+    drop(running);
+    drop(network);
+}

@@ -116,7 +116,7 @@ fn perform(
             }
             Action::Skip { id, pgus, skip } => {
                 tracing::debug!(%id, "skipped: {skip}");
-                metrics::counter!("node_skips_total", "reason" => skip.label()).increment(1);
+                ctx.health.metrics().skipped(skip.label());
                 record(
                     ctx,
                     BidRecord {
@@ -183,9 +183,7 @@ async fn send_bid(
     }
     let (outcome, reason) = match result {
         Ok(()) => {
-            metrics::histogram!("node_bid_latency_seconds")
-                .record(received.elapsed().as_secs_f64());
-            metrics::counter!("node_bids_total", "outcome" => "bid").increment(1);
+            ctx.health.metrics().bid_accepted(received.elapsed().as_secs_f64());
             tracing::info!(%id, pgus, %price, "bid");
             ("bid", None)
         }
@@ -198,7 +196,7 @@ async fn send_bid(
                 tracing::warn!(%id, "bid refused: {e}");
             }
             perform(ctx, prover, ctx.apply(CoreEvent::BidRefused { id }), None);
-            metrics::counter!("node_bids_total", "outcome" => "refused").increment(1);
+            ctx.health.metrics().bid_refused();
             ("refused", Some(e.to_string()))
         }
     };

@@ -7,9 +7,15 @@ use provernet_types::{Amount, RequestId};
 
 use super::{
     Action, BidOutcome, Book, Confirmation, CoreConfig, Event, GiveUp, JobCost, JobState,
-    NodeState, Offer, Skip, VersionProfile, Waiting, Work, decide, next_to_start,
+    NodeState, Offer, Skip, Throughput, VersionCalibration, VersionProfile, Waiting, Work, decide,
+    next_to_start,
 };
 use crate::ResourceManager;
+
+/// Each version's throughput as its profile gives it.
+fn configured_rates(profiles: &BTreeMap<String, VersionProfile>) -> BTreeMap<String, f64> {
+    profiles.iter().map(|(version, p)| (version.clone(), p.pgus_per_second)).collect()
+}
 
 /// How long a decision is remembered (longer than any auction), seconds.
 const DECISION_HORIZON_SECS: u64 = 3_600;
@@ -55,6 +61,12 @@ pub struct NodeCore {
     prefetch_free: usize,
     prefetch_queue: VecDeque<RequestId>,
     seq: u64,
+    /// Set by [`Event::ShuttingDown`]: a reload does not turn bidding back on.
+    shutting_down: bool,
+    /// Each version's throughput as configured, before self-calibration replaces it.
+    configured: BTreeMap<String, f64>,
+    /// Each version's measured throughput ([`Event::Measured`]).
+    calibration: BTreeMap<String, Throughput>,
 }
 
 impl NodeCore {
@@ -62,6 +74,7 @@ impl NodeCore {
     pub fn new(config: CoreConfig) -> Self {
         let resources = ResourceManager::new(config.resources);
         let prefetch_free = config.prefetch.max(1);
+        let configured = configured_rates(&config.profiles);
         Self {
             config,
             book: Book::default(),
@@ -70,6 +83,70 @@ impl NodeCore {
             prefetch_free,
             prefetch_queue: VecDeque::new(),
             seq: 0,
+            shutting_down: false,
+            configured,
+            calibration: BTreeMap::new(),
+        }
+    }
+
+    /// Takes the pricing, calibration and bidding limits of `config` (a reloaded node config)
+    /// for the decisions from now on. The machine's resources and prefetch stay as they are,
+    /// and so does what is already bid on or won.
+    pub fn reconfigure(&mut self, config: CoreConfig) {
+        let CoreConfig { profiles, bidding, safety_margin, committed_cap_pgus, .. } = config;
+        self.configured = configured_rates(&profiles);
+        self.config.profiles = profiles;
+        self.config.bidding = bidding && !self.shutting_down;
+        self.config.safety_margin = safety_margin;
+        self.config.committed_cap_pgus = committed_cap_pgus;
+        let versions: Vec<String> = self.calibration.keys().cloned().collect();
+        for version in versions {
+            self.use_calibration(&version);
+        }
+    }
+
+    /// Takes a throughput estimate kept from an earlier run (the job store's).
+    pub fn restore_calibration(&mut self, version: &str, measured: Throughput) {
+        self.calibration.insert(version.to_owned(), measured);
+        self.use_calibration(version);
+    }
+
+    /// The throughput measured for `version`, if any proof of it was.
+    pub fn throughput(&self, version: &str) -> Option<Throughput> {
+        self.calibration.get(version).copied()
+    }
+
+    /// Each version's configured and measured throughput, and which is in use.
+    pub fn calibration(&self) -> Vec<VersionCalibration> {
+        self.configured
+            .iter()
+            .map(|(version, configured)| {
+                let measured = self.calibration.get(version).copied().unwrap_or_default();
+                VersionCalibration {
+                    version: version.clone(),
+                    configured_pgus_per_second: *configured,
+                    measured,
+                    in_use: measured.trusted(),
+                }
+            })
+            .collect()
+    }
+
+    /// Proving seconds `pgus` of `version` should take alone on the machine, at the
+    /// throughput in use; none for a version it does not prove.
+    pub fn proving_secs(&self, version: &str, pgus: u64) -> Option<f64> {
+        let profile = self.config.profiles.get(version)?;
+        Some(pgus as f64 / profile.pgus_per_second.max(f64::MIN_POSITIVE))
+    }
+
+    /// Prices and schedules `version` at its measured throughput once that is trusted.
+    fn use_calibration(&mut self, version: &str) {
+        let Some(measured) = self.calibration.get(version).filter(|t| t.trusted()) else {
+            return;
+        };
+        if let Some(profile) = self.config.profiles.get_mut(version) {
+            profile.pgus_per_second = measured.pgus_per_second;
+            profile.pricing = profile.pricing.recalibrated(measured.pgus_per_second);
         }
     }
 
@@ -131,7 +208,9 @@ impl NodeCore {
             committed_cap: cap,
             queue_secs: self.book.queue_secs(),
             pgus_per_second: profile.pgus_per_second,
-            safety_margin: self.config.safety_margin,
+            // A node whose proofs vary keeps more in hand.
+            safety_margin: self.config.safety_margin
+                + self.calibration.get(&work.version).map_or(0.0, Throughput::extra_margin),
             overhead_secs: profile.overhead(work.mode),
         }
     }
@@ -225,7 +304,15 @@ impl NodeCore {
                     self.end(id, &mut out);
                 }
             }
+            Event::Measured(timing) => {
+                self.calibration
+                    .entry(timing.version.clone())
+                    .or_default()
+                    .observe(timing.pgus_per_second());
+                self.use_calibration(&timing.version);
+            }
             Event::ShuttingDown => {
+                self.shutting_down = true;
                 self.config.bidding = false;
                 let hopeless: Vec<RequestId> = self
                     .tracks
@@ -440,7 +527,7 @@ mod tests {
     use super::*;
     use crate::{
         Resources,
-        core::{CostPlus, Event},
+        core::{CostPlus, Event, ProofTiming},
     };
 
     const V: &str = "miden-0.23";
@@ -448,8 +535,12 @@ mod tests {
     const OVERHEAD: f64 = 1.0;
 
     fn core_with(prefetch: usize, cores: u32) -> NodeCore {
+        NodeCore::new(config_with(prefetch, cores, 3_600_000_000, true))
+    }
+
+    fn config_with(prefetch: usize, cores: u32, cost_per_hour: u128, bidding: bool) -> CoreConfig {
         let pricing = Box::new(CostPlus {
-            cost_per_hour: Amount::new(3_600_000_000),
+            cost_per_hour: Amount::new(cost_per_hour),
             pgus_per_second: RATE,
             target_utilisation: 0.5,
             margin: 0.2,
@@ -461,9 +552,9 @@ mod tests {
             compressed_overhead_secs: OVERHEAD,
             pricing,
         };
-        NodeCore::new(CoreConfig {
+        CoreConfig {
             profiles: [(V.to_owned(), profile)].into_iter().collect(),
-            bidding: true,
+            bidding,
             safety_margin: 0.5,
             committed_cap_pgus: 0,
             prefetch,
@@ -474,7 +565,7 @@ mod tests {
                 gpus: 0,
                 gpu_memory_bytes: 0,
             },
-        })
+        }
     }
 
     fn id(n: u8) -> RequestId {
@@ -641,5 +732,62 @@ mod tests {
         assert_eq!(actions, [Action::GiveUp { id: id(1), reason: GiveUp::ShuttingDown }]);
         let offered = Event::Offered { id: id(9), offer: offer(10, 9_000), work: work(10) };
         assert!(core.handle(offered, 1_099).is_empty(), "no bids after shutdown");
+    }
+
+    #[test]
+    fn a_reconfigured_core_prices_and_bids_by_the_new_config() {
+        let mut core = core_with(2, 1);
+        let offered = |n| Event::Offered { id: id(n), offer: offer(10, 9_000), work: work(10) };
+        let price = |actions: Vec<Action>| match actions.as_slice() {
+            [Action::Bid { price, .. }] => *price,
+            other => panic!("a bid: {other:?}"),
+        };
+        let before = price(core.handle(offered(1), 1_000));
+        core.reconfigure(config_with(2, 1, 7_200_000_000, true));
+        let after = price(core.handle(offered(2), 1_000));
+        assert!(after > before, "twice the cost per hour bids higher: {before} then {after}");
+        core.reconfigure(config_with(2, 1, 7_200_000_000, false));
+        let actions = core.handle(offered(3), 1_000);
+        assert!(!actions.iter().any(|a| matches!(a, Action::Bid { .. })), "{actions:?}");
+        // A reload during shutdown does not start bidding again.
+        core.reconfigure(config_with(2, 1, 7_200_000_000, true));
+        core.handle(Event::ShuttingDown, 1_000);
+        core.reconfigure(config_with(2, 1, 7_200_000_000, true));
+        let actions = core.handle(offered(4), 1_000);
+        assert!(!actions.iter().any(|a| matches!(a, Action::Bid { .. })), "{actions:?}");
+    }
+
+    #[test]
+    fn measured_proofs_replace_the_configured_throughput_once_trusted() {
+        let mut core = core_with(2, 1);
+        let offered = |n| Event::Offered { id: id(n), offer: offer(10, 9_000), work: work(10) };
+        let price = |actions: Vec<Action>| match actions.as_slice() {
+            [Action::Bid { price, .. }] => *price,
+            other => panic!("a bid: {other:?}"),
+        };
+        let configured = price(core.handle(offered(1), 1_000));
+        // The machine proves at half the configured rate (RATE).
+        let half = || ProofTiming { version: V.into(), pgus: 10_000, secs: 2.0, concurrency: 1.0 };
+        for n in 1..crate::core::calibration::MIN_SAMPLES {
+            assert!(core.handle(Event::Measured(half()), 1_000).is_empty());
+            assert!(!core.calibration()[0].in_use, "not after {n} samples");
+        }
+        assert_eq!(core.proving_secs(V, 10_000), Some(1.0), "configured until trusted");
+        core.handle(Event::Measured(half()), 1_000);
+        let calibration = &core.calibration()[0];
+        assert!(calibration.in_use);
+        assert_eq!(calibration.configured_pgus_per_second, RATE);
+        assert_eq!(calibration.measured.pgus_per_second, RATE / 2.0);
+        assert_eq!(calibration.drift_percent(), Some(-50.0));
+        assert_eq!(core.proving_secs(V, 10_000), Some(2.0));
+        let measured = price(core.handle(offered(2), 1_000));
+        assert!(measured.get() >= 2 * configured.get() - 1, "{configured} then {measured}");
+        // A reload keeps what was measured.
+        core.reconfigure(config_with(2, 1, 3_600_000_000, true));
+        assert_eq!(core.proving_secs(V, 10_000), Some(2.0));
+        // And so does a restart, from the store.
+        let mut restarted = core_with(2, 1);
+        restarted.restore_calibration(V, core.throughput(V).unwrap());
+        assert_eq!(restarted.proving_secs(V, 10_000), Some(2.0));
     }
 }

@@ -13,6 +13,8 @@
 //! - [`types`]: [`Event`] in, [`Action`] out, [`Work`], [`CoreConfig`] with a
 //!   [`VersionProfile`] (calibration and pricing) per zkVM version.
 //! - [`book`]: the bidding [`Book`] and a job's [`JobCost`].
+//! - [`calibration`]: self-calibration, a running [`Throughput`] estimate per version from
+//!   the proofs made ([`Event::Measured`]).
 //! - [`bid`]: [`decide`], bid or skip and at what price.
 //! - [`pricing`]: [`PricingStrategy`] and its default, [`CostPlus`].
 //! - [`schedule`]: [`next_to_start`], earliest deadline first over the resources.
@@ -27,6 +29,7 @@
 
 pub mod bid;
 pub mod book;
+pub mod calibration;
 pub mod job;
 pub mod machine;
 pub mod pricing;
@@ -35,6 +38,7 @@ pub mod types;
 
 pub use bid::{NodeState, Offer, Skip, decide};
 pub use book::{Book, JobCost};
+pub use calibration::{ProofTiming, Throughput, VersionCalibration};
 pub use job::JobState;
 pub use machine::NodeCore;
 pub use pricing::{CostPlus, PricingStrategy};

@@ -9,6 +9,9 @@ pub trait PricingStrategy: Send + Sync {
 
     /// The asking price per PGU at `load` (committed work as a share of the cap, 0 to 1).
     fn price_per_pgu(&self, load: f64) -> Amount;
+
+    /// The same strategy for a machine that proves `pgus_per_second` (self-calibration).
+    fn recalibrated(&self, pgus_per_second: f64) -> Box<dyn PricingStrategy>;
 }
 
 /// The default strategy: cost from calibration, plus a margin, plus a surcharge that grows as
@@ -44,5 +47,9 @@ impl PricingStrategy for CostPlus {
             * (1.0 + self.margin.max(0.0))
             * (1.0 + self.surcharge.max(0.0) * load.clamp(0.0, 1.0));
         Amount::new(price.ceil() as u128)
+    }
+
+    fn recalibrated(&self, pgus_per_second: f64) -> Box<dyn PricingStrategy> {
+        Box::new(Self { pgus_per_second, ..self.clone() })
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use provernet_types::{Amount, RequestId};
 use provernet_zkvm::ProofMode;
 
-use super::{JobState, PricingStrategy, Skip};
+use super::{JobState, PricingStrategy, ProofTiming, Skip};
 use crate::Resources;
 
 /// One request's work as its backend measures it: the facts the core prices and schedules by.
@@ -226,6 +226,8 @@ pub enum Event {
     },
     /// The node is shutting down: stop bidding, give up what cannot finish in time.
     ShuttingDown,
+    /// A proof was made in this time: a sample for self-calibration.
+    Measured(ProofTiming),
 }
 
 /// Something the core decided, for a driver to perform.

@@ -15,13 +15,15 @@
 //! | `PN-GPU-LOST`           | ERROR    | a GPU seen earlier is missing from the sample           |
 //! | `PN-GPU-HOT`            | WARN     | a GPU's die is at `gpu_max_temperature_celsius` or more |
 //! | `PN-GPU-MEMORY`         | WARN     | a GPU's memory use > `gpu_memory_max_percent`           |
+//! | `PN-CALIBRATION-DRIFT`  | WARN     | measured throughput is off the configured one by more   |
+//! |                         |          | than `calibration_drift_percent` (either way)           |
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{HealthSnapshot, system::SystemSample};
-use crate::config::MonitorConfig;
+use crate::{config::MonitorConfig, core::VersionCalibration};
 
 /// The data disk's free share is below `disk_min_free_percent`.
 pub const DISK_LOW: &str = "PN-DISK-LOW";
@@ -42,11 +44,15 @@ pub const GPU_LOST: &str = "PN-GPU-LOST";
 pub const GPU_HOT: &str = "PN-GPU-HOT";
 /// A GPU's memory use is above `gpu_memory_max_percent`.
 pub const GPU_MEMORY: &str = "PN-GPU-MEMORY";
+/// The throughput measured from proofs is off the configured one by more than
+/// `calibration_drift_percent`: the config's figure is wrong (the node already prices with the
+/// measured one; fix the config, or `provernet calibrate`).
+pub const CALIBRATION_DRIFT: &str = "PN-CALIBRATION-DRIFT";
 /// Stands for a code this build does not know, when reading another node's report.
 pub const UNKNOWN: &str = "PN-UNKNOWN";
 
 /// Every code [`evaluate`] can raise.
-pub const CODES: [&str; 9] = [
+pub const CODES: [&str; 10] = [
     DISK_LOW,
     MEMORY_HIGH,
     DEADLINE_AT_RISK,
@@ -56,6 +62,7 @@ pub const CODES: [&str; 9] = [
     GPU_LOST,
     GPU_HOT,
     GPU_MEMORY,
+    CALIBRATION_DRIFT,
 ];
 
 /// How bad an alert is: the log level it is raised at.
@@ -231,6 +238,39 @@ pub fn evaluate(
     // Stable: equal severities keep rule order.
     alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
     alerts
+}
+
+/// The calibration alert for what the node measured, if any version drifted past the
+/// threshold (`calibration_drift_percent`; 0 turns it off).
+pub fn calibration_drift(
+    calibration: &[VersionCalibration],
+    config: &MonitorConfig,
+) -> Option<Alert> {
+    let limit = config.calibration_drift_percent;
+    let drifted: Vec<String> = calibration
+        .iter()
+        .filter_map(|c| {
+            let drift = c.drift_percent()?;
+            (limit > 0.0 && drift.abs() > limit).then(|| {
+                format!(
+                    "{} measured {:.0} PGUs/s over {} proofs, configured {:.0} ({drift:+.0}%)",
+                    c.version,
+                    c.measured.pgus_per_second,
+                    c.measured.samples,
+                    c.configured_pgus_per_second
+                )
+            })
+        })
+        .collect();
+    (!drifted.is_empty()).then(|| Alert {
+        code: CALIBRATION_DRIFT,
+        severity: Severity::Warn,
+        message: format!(
+            "proving throughput is off the config by more than {limit}% (bids use the measured \
+             figure; correct the config or run `provernet calibrate`): {}",
+            drifted.join("; ")
+        ),
+    })
 }
 
 /// What changed between two evaluations, by code.
@@ -451,5 +491,26 @@ mod tests {
             serde_json::from_str(r#"{"code":"PN-NEW","severity":"warn","message":"m"}"#).unwrap();
         assert_eq!(other.code, UNKNOWN);
         assert_eq!(other.message, "[PN-NEW] m");
+    }
+
+    #[test]
+    fn calibration_drift_fires_past_the_threshold_either_way_once_trusted() {
+        use crate::core::{Throughput, VersionCalibration};
+        let config = MonitorConfig::default();
+        let version = |measured: f64, samples: u64| VersionCalibration {
+            version: "miden-0.23".into(),
+            configured_pgus_per_second: 10_000.0,
+            measured: Throughput { samples, pgus_per_second: measured, variance: 0.0 },
+            in_use: true,
+        };
+        assert_eq!(calibration_drift(&[version(8_000.0, 20)], &config), None, "-20% is within 25%");
+        assert_eq!(calibration_drift(&[version(4_000.0, 2)], &config), None, "too few proofs");
+        for measured in [5_000.0, 20_000.0] {
+            let alert = calibration_drift(&[version(measured, 20)], &config).expect("fires");
+            assert_eq!((alert.code, alert.severity), (CALIBRATION_DRIFT, Severity::Warn));
+            assert!(alert.message.contains("miden-0.23 measured"), "{}", alert.message);
+        }
+        let off = MonitorConfig { calibration_drift_percent: 0.0, ..MonitorConfig::default() };
+        assert_eq!(calibration_drift(&[version(1_000.0, 20)], &off), None, "0 turns it off");
     }
 }

@@ -70,10 +70,7 @@ pub async fn serve(
 async fn metrics(State(monitor): State<Arc<Monitor>>) -> Response {
     // Fresh proving figures at each scrape; the system gauges come from the sampler.
     monitor.record_status_metrics();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        monitor.prometheus().render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], monitor.render_metrics())
         .into_response()
 }
 

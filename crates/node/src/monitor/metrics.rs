@@ -1,9 +1,13 @@
-//! The node's Prometheus recorder and the metrics the monitor sets (scopes `node.monitor`,
-//! `node.prover`, `node.bidder`).
+//! One node's metrics, in a Prometheus registry of its own ([`NodeMetrics`]): several nodes in
+//! one process (the devnet) each export only what they did. Scopes `node.monitor`,
+//! `node.prover`, `node.bidder`. Every metric has HELP text and its unit in its name; latencies
+//! are histograms with buckets ([`provernet_types::LATENCY_BUCKETS_SECONDS`]), so they aggregate
+//! across nodes; no label carries an id.
 //!
 //! System (set by the sampler every `interval_secs`):
 //! - `node_cpu_usage_percent`, `node_memory_used_bytes`, `node_memory_total_bytes`,
-//!   `node_disk_free_bytes`, `node_disk_total_bytes`, `node_alerts_active`.
+//!   `node_disk_free_bytes`, `node_disk_total_bytes`, `node_alerts_active`, and per GPU
+//!   (labels `gpu` index and `model`) `node_gpu_*`.
 //!
 //! Proving and bidding (from [`NodeStatus`] and [`HealthSnapshot`], at each sample and scrape):
 //! - `node_ready`, `node_subscription_up` (0 or 1);
@@ -14,18 +18,21 @@
 //!   `node_bidder_bids_expired_total`, `node_bidder_requests_skipped_total`,
 //!   `node_earnings_total` (ledger units). Win rate = won / (won + lost).
 //!
-//! Recorded by the prover through [`NodeMonitorMetrics::proof_done`]:
-//! - `node_prover_pgus_total` and the summary `node_prover_proof_duration_seconds`: PGUs/s is
+//! Recorded as they happen:
+//! - `node_prover_pgus_total` and the histogram `node_prover_proof_duration_seconds`: PGUs/s is
 //!   `rate(node_prover_pgus_total[5m])`, or `node_prover_pgus_total /
-//!   node_prover_proof_duration_seconds_sum` for throughput while proving (no rate metric is
-//!   exported, as Prometheus computes rates itself).
+//!   node_prover_proof_duration_seconds_sum` for throughput while proving;
+//! - `node_jobs_total{result}` (done, failed, closed), `node_skips_total{reason}`,
+//!   `node_bids_total{outcome}` (bid, refused) and the histogram `node_bid_latency_seconds`
+//!   (request seen to bid accepted).
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
-use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Level, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use provernet_types::LATENCY_BUCKETS_SECONDS;
 
 use super::{HealthSnapshot, NodeStatus, system::SystemSample};
 
@@ -85,136 +92,279 @@ pub const EARNINGS_TOTAL: &str = "node_earnings_total";
 pub const PROVER_PGUS_TOTAL: &str = "node_prover_pgus_total";
 /// Time one proof took; its `_sum` is the time spent proving, summed over slots.
 pub const PROVER_PROOF_DURATION_SECONDS: &str = "node_prover_proof_duration_seconds";
+/// Jobs ended, by result (label `result`: done, failed, closed).
+pub const JOBS_TOTAL: &str = "node_jobs_total";
+/// Requests skipped, by reason (label `reason`).
+pub const SKIPS_TOTAL: &str = "node_skips_total";
+/// Bids sent, by outcome (label `outcome`: bid, refused).
+pub const BIDS_TOTAL: &str = "node_bids_total";
+/// Time from seeing a request to the network accepting the node's bid.
+pub const BID_LATENCY_SECONDS: &str = "node_bid_latency_seconds";
+/// Throughput the config gives, PGUs per second (label `version`).
+pub const CONFIGURED_PGUS_PER_SECOND: &str = "node_prover_configured_pgus_per_second";
+/// Throughput measured from the node's proofs, PGUs per second (label `version`).
+pub const MEASURED_PGUS_PER_SECOND: &str = "node_prover_measured_pgus_per_second";
+/// Proofs behind the measured throughput (label `version`).
+pub const CALIBRATION_SAMPLES: &str = "node_prover_calibration_samples";
+/// 1 when the node prices and schedules with the measured throughput (label `version`).
+pub const CALIBRATION_IN_USE: &str = "node_prover_calibration_in_use";
+/// A finished proof's actual proving seconds over the estimate the node held for it.
+pub const ESTIMATE_ERROR_RATIO: &str = "node_prover_estimate_error_ratio";
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Buckets of [`ESTIMATE_ERROR_RATIO`]: 1 is a perfect estimate; 2, a proof twice as slow.
+const RATIO_BUCKETS: &[f64] = &[0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0];
 
-/// Installs the process-wide Prometheus recorder the first time, and returns its handle each
-/// time (so several nodes in one test process share it). No HTTP listener: the monitor serves
-/// `/metrics` itself.
-///
-/// If another recorder was installed first (by code outside the node), the node's metrics go
-/// to that one; the handle returned then belongs to a recorder nobody records into, so
-/// `/metrics` only shows what this module describes, and a warning says so.
-pub fn install_prometheus() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let handle = match PrometheusBuilder::new().install_recorder() {
-                Ok(handle) => handle,
-                Err(err) => {
-                    tracing::warn!(
-                        target: "provernet::monitor",
-                        %err,
-                        "another metrics recorder is installed: /metrics will not show the node's metrics"
-                    );
-                    PrometheusBuilder::new().build_recorder().handle()
-                }
-            };
-            NodeMonitorMetrics::describe();
-            handle
-        })
-        .clone()
+/// How a job ended, as `node_jobs_total` labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobResult {
+    /// Proven, submitted and accepted.
+    Done,
+    /// Given up.
+    Failed,
+    /// Its request closed first.
+    Closed,
 }
 
-/// The monitor's metrics, resolved through the `metrics` facade on each use.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NodeMonitorMetrics;
+impl JobResult {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Closed => "closed",
+        }
+    }
+}
 
-impl NodeMonitorMetrics {
-    /// Registers the descriptions (HELP lines) with the current recorder.
-    pub fn describe() {
-        describe_gauge!(CPU_USAGE_PERCENT, Unit::Percent, "CPU usage of all cores");
-        describe_gauge!(MEMORY_USED_BYTES, Unit::Bytes, "Memory in use: total less available");
-        describe_gauge!(MEMORY_TOTAL_BYTES, Unit::Bytes, "Physical memory");
-        describe_gauge!(
+/// Where recorded metrics say they came from (the Prometheus recorder ignores it).
+static METADATA: Metadata<'static> = Metadata::new("provernet::monitor", Level::INFO, None);
+
+/// One node's metrics: a Prometheus registry of its own, and the handle `/metrics` renders.
+/// Cheap to clone; clones record into the same registry.
+#[derive(Debug, Clone)]
+pub struct NodeMetrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl Default for NodeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NodeMetrics {
+    /// A new, empty registry with every metric described.
+    pub fn new() -> Self {
+        // Both bucket lists are fixed and non-empty, so this cannot fail; if it ever did, the
+        // histograms would render as summaries rather than the node not starting.
+        let builder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS_SECONDS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(ESTIMATE_ERROR_RATIO.into()), RATIO_BUCKETS)
+            })
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let metrics = Self { handle: recorder.handle(), recorder: Arc::new(recorder) };
+        metrics.describe();
+        metrics
+    }
+
+    /// The text `/metrics` serves.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Folds recorded samples into the histograms: keeps memory bounded between scrapes.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    fn describe(&self) {
+        let r = &self.recorder;
+        let gauge = |name: &'static str, unit: Option<Unit>, help: &'static str| {
+            r.describe_gauge(KeyName::from_const_str(name), unit, help.into());
+        };
+        gauge(CPU_USAGE_PERCENT, Some(Unit::Percent), "CPU usage of all cores");
+        gauge(MEMORY_USED_BYTES, Some(Unit::Bytes), "Memory in use: total less available");
+        gauge(MEMORY_TOTAL_BYTES, Some(Unit::Bytes), "Physical memory");
+        gauge(
             DISK_FREE_BYTES,
-            Unit::Bytes,
-            "Space the node can still write on its data disk"
+            Some(Unit::Bytes),
+            "Space the node can still write on its data disk",
         );
-        describe_gauge!(DISK_TOTAL_BYTES, Unit::Bytes, "Size of the data disk");
-        describe_gauge!(ALERTS_ACTIVE, Unit::Count, "Alerts active now");
-        describe_gauge!(GPUS, Unit::Count, "NVIDIA GPUs sampled through NVML");
-        describe_gauge!(GPU_UTILISATION_PERCENT, Unit::Percent, "Time a kernel ran on the GPU");
-        describe_gauge!(GPU_MEMORY_USED_BYTES, Unit::Bytes, "GPU memory allocated");
-        describe_gauge!(GPU_MEMORY_TOTAL_BYTES, Unit::Bytes, "GPU memory installed");
-        describe_gauge!(GPU_TEMPERATURE_CELSIUS, "GPU die temperature, degrees Celsius");
-        describe_gauge!(GPU_POWER_WATTS, "GPU power draw, watts");
-        describe_gauge!(GPU_PROCESSES, Unit::Count, "Compute processes on the GPU");
-        describe_gauge!(READY, "1 when the node is ready to take work");
-        describe_gauge!(SUBSCRIPTION_UP, "1 when the request stream is connected");
-        describe_gauge!(PROVER_SLOTS, Unit::Count, "Proving slots");
-        describe_gauge!(PROVER_JOBS_PROVING, Unit::Count, "Jobs proving now");
-        describe_gauge!(PROVER_JOBS_QUEUED, Unit::Count, "Active jobs not yet proving");
-        describe_gauge!(PROVER_JOBS_AT_RISK, Unit::Count, "Jobs at risk of missing their deadline");
-        describe_gauge!(PROVER_CONSECUTIVE_FAILURES, Unit::Count, "Jobs failed in a row");
-        describe_gauge!(BIDDER_COMMITTED_PGUS, Unit::Count, "PGUs bid on or won, not yet proven");
-        describe_counter!(BIDDER_BIDS_WON_TOTAL, Unit::Count, "Bids won");
-        describe_counter!(BIDDER_BIDS_LOST_TOTAL, Unit::Count, "Bids lost");
-        describe_counter!(
+        gauge(DISK_TOTAL_BYTES, Some(Unit::Bytes), "Size of the data disk");
+        gauge(ALERTS_ACTIVE, Some(Unit::Count), "Alerts active now");
+        gauge(GPUS, Some(Unit::Count), "NVIDIA GPUs sampled through NVML");
+        gauge(GPU_UTILISATION_PERCENT, Some(Unit::Percent), "Time a kernel ran on the GPU");
+        gauge(GPU_MEMORY_USED_BYTES, Some(Unit::Bytes), "GPU memory allocated");
+        gauge(GPU_MEMORY_TOTAL_BYTES, Some(Unit::Bytes), "GPU memory installed");
+        gauge(GPU_TEMPERATURE_CELSIUS, None, "GPU die temperature, degrees Celsius");
+        gauge(GPU_POWER_WATTS, None, "GPU power draw, watts");
+        gauge(GPU_PROCESSES, Some(Unit::Count), "Compute processes on the GPU");
+        gauge(READY, None, "1 when the node is ready to take work");
+        gauge(SUBSCRIPTION_UP, None, "1 when the request stream is connected");
+        gauge(PROVER_SLOTS, Some(Unit::Count), "Proving slots");
+        gauge(PROVER_JOBS_PROVING, Some(Unit::Count), "Jobs proving now");
+        gauge(PROVER_JOBS_QUEUED, Some(Unit::Count), "Active jobs not yet proving");
+        gauge(PROVER_JOBS_AT_RISK, Some(Unit::Count), "Jobs at risk of missing their deadline");
+        gauge(PROVER_CONSECUTIVE_FAILURES, Some(Unit::Count), "Jobs failed in a row");
+        gauge(BIDDER_COMMITTED_PGUS, Some(Unit::Count), "PGUs bid on or won, not yet proven");
+        gauge(
+            CONFIGURED_PGUS_PER_SECOND,
+            None,
+            "Proving throughput the config gives, PGUs per second",
+        );
+        gauge(
+            MEASURED_PGUS_PER_SECOND,
+            None,
+            "Proving throughput measured from proofs, PGUs per second",
+        );
+        gauge(CALIBRATION_SAMPLES, Some(Unit::Count), "Proofs behind the measured throughput");
+        gauge(CALIBRATION_IN_USE, None, "1 when the measured throughput prices and schedules");
+        let counter = |name: &'static str, unit: Option<Unit>, help: &'static str| {
+            r.describe_counter(KeyName::from_const_str(name), unit, help.into());
+        };
+        counter(BIDDER_BIDS_WON_TOTAL, Some(Unit::Count), "Bids won");
+        counter(BIDDER_BIDS_LOST_TOTAL, Some(Unit::Count), "Bids lost");
+        counter(
             BIDDER_BIDS_EXPIRED_TOTAL,
-            Unit::Count,
-            "Bids whose request closed unassigned"
+            Some(Unit::Count),
+            "Bids whose request closed unassigned",
         );
-        describe_counter!(BIDDER_REQUESTS_SKIPPED_TOTAL, Unit::Count, "Requests skipped");
-        describe_counter!(EARNINGS_TOTAL, "Paid for accepted proofs, ledger units");
-        describe_counter!(PROVER_PGUS_TOTAL, Unit::Count, "PGUs proven");
-        describe_histogram!(PROVER_PROOF_DURATION_SECONDS, Unit::Seconds, "Time one proof took");
+        counter(BIDDER_REQUESTS_SKIPPED_TOTAL, Some(Unit::Count), "Requests skipped");
+        counter(EARNINGS_TOTAL, None, "Paid for accepted proofs, ledger units");
+        counter(PROVER_PGUS_TOTAL, Some(Unit::Count), "PGUs proven");
+        counter(JOBS_TOTAL, Some(Unit::Count), "Jobs ended, by result (done, failed, closed)");
+        counter(SKIPS_TOTAL, Some(Unit::Count), "Requests the bidder skipped, by reason");
+        counter(BIDS_TOTAL, Some(Unit::Count), "Bids sent, by outcome (bid, refused)");
+        let histogram = |name: &'static str, help: &'static str| {
+            r.describe_histogram(KeyName::from_const_str(name), Some(Unit::Seconds), help.into());
+        };
+        histogram(PROVER_PROOF_DURATION_SECONDS, "Time one proof took");
+        histogram(BID_LATENCY_SECONDS, "Time from seeing a request to its bid being accepted");
+        r.describe_histogram(
+            KeyName::from_const_str(ESTIMATE_ERROR_RATIO),
+            None,
+            "A proof's actual proving time over the node's estimate for it".into(),
+        );
+    }
+
+    fn gauge(&self, name: &'static str) -> Gauge {
+        self.recorder.register_gauge(&Key::from_static_name(name), &METADATA)
+    }
+
+    fn gauge_with(&self, name: &'static str, labels: &[(&'static str, String)]) -> Gauge {
+        self.recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    fn counter(&self, name: &'static str) -> Counter {
+        self.recorder.register_counter(&Key::from_static_name(name), &METADATA)
+    }
+
+    fn counter_with(
+        &self,
+        name: &'static str,
+        label: &'static str,
+        value: &'static str,
+    ) -> Counter {
+        self.recorder.register_counter(&Key::from_parts(name, &[(label, value)]), &METADATA)
+    }
+
+    fn histogram(&self, name: &'static str) -> Histogram {
+        self.recorder.register_histogram(&Key::from_static_name(name), &METADATA)
     }
 
     /// Sets the system gauges from a sample. Disk gauges are left alone when no disk was found.
-    pub fn system(sample: &SystemSample) {
-        gauge!(CPU_USAGE_PERCENT).set(sample.cpu_usage_percent);
-        gauge!(MEMORY_USED_BYTES).set(sample.memory_used_bytes as f64);
-        gauge!(MEMORY_TOTAL_BYTES).set(sample.memory_total_bytes as f64);
+    pub fn system(&self, sample: &SystemSample) {
+        self.gauge(CPU_USAGE_PERCENT).set(sample.cpu_usage_percent);
+        self.gauge(MEMORY_USED_BYTES).set(sample.memory_used_bytes as f64);
+        self.gauge(MEMORY_TOTAL_BYTES).set(sample.memory_total_bytes as f64);
         if let Some(disk) = &sample.disk {
-            gauge!(DISK_FREE_BYTES).set(disk.free_bytes as f64);
-            gauge!(DISK_TOTAL_BYTES).set(disk.total_bytes as f64);
+            self.gauge(DISK_FREE_BYTES).set(disk.free_bytes as f64);
+            self.gauge(DISK_TOTAL_BYTES).set(disk.total_bytes as f64);
         }
-        gauge!(GPUS).set(sample.gpus.len() as f64);
+        self.gauge(GPUS).set(sample.gpus.len() as f64);
         for gpu in &sample.gpus {
             // Index and model, never a serial: the labels identify a slot, not the hardware.
             let labels = [("gpu", gpu.index.to_string()), ("model", gpu.model.clone())];
-            gauge!(GPU_UTILISATION_PERCENT, &labels).set(f64::from(gpu.utilisation_percent));
-            gauge!(GPU_MEMORY_USED_BYTES, &labels).set(gpu.memory_used_bytes as f64);
-            gauge!(GPU_MEMORY_TOTAL_BYTES, &labels).set(gpu.memory_total_bytes as f64);
-            gauge!(GPU_TEMPERATURE_CELSIUS, &labels).set(f64::from(gpu.temperature_celsius));
+            let gauge = |name| self.gauge_with(name, &labels);
+            gauge(GPU_UTILISATION_PERCENT).set(f64::from(gpu.utilisation_percent));
+            gauge(GPU_MEMORY_USED_BYTES).set(gpu.memory_used_bytes as f64);
+            gauge(GPU_MEMORY_TOTAL_BYTES).set(gpu.memory_total_bytes as f64);
+            gauge(GPU_TEMPERATURE_CELSIUS).set(f64::from(gpu.temperature_celsius));
             if let Some(mw) = gpu.power_milliwatts {
-                gauge!(GPU_POWER_WATTS, &labels).set(f64::from(mw) / 1000.0);
+                gauge(GPU_POWER_WATTS).set(f64::from(mw) / 1000.0);
             }
-            gauge!(GPU_PROCESSES, &labels).set(gpu.processes.len() as f64);
+            gauge(GPU_PROCESSES).set(gpu.processes.len() as f64);
         }
     }
 
     /// Sets the number of active alerts.
-    pub fn alerts_active(n: usize) {
-        gauge!(ALERTS_ACTIVE).set(n as f64);
+    pub fn alerts_active(&self, n: usize) {
+        self.gauge(ALERTS_ACTIVE).set(n as f64);
     }
 
     /// Sets the proving and bidding metrics from what the runtime published.
-    pub fn status(status: &NodeStatus, health: &HealthSnapshot) {
+    pub fn status(&self, status: &NodeStatus, health: &HealthSnapshot) {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
-        gauge!(READY).set(flag(health.ready));
-        gauge!(SUBSCRIPTION_UP).set(flag(health.subscription_up));
-        gauge!(PROVER_SLOTS).set(status.slots as f64);
-        gauge!(PROVER_JOBS_PROVING).set(status.proving as f64);
-        gauge!(PROVER_JOBS_QUEUED).set(queued(status) as f64);
-        gauge!(PROVER_JOBS_AT_RISK).set(f64::from(health.jobs_at_risk));
-        gauge!(PROVER_CONSECUTIVE_FAILURES).set(f64::from(health.consecutive_failures));
-        gauge!(BIDDER_COMMITTED_PGUS).set(status.committed_pgus as f64);
-        counter!(BIDDER_BIDS_WON_TOTAL).absolute(status.won);
-        counter!(BIDDER_BIDS_LOST_TOTAL).absolute(status.lost);
-        counter!(BIDDER_BIDS_EXPIRED_TOTAL).absolute(status.expired);
-        counter!(BIDDER_REQUESTS_SKIPPED_TOTAL).absolute(status.skipped);
+        self.gauge(READY).set(flag(health.ready));
+        self.gauge(SUBSCRIPTION_UP).set(flag(health.subscription_up));
+        self.gauge(PROVER_SLOTS).set(status.slots as f64);
+        self.gauge(PROVER_JOBS_PROVING).set(status.proving as f64);
+        self.gauge(PROVER_JOBS_QUEUED).set(queued(status) as f64);
+        self.gauge(PROVER_JOBS_AT_RISK).set(f64::from(health.jobs_at_risk));
+        self.gauge(PROVER_CONSECUTIVE_FAILURES).set(f64::from(health.consecutive_failures));
+        self.gauge(BIDDER_COMMITTED_PGUS).set(status.committed_pgus as f64);
+        self.counter(BIDDER_BIDS_WON_TOTAL).absolute(status.won);
+        self.counter(BIDDER_BIDS_LOST_TOTAL).absolute(status.lost);
+        self.counter(BIDDER_BIDS_EXPIRED_TOTAL).absolute(status.expired);
+        self.counter(BIDDER_REQUESTS_SKIPPED_TOTAL).absolute(status.skipped);
         // Earnings are whole ledger units as decimal text; anything else is left out rather
         // than exported wrong.
         if let Ok(earned) = status.earnings.trim().parse::<u64>() {
-            counter!(EARNINGS_TOTAL).absolute(earned);
+            self.counter(EARNINGS_TOTAL).absolute(earned);
+        }
+        for c in &status.calibration {
+            let labels = [("version", c.version.clone())];
+            self.gauge_with(CONFIGURED_PGUS_PER_SECOND, &labels).set(c.configured_pgus_per_second);
+            self.gauge_with(MEASURED_PGUS_PER_SECOND, &labels).set(c.measured.pgus_per_second);
+            self.gauge_with(CALIBRATION_SAMPLES, &labels).set(c.measured.samples as f64);
+            self.gauge_with(CALIBRATION_IN_USE, &labels).set(flag(c.in_use));
+        }
+    }
+
+    /// A proof took `ratio` times the proving time the node estimated for it.
+    pub fn estimate_error(&self, ratio: f64) {
+        if ratio.is_finite() {
+            self.histogram(ESTIMATE_ERROR_RATIO).record(ratio.max(0.0));
         }
     }
 
     /// A proof of `pgus` PGUs took `seconds` of proving.
-    pub fn proof_done(pgus: u64, seconds: f64) {
-        counter!(PROVER_PGUS_TOTAL).increment(pgus);
-        histogram!(PROVER_PROOF_DURATION_SECONDS).record(seconds.max(0.0));
+    pub fn proof_done(&self, pgus: u64, seconds: f64) {
+        self.counter(PROVER_PGUS_TOTAL).increment(pgus);
+        self.histogram(PROVER_PROOF_DURATION_SECONDS).record(seconds.max(0.0));
+    }
+
+    /// A job ended with `result`.
+    pub fn job_ended(&self, result: JobResult) {
+        self.counter_with(JOBS_TOTAL, "result", result.label()).increment(1);
+    }
+
+    /// The bidder skipped a request for `reason`.
+    pub fn skipped(&self, reason: &'static str) {
+        self.counter_with(SKIPS_TOTAL, "reason", reason).increment(1);
+    }
+
+    /// The network accepted a bid `seconds` after the node saw its request.
+    pub fn bid_accepted(&self, seconds: f64) {
+        self.histogram(BID_LATENCY_SECONDS).record(seconds.max(0.0));
+        self.counter_with(BIDS_TOTAL, "outcome", "bid").increment(1);
+    }
+
+    /// The network refused a bid.
+    pub fn bid_refused(&self) {
+        self.counter_with(BIDS_TOTAL, "outcome", "refused").increment(1);
     }
 }
 
@@ -231,20 +381,45 @@ mod tests {
     use crate::monitor::JobStatus;
 
     #[test]
-    fn the_recorder_installs_once_and_renders_what_is_set() {
-        let a = install_prometheus();
-        let b = install_prometheus();
-        // A name of its own: other tests set the real gauges concurrently.
-        gauge!("node_monitor_test_gauge").set(2.0);
-        assert!(a.render().contains("node_monitor_test_gauge 2"), "{}", a.render());
-        assert!(b.render().contains("node_monitor_test_gauge 2"), "the same recorder");
+    fn each_node_renders_only_what_it_recorded() {
+        let a = NodeMetrics::new();
+        let b = NodeMetrics::new();
+        let clone = a.clone();
+        clone.job_ended(JobResult::Done);
+        a.job_ended(JobResult::Done);
+        b.job_ended(JobResult::Failed);
+        let (a, b) = (a.render(), b.render());
+        assert!(a.contains(r#"node_jobs_total{result="done"} 2"#), "{a}");
+        assert!(!a.contains(r#"result="failed""#), "{a}");
+        assert!(b.contains(r#"node_jobs_total{result="failed"} 1"#), "{b}");
+        assert!(!b.contains(r#"result="done""#), "{b}");
+    }
+
+    #[test]
+    fn latencies_are_histograms_with_buckets_and_help() {
+        let metrics = NodeMetrics::new();
+        metrics.bid_accepted(0.003);
+        metrics.proof_done(1000, 42.0);
+        let text = metrics.render();
+        for want in [
+            "# TYPE node_bid_latency_seconds histogram",
+            r#"node_bid_latency_seconds_bucket{le="0.005"} 1"#,
+            r#"node_bid_latency_seconds_bucket{le="0.0025"} 0"#,
+            r#"node_bid_latency_seconds_bucket{le="+Inf"} 1"#,
+            "# TYPE node_prover_proof_duration_seconds histogram",
+            r#"node_prover_proof_duration_seconds_bucket{le="60"} 1"#,
+            "# HELP node_prover_pgus_total PGUs proven",
+            r#"node_bids_total{outcome="bid"} 1"#,
+        ] {
+            assert!(text.contains(want), "{want} missing from\n{text}");
+        }
+        assert!(!text.contains("quantile"), "no summaries: {text}");
     }
 
     #[test]
     fn each_gpu_gets_its_gauges_labelled_by_index_and_model() {
-        let handle = install_prometheus();
-        // Values typical of an L4 under load (written by hand); a model name of its own, since
-        // other tests sample this (GPU-less) machine concurrently.
+        let metrics = NodeMetrics::new();
+        // Values typical of an L4 under load (written by hand).
         let sample = SystemSample {
             cpu_usage_percent: 50.0,
             memory_total_bytes: 100,
@@ -263,8 +438,8 @@ mod tests {
             }],
             gpus_lost: Vec::new(),
         };
-        NodeMonitorMetrics::system(&sample);
-        let text = handle.render();
+        metrics.system(&sample);
+        let text = metrics.render();
         for want in [
             r#"node_gpu_utilisation_percent{gpu="3",model="NVIDIA L4 (test)"} 97"#,
             r#"node_gpu_memory_used_bytes{gpu="3",model="NVIDIA L4 (test)"} 12884901888"#,

@@ -9,7 +9,7 @@
 //! - [`service`]: [`Monitor`], the sampler task ([`Monitor::spawn`]) and the [`StatusReport`].
 //! - [`system`]: [`SystemSample`]s of CPU, memory and the data disk, through `sysinfo`.
 //! - [`alerts`]: the rules ([`evaluate`]) and their stable codes.
-//! - [`metrics`]: the process's Prometheus recorder ([`install_prometheus`]) and metric names.
+//! - [`metrics`]: each node's own Prometheus registry ([`NodeMetrics`]) and metric names.
 //! - [`http`]: [`serve`]: `/metrics`, `/health/live`, `/health/ready`, `/status`.
 //!
 //! ```text
@@ -30,7 +30,7 @@ pub mod system;
 pub use alerts::{Alert, Severity, evaluate};
 pub use gpu::{GpuSample, GpuSampler, LostGpu};
 pub use http::{ReadyReport, router, serve};
-pub use metrics::{NodeMonitorMetrics, install_prometheus};
+pub use metrics::{JobResult, NodeMetrics};
 pub use service::{Monitor, StatusReport};
 pub use system::{DiskSample, SystemSample, SystemSampler};
 
@@ -50,9 +50,16 @@ pub struct NodeHealth {
     jobs_at_risk: AtomicU32,
     prover_unregistered: AtomicBool,
     status: Mutex<NodeStatus>,
+    metrics: NodeMetrics,
+    last_reload: Mutex<Option<ConfigReload>>,
 }
 
 impl NodeHealth {
+    /// The node's own metrics registry, which `/metrics` renders.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
     /// Whether the network's request stream is connected.
     pub fn set_subscription_up(&self, up: bool) {
         self.subscription_up.store(up, Ordering::Relaxed);
@@ -93,6 +100,16 @@ impl NodeHealth {
         self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// A config reload was tried.
+    pub fn record_reload(&self, reload: ConfigReload) {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(reload);
+    }
+
+    /// The last config reload tried, if any.
+    pub fn last_reload(&self) -> Option<ConfigReload> {
+        self.last_reload.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The flags and counters, read at once.
     pub fn snapshot(&self) -> HealthSnapshot {
         HealthSnapshot {
@@ -103,6 +120,18 @@ impl NodeHealth {
             prover_unregistered: self.prover_unregistered.load(Ordering::Relaxed),
         }
     }
+}
+
+/// A reload of the node's config (SIGHUP, or its file changed), as `/status` shows the last.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigReload {
+    /// Unix seconds it was tried.
+    pub at: u64,
+    /// The settings it changed, dotted (`bidding.margin`); empty if refused.
+    pub changed: Vec<String>,
+    /// Why it was refused (the config in force was kept); none if it took effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// [`NodeHealth`]'s flags and counters at one moment.
@@ -158,6 +187,9 @@ pub struct NodeStatus {
     pub skipped: u64,
     /// Paid for accepted proofs since start (ledger units, decimal).
     pub earnings: String,
+    /// Each version's configured and measured throughput (self-calibration).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration: Vec<crate::core::VersionCalibration>,
     /// Active jobs, then the most recent finished ones.
     pub jobs: Vec<JobStatus>,
     /// The most recent bid decisions, newest first.

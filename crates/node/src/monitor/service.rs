@@ -7,16 +7,14 @@ use std::{
     time::Duration,
 };
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::{
-    HealthSnapshot, NodeHealth, NodeStatus,
+    ConfigReload, HealthSnapshot, NodeHealth, NodeStatus,
     alerts::{self, Alert, Severity},
-    metrics::{NodeMonitorMetrics, install_prometheus},
     system::{SystemSample, SystemSampler},
 };
 use crate::config::MonitorConfig;
@@ -36,6 +34,9 @@ pub struct StatusReport {
     /// The last system sample; none before the first.
     #[serde(default)]
     pub system: Option<SystemSample>,
+    /// The last config reload tried; none since start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reload: Option<ConfigReload>,
 }
 
 /// What the last sample found.
@@ -45,13 +46,13 @@ struct MonitorState {
     alerts: Vec<Alert>,
 }
 
-/// NodeMonitor: the shared health, the Prometheus handle, the thresholds, and the last sample
+/// NodeMonitor: the shared health (with the node's metrics), the thresholds, and the last sample
 /// with the alerts it raised.
 #[derive(Debug)]
 pub struct Monitor {
     health: Arc<NodeHealth>,
-    handle: PrometheusHandle,
-    config: MonitorConfig,
+    // Replaced whole by a reload; the sampling interval is read once, at spawn.
+    config: Mutex<MonitorConfig>,
     data_dir: PathBuf,
     // std mutexes: held only to copy in or out, never across an `.await`.
     state: Mutex<MonitorState>,
@@ -61,8 +62,7 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor of `health`, with the thresholds of `config`, watching the disk that holds
-    /// `data_dir`. Installs the process's Prometheus recorder if none is yet
-    /// ([`install_prometheus`]).
+    /// `data_dir`.
     pub fn new(
         health: Arc<NodeHealth>,
         config: MonitorConfig,
@@ -70,8 +70,7 @@ impl Monitor {
     ) -> Self {
         Self {
             health,
-            handle: install_prometheus(),
-            config,
+            config: Mutex::new(config),
             data_dir: data_dir.into(),
             state: Mutex::default(),
             sampler: Arc::default(),
@@ -84,13 +83,18 @@ impl Monitor {
     }
 
     /// The thresholds.
-    pub fn config(&self) -> &MonitorConfig {
-        &self.config
+    pub fn config(&self) -> MonitorConfig {
+        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The Prometheus handle `/metrics` renders.
-    pub fn prometheus(&self) -> &PrometheusHandle {
-        &self.handle
+    /// Takes new alert thresholds (a reloaded config), from the next sample on.
+    pub fn set_config(&self, config: MonitorConfig) {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    /// The text `/metrics` serves: this node's metrics only.
+    pub fn render_metrics(&self) -> String {
+        self.health.metrics().render()
     }
 
     /// The last system sample, if any.
@@ -111,12 +115,13 @@ impl Monitor {
             health: self.health.snapshot(),
             alerts: state.alerts.clone(),
             system: state.sample.clone(),
+            last_reload: self.health.last_reload(),
         }
     }
 
     /// Sets the proving and bidding metrics from what the runtime published last.
     pub fn record_status_metrics(&self) {
-        NodeMonitorMetrics::status(&self.health.status(), &self.health.snapshot());
+        self.health.metrics().status(&self.health.status(), &self.health.snapshot());
     }
 
     /// Samples the system (on a blocking thread), sets the gauges, evaluates the rules and
@@ -138,10 +143,12 @@ impl Monitor {
 
     /// Sets the gauges for `sample` and `health`, evaluates the rules and logs the changes.
     fn apply(&self, sample: SystemSample, health: HealthSnapshot) {
-        NodeMonitorMetrics::system(&sample);
+        self.health.metrics().system(&sample);
         self.record_status_metrics();
-        let now = alerts::evaluate(&sample, &health, &self.config);
-        NodeMonitorMetrics::alerts_active(now.len());
+        let config = self.config();
+        let mut now = alerts::evaluate(&sample, &health, &config);
+        now.extend(alerts::calibration_drift(&self.health.status().calibration, &config));
+        self.health.metrics().alerts_active(now.len());
         let before = {
             let mut state = self.lock();
             state.sample = Some(sample);
@@ -157,15 +164,14 @@ impl Monitor {
         for alert in &changes.cleared {
             info!(target: TARGET, code = alert.code, "cleared: {}", alert.message);
         }
-        // Summaries (histograms) need this to drain their buckets.
-        self.handle.run_upkeep();
+        self.health.metrics().upkeep();
     }
 
     /// Starts the sampler: a sample now, then every `interval_secs` until `cancel`.
     pub fn spawn(self: &Arc<Monitor>, cancel: CancellationToken) -> JoinHandle<()> {
         let monitor = Arc::clone(self);
         tokio::spawn(async move {
-            let period = Duration::from_secs(monitor.config.interval_secs.max(1));
+            let period = Duration::from_secs(monitor.config().interval_secs.max(1));
             let mut ticks = tokio::time::interval(period);
             // A slow sample (a hung network filesystem) delays the next rather than bursting.
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -16,9 +16,9 @@ use super::{
     retry::{confirm, retry},
 };
 use crate::{
-    core::{Action, Event, GiveUp},
+    core::{Action, Event, GiveUp, ProofTiming},
     driver::{Files, RequestState},
-    monitor::NodeMonitorMetrics,
+    monitor::JobResult,
     store::{Job, JobState},
 };
 
@@ -82,7 +82,7 @@ impl NodeProver {
                         .store
                         .set_state(&id, JobState::Failed, Some(&why), self.ctx.now())
                         .await;
-                    metrics::counter!("node_jobs_total", "result" => "closed").increment(1);
+                    self.ctx.health.metrics().job_ended(JobResult::Closed);
                     self.finish(id, JobState::Failed);
                     return;
                 }
@@ -117,7 +117,7 @@ impl NodeProver {
             return;
         }
         self.ctx.health.record_job_success();
-        metrics::counter!("node_jobs_total", "result" => "done").increment(1);
+        self.ctx.health.metrics().job_ended(JobResult::Done);
         self.finish(job.id, JobState::Done);
     }
 
@@ -125,7 +125,7 @@ impl NodeProver {
         let reason = reason.to_string();
         tracing::warn!("job failed: {reason}");
         self.ctx.health.record_job_failure();
-        metrics::counter!("node_jobs_total", "result" => "failed").increment(1);
+        self.ctx.health.metrics().job_ended(JobResult::Failed);
         let now = self.ctx.now();
         let _ = self.ctx.store.set_state(&job.id, JobState::Failed, Some(&reason), now).await;
         let reported = self.ctx.driver.fail(&job.id, &reason).await;
@@ -136,7 +136,7 @@ impl NodeProver {
     }
 
     fn proof_path(&self, job: &Job) -> PathBuf {
-        self.ctx.config.data_dir.join("proofs").join(format!("{}.proof", job.id))
+        self.ctx.data_dir().join("proofs").join(format!("{}.proof", job.id))
     }
 
     /// Program and inputs, as the network's driver fetches and checks them.
@@ -201,6 +201,7 @@ impl NodeProver {
         let mode = job.request.mode(backend.proof_modes()).map_err(JobError::Malformed)?;
         let gas_limit = job.request.gas_limit();
         let prove_job = ProveJob { program, inputs: inputs.clone(), gas_limit, mode };
+        let proving_at_start = self.ctx.core().proving();
         let started = Instant::now();
         let left = Duration::from_secs(until.saturating_sub(self.ctx.now()));
         let proof_cancel = cancel.child_token();
@@ -216,8 +217,9 @@ impl NodeProver {
         let failed = |step, reason: String| JobError::Backend { step, reason };
         let proof = proof.map_err(|e| failed("proving", e.to_string()))?;
         let elapsed = started.elapsed().as_secs_f64();
-        NodeMonitorMetrics::proof_done(job.pgus(), elapsed);
+        self.ctx.health.metrics().proof_done(job.pgus(), elapsed);
         tracing::info!(pgus = job.pgus(), secs = format!("{elapsed:.2}"), "proved");
+        self.calibrate(backend.version(), job.pgus(), elapsed, proving_at_start).await;
         // The network's program id and outputs where its record has them; else the proof's own
         // (checked by the network's verifier against the program it holds).
         let program_id =
@@ -238,6 +240,28 @@ impl NodeProver {
             .await
             .map_err(JobError::ProofWrite)?;
         self.advance(job, JobState::Proved).await
+    }
+
+    /// Feeds a proof's time to self-calibration, records how far the estimate was off, and
+    /// keeps the new estimate in the store. Concurrency is what the core saw at the proof's
+    /// start and end (both count this proof).
+    async fn calibrate(&self, version: &str, pgus: u64, secs: f64, proving_at_start: usize) {
+        let proving_at_end = self.ctx.core().proving();
+        let concurrency = (proving_at_start.max(1) + proving_at_end.max(1)) as f64 / 2.0;
+        let alone = self.ctx.core().proving_secs(version, pgus);
+        if let Some(alone) = alone {
+            self.ctx.health.metrics().estimate_error(secs / (alone * concurrency));
+        }
+        let timing = ProofTiming { version: version.to_owned(), pgus, secs, concurrency };
+        self.ctx.apply(Event::Measured(timing));
+        let measured = self.ctx.core().throughput(version);
+        if let Some(measured) = measured
+            && let Err(e) =
+                self.ctx.store.save_calibration(version, &measured, self.ctx.now()).await
+        {
+            // The estimate holds in memory; only a restart forgets the last sample.
+            tracing::warn!("cannot keep the throughput estimate: {e}");
+        }
     }
 
     /// Sends the proof, retrying transient failures; then waits for the network's verifier and

@@ -63,6 +63,7 @@ async fn of_two_nodes_the_cheaper_wins() {
                 .await;
         let cheap_node = cheap.launch().await;
         let dear_node = dear.launch().await;
+        let mut finished = cheap_node.0.prover.finished();
         let requester = Requester::new(&net).await;
         let mut spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
         // An auction that settles on a bid arriving after its period (a busy executor) goes to
@@ -75,6 +76,18 @@ async fn of_two_nodes_the_cheaper_wins() {
         let lost = dear_node.0.context.store.recent_bids(10).await.unwrap();
         assert!(lost.iter().any(|b| b.id == id && b.outcome == "lost"), "{lost:?}");
         assert_eq!(dear_node.0.context.core().book().lost, 1);
+        // Each node's /metrics counts its own work only, though both run in this process.
+        let (ended, state) = tokio::time::timeout(WAIT, finished.recv()).await.unwrap().unwrap();
+        assert_eq!((ended, state), (id, JobState::Done));
+        let cheap_metrics = cheap_node.0.context.health.metrics().render();
+        let dear_metrics = dear_node.0.context.health.metrics().render();
+        assert!(cheap_metrics.contains(r#"node_jobs_total{result="done"} 1"#), "{cheap_metrics}");
+        assert!(cheap_metrics.contains("node_prover_proof_duration_seconds_count 1"));
+        assert!(!dear_metrics.contains("node_jobs_total{"), "{dear_metrics}");
+        assert!(!dear_metrics.contains("node_prover_proof_duration_seconds_count"));
+        for text in [&cheap_metrics, &dear_metrics] {
+            assert!(text.contains(r#"node_bids_total{outcome="bid"} 1"#), "{text}");
+        }
         stop(cheap_node).await;
         stop(dear_node).await;
         net.stop().await;
@@ -259,6 +272,107 @@ async fn bad_setups_are_refused_with_what_is_wrong() {
         config.bidding.margin = f64::NAN;
         let err = launch_refused(config).await;
         assert!(err.contains("bidding.margin"), "{err}");
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_reprices_the_next_bids_and_a_bad_one_changes_nothing() {
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let node = prover.launch().await;
+        let reloader = node.0.reloader();
+        let requester = Requester::new(&net).await;
+        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let bid_price = |id| {
+            let store = &node.0.context.store;
+            async move {
+                let bids = store.recent_bids(10).await.unwrap();
+                let bid = bids.iter().find(|b| b.id == id).expect("the node bid");
+                bid.price_per_pgu.expect("a price").get()
+            }
+        };
+        let first = requester.request(&net, &spec).await;
+        net.wait_until(&first, "fulfilled", is_closed).await;
+        let before = bid_price(first).await;
+
+        // Refused, each with the reason: the config in force stays.
+        let running = node.0.context.config();
+        let mut moved = running.clone();
+        moved.network_url = "http://127.0.0.1:1".into();
+        let mut negative = running.clone();
+        negative.bidding.margin = -1.0;
+        for (read, says) in [
+            (Ok(moved), "network_url"),
+            (Ok(negative), "bidding.margin"),
+            (Err("node.toml: expected `=`".to_owned()), "expected `=`"),
+        ] {
+            let reload = reloader.reload(read);
+            let reason = reload.refused.as_deref().expect("refused");
+            assert!(reason.contains(says), "{reason}");
+            assert!(reload.changed.is_empty());
+            assert_eq!(node.0.context.config(), running, "the config in force is kept");
+            assert_eq!(node.0.context.health.last_reload(), Some(reload));
+        }
+
+        // Twice the cost per hour: the next bid is twice the price.
+        let mut dearer = running.clone();
+        dearer.bidding.cost_per_hour = running.bidding.cost_per_hour.checked_mul_u64(2).unwrap();
+        let reload = reloader.reload(Ok(dearer.clone()));
+        assert_eq!(
+            (reload.changed.as_slice(), reload.refused),
+            (&["bidding.cost_per_hour".to_owned()][..], None)
+        );
+        assert_eq!(node.0.context.config(), dearer);
+        let second = requester.request(&net, &spec.fresh()).await;
+        net.wait_until(&second, "fulfilled", is_closed).await;
+        let after = bid_price(second).await;
+        assert!(after > before * 3 / 2, "bid {before} per PGU, then {after} at twice the cost");
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_configured_far_too_fast_learns_its_speed_from_its_proofs() {
+    bounded(async {
+        let net = Net::start().await;
+        // A thousand times what this machine proves: its deadlines would be a fiction.
+        let spec = NodeSpec { pgus_per_second: 5_000_000.0, ..NodeSpec::default() };
+        let prover = Prover::register(&net, spec).await;
+        let node = prover.launch().await;
+        let version = node.0.context.versions[0].clone();
+        let requester = Requester::new(&net).await;
+        let spec = requester.spec(&net, &FIB, FIB.inputs, 120).await;
+        let mut ids = Vec::new();
+        for _ in 0..provernet_node::core::calibration::MIN_SAMPLES {
+            ids.push(requester.request(&net, &spec.fresh()).await);
+        }
+        for id in &ids {
+            let done = net.wait_until(id, "fulfilled", is_closed).await;
+            assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
+        }
+        let calibration = node.0.context.core().calibration();
+        let mine = calibration.iter().find(|c| c.version == version).unwrap();
+        assert!(mine.in_use, "{mine:?}");
+        assert_eq!(mine.measured.samples, provernet_node::core::calibration::MIN_SAMPLES);
+        assert!(mine.measured.pgus_per_second < 500_000.0, "measured: {mine:?}");
+        let alert = provernet_node::monitor::alerts::calibration_drift(
+            &calibration,
+            &provernet_node::config::MonitorConfig::default(),
+        );
+        assert!(alert.is_some_and(|a| a.code == "PN-CALIBRATION-DRIFT"), "{calibration:?}");
+        // Kept in the store for the next start.
+        let kept = node.0.context.store.calibration().await.unwrap();
+        assert!(kept.iter().any(|(v, t)| *v == version && *t == mine.measured), "{kept:?}");
+        let metrics = node.0.context.health.metrics();
+        metrics.status(&node.0.context.health.status(), &node.0.context.health.snapshot());
+        let text = metrics.render();
+        assert!(text.contains("node_prover_estimate_error_ratio_count"), "{text}");
+        stop(node).await;
         net.stop().await;
     })
     .await;

@@ -116,6 +116,7 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
             Box::new(BaselineNode::new(i, price, max_pgus)) as Box<dyn NodeModel>
         })
         .collect();
+    let plan_for_study = plan.clone();
     let a = engine::run(plan.clone(), ours, args.seed)?;
     let b = engine::run(plan, baseline, args.seed)?;
     let simulated = started.elapsed();
@@ -149,6 +150,8 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
         report::table(&sa, &sb, &names),
         args.out.display()
     );
+    let study = calibration_study(&plan_for_study, args.nodes, args.seed)?;
+    let text = format!("{text}\n{study}");
     // A closed pipe (`| head`) is not an error: the files are written.
     match std::io::stdout().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -156,4 +159,50 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Self-calibration against a wrong config: the same stream through markets of our nodes whose
+/// configured throughput is twice or half what their machines prove, each with
+/// self-calibration off (the configured figure throughout) and on (the live node: measured
+/// from the fifth proof), beside the nodes configured right. Deadline misses cost the nodes
+/// their collateral; revenue is what they were paid.
+fn calibration_study(
+    plan: &[workload::Planned],
+    nodes: usize,
+    seed: u64,
+) -> anyhow::Result<String> {
+    let mut rows = Vec::new();
+    for (factor, what) in [(1.0, "right"), (2.0, "2× too high"), (0.5, "2× too low")] {
+        let proving = ProvingConfig {
+            pgus_per_second: CALIBRATED_PGUS_PER_SECOND * factor,
+            ..ProvingConfig::default()
+        };
+        for calibrate in [false, true] {
+            let market: Vec<Box<dyn NodeModel>> = (0..nodes)
+                .map(|i| {
+                    let node = OurNode::new(i, &bidding(i), &proving, MEMORY_GIB);
+                    let node = if calibrate { node } else { node.without_calibration() };
+                    Box::new(node) as Box<dyn NodeModel>
+                })
+                .collect();
+            let result = engine::run(plan.to_vec(), market, seed)?;
+            let summary = Summary::of(&result, nodes, result.end_ms);
+            rows.push((what, calibrate, summary));
+        }
+    }
+    let mut out = String::from(
+        "self-calibration against a wrong config (configured throughput vs what the machines prove)\n\n\
+         | configured | self-calibration | fulfilled | missed deadlines | revenue |\n\
+         |---|---|---:|---:|---:|\n",
+    );
+    for (what, calibrate, s) in rows {
+        out.push_str(&format!(
+            "| {what} | {} | {} | {} | {} |\n",
+            if calibrate { "on" } else { "off" },
+            s.fulfilled,
+            s.missed,
+            s.revenue.iter().sum::<u128>()
+        ));
+    }
+    Ok(out)
 }

@@ -8,7 +8,8 @@
 //! - an assignment is read (two calls' latency) and handed to the core as a job;
 //! - the core's Fetch, Execute, Prove and Submit take the time model's seconds; a proof is
 //!   abandoned at the `until` the core gives (the deadline); GiveUp is FailFulfillment;
-//! - what the network paid on fulfilment goes back to the core.
+//! - what the network paid on fulfilment goes back to the core, and each proof's time to its
+//!   self-calibration.
 //!
 //! Prefetch permits, slots (earliest deadline first), the queue's seconds and give-up are the
 //! core's: nothing of the node's pipeline is written here.
@@ -19,7 +20,7 @@ use provernet_node::{
     Resources,
     config::{BiddingConfig, ProvingConfig, Sp1Config},
     context::core_config,
-    core::{Action, Event as CoreEvent, JobState, NodeCore, Offer, Work},
+    core::{Action, Event as CoreEvent, JobState, NodeCore, Offer, ProofTiming, Work},
 };
 use provernet_types::Amount;
 use provernet_zkvm::{ProofMode, miden::BYTES_PER_PGU};
@@ -35,8 +36,10 @@ pub struct OurNode {
     core: NodeCore,
     /// Largest job the machine's proving memory holds, PGUs.
     max_pgus: u64,
-    /// Jobs holding a slot: request → simulated ms since.
-    proving: BTreeMap<usize, u64>,
+    /// Jobs holding a slot: request → simulated ms since, and the proofs running then.
+    proving: BTreeMap<usize, (u64, usize)>,
+    /// Whether proofs' times reach the core's self-calibration (as on the live node).
+    calibrate: bool,
 }
 
 impl OurNode {
@@ -62,7 +65,14 @@ impl OurNode {
             core: NodeCore::new(config),
             max_pgus: resources.memory_bytes / BYTES_PER_PGU,
             proving: BTreeMap::new(),
+            calibrate: true,
         }
+    }
+
+    /// The same node with self-calibration off: it keeps the configured throughput whatever
+    /// its proofs show (how every node was before it learnt its own speed).
+    pub fn without_calibration(self) -> Self {
+        Self { calibrate: false, ..self }
     }
 
     /// Request `req`'s work as the Miden backend measures it.
@@ -92,7 +102,7 @@ impl OurNode {
 
     /// The slot `req` held since it started proving is released now.
     fn end_proof(&mut self, ctx: &mut Ctx, req: usize) {
-        if let Some(since) = self.proving.remove(&req) {
+        if let Some((since, _)) = self.proving.remove(&req) {
             ctx.record_busy(self.index, since);
         }
     }
@@ -118,7 +128,8 @@ impl OurNode {
                 self.step(ctx, req, timing::execute_secs(plan.pgus), Step::Executed);
             }
             Action::Prove { until, .. } => {
-                self.proving.insert(req, ctx.now_ms());
+                let running = self.proving.len() + 1;
+                self.proving.insert(req, (ctx.now_ms(), running));
                 let secs = timing::prove_secs(plan.pgus, plan.noise);
                 let left = until.saturating_sub(ctx.now_secs()) as f64;
                 if secs > left {
@@ -189,6 +200,18 @@ impl NodeModel for OurNode {
             Step::Fetched => CoreEvent::Fetched { id },
             Step::Executed => CoreEvent::Executed { id },
             Step::Proved => {
+                // Timed as the live prover times it: proving seconds, and the proofs that
+                // shared the machine at its start and end.
+                if let Some(&(since, at_start)) = self.proving.get(&req).filter(|_| self.calibrate)
+                {
+                    let timing = ProofTiming {
+                        version: ZKVM_VERSION.into(),
+                        pgus: ctx.plan(req).pgus,
+                        secs: ctx.now_ms().saturating_sub(since) as f64 / 1000.0,
+                        concurrency: (at_start + self.proving.len()) as f64 / 2.0,
+                    };
+                    self.feed(ctx, CoreEvent::Measured(timing));
+                }
                 self.end_proof(ctx, req);
                 CoreEvent::Proved { id }
             }
