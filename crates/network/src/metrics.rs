@@ -40,6 +40,21 @@ pub fn describe() {
         LOAD_SHED,
         "Calls refused because a background queue was full (label queue)."
     );
+    // Every counter exists from the start, at 0: a dashboard or rule sees "none yet", not
+    // "no such series". (An increment of 0 leaves a counter another launch counted alone.)
+    for name in [
+        BIDS,
+        EXECUTOR_RETRIES,
+        VERIFIER_RETRIES,
+        RATE_LIMITED,
+        SUBSCRIPTIONS_REFUSED,
+        PROOFS_DELETED,
+    ] {
+        counter!(name).increment(0);
+    }
+    for queue in ["executor", "verifier"] {
+        counter!(LOAD_SHED, "queue" => queue).increment(0);
+    }
 }
 
 /// The number of requests in `state`.

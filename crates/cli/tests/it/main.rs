@@ -4,6 +4,7 @@ mod bench;
 mod calibrate;
 mod e2e;
 mod local;
+mod observability;
 mod procs;
 mod requester;
 mod status;

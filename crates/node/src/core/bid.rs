@@ -92,6 +92,17 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// Every [`Self::label`], for metrics that show each reason from the start.
+    pub const LABELS: [&'static str; 7] = [
+        "unsupported zkvm version",
+        "not whitelisted",
+        "over capacity",
+        "deadline infeasible",
+        "below cost",
+        "malformed",
+        "inputs unreachable",
+    ];
+
     /// A stable name of the reason, for metric labels.
     pub const fn label(&self) -> &'static str {
         match self {

@@ -170,6 +170,8 @@ mod tests {
             "node_memory_used_bytes",
             "node_memory_total_bytes",
             "node_alerts_active",
+            r#"node_alert_active{code="PN-DEADLINE-AT-RISK"} 1"#,
+            r#"node_alert_active{code="PN-CALIBRATION-DRIFT"} 0"#,
             "node_bidder_bids_won_total",
             "node_prover_slots",
         ] {

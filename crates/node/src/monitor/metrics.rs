@@ -6,8 +6,9 @@
 //!
 //! System (set by the sampler every `interval_secs`):
 //! - `node_cpu_usage_percent`, `node_memory_used_bytes`, `node_memory_total_bytes`,
-//!   `node_disk_free_bytes`, `node_disk_total_bytes`, `node_alerts_active`, and per GPU
-//!   (labels `gpu` index and `model`) `node_gpu_*`.
+//!   `node_disk_free_bytes`, `node_disk_total_bytes`, `node_alerts_active`,
+//!   `node_alert_active{code}` (0 or 1 for every alert code), and per GPU (labels `gpu` index
+//!   and `model`) `node_gpu_*`.
 //!
 //! Proving and bidding (from [`NodeStatus`] and [`HealthSnapshot`], at each sample and scrape):
 //! - `node_ready`, `node_subscription_up` (0 or 1);
@@ -34,7 +35,11 @@ use metrics_exporter_prometheus::{
 };
 use provernet_types::LATENCY_BUCKETS_SECONDS;
 
-use super::{HealthSnapshot, NodeStatus, system::SystemSample};
+use super::{
+    HealthSnapshot, NodeStatus,
+    alerts::{Alert, CODES},
+    system::SystemSample,
+};
 
 /// CPU usage of all cores, percent.
 pub const CPU_USAGE_PERCENT: &str = "node_cpu_usage_percent";
@@ -48,6 +53,9 @@ pub const DISK_FREE_BYTES: &str = "node_disk_free_bytes";
 pub const DISK_TOTAL_BYTES: &str = "node_disk_total_bytes";
 /// Alerts active now.
 pub const ALERTS_ACTIVE: &str = "node_alerts_active";
+/// 1 while the alert with this `code` label is active, else 0 (every code, always exported):
+/// Prometheus's rules mirror the node's own evaluation, thresholds from `node.toml` included.
+pub const ALERT_ACTIVE: &str = "node_alert_active";
 /// GPUs sampled (labels: none).
 pub const GPUS: &str = "node_gpus";
 /// A GPU's utilisation, percent (labels: `gpu` index, `model`).
@@ -166,6 +174,17 @@ impl NodeMetrics {
         let recorder = builder.build_recorder();
         let metrics = Self { handle: recorder.handle(), recorder: Arc::new(recorder) };
         metrics.describe();
+        // Every labelled counter exists from the start, at 0: a dashboard or rule sees
+        // "none yet", not "no such series".
+        for result in [JobResult::Done, JobResult::Failed, JobResult::Closed] {
+            metrics.counter_with(JOBS_TOTAL, "result", result.label()).increment(0);
+        }
+        for reason in crate::core::Skip::LABELS {
+            metrics.counter_with(SKIPS_TOTAL, "reason", reason).increment(0);
+        }
+        for outcome in ["bid", "refused"] {
+            metrics.counter_with(BIDS_TOTAL, "outcome", outcome).increment(0);
+        }
         metrics
     }
 
@@ -194,6 +213,7 @@ impl NodeMetrics {
         );
         gauge(DISK_TOTAL_BYTES, Some(Unit::Bytes), "Size of the data disk");
         gauge(ALERTS_ACTIVE, Some(Unit::Count), "Alerts active now");
+        gauge(ALERT_ACTIVE, None, "1 while the alert with this code is active");
         gauge(GPUS, Some(Unit::Count), "NVIDIA GPUs sampled through NVML");
         gauge(GPU_UTILISATION_PERCENT, Some(Unit::Percent), "Time a kernel ran on the GPU");
         gauge(GPU_MEMORY_USED_BYTES, Some(Unit::Bytes), "GPU memory allocated");
@@ -299,9 +319,17 @@ impl NodeMetrics {
         }
     }
 
-    /// Sets the number of active alerts.
-    pub fn alerts_active(&self, n: usize) {
-        self.gauge(ALERTS_ACTIVE).set(n as f64);
+    /// Sets the active alerts: their number, and a 0 or 1 for every code.
+    pub fn alerts(&self, active: &[Alert]) {
+        self.gauge(ALERTS_ACTIVE).set(active.len() as f64);
+        for code in CODES {
+            let on = active.iter().any(|a| a.code == code);
+            self.gauge_with(ALERT_ACTIVE, &[("code", code.to_owned())]).set(if on {
+                1.0
+            } else {
+                0.0
+            });
+        }
     }
 
     /// Sets the proving and bidding metrics from what the runtime published.
@@ -390,9 +418,10 @@ mod tests {
         b.job_ended(JobResult::Failed);
         let (a, b) = (a.render(), b.render());
         assert!(a.contains(r#"node_jobs_total{result="done"} 2"#), "{a}");
-        assert!(!a.contains(r#"result="failed""#), "{a}");
+        assert!(a.contains(r#"node_jobs_total{result="failed"} 0"#), "{a}");
         assert!(b.contains(r#"node_jobs_total{result="failed"} 1"#), "{b}");
-        assert!(!b.contains(r#"result="done""#), "{b}");
+        assert!(b.contains(r#"node_jobs_total{result="done"} 0"#), "{b}");
+        assert!(b.contains(r#"node_skips_total{reason="below cost"} 0"#), "{b}");
     }
 
     #[test]

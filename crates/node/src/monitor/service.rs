@@ -148,7 +148,7 @@ impl Monitor {
         let config = self.config();
         let mut now = alerts::evaluate(&sample, &health, &config);
         now.extend(alerts::calibration_drift(&self.health.status().calibration, &config));
-        self.health.metrics().alerts_active(now.len());
+        self.health.metrics().alerts(&now);
         let before = {
             let mut state = self.lock();
             state.sample = Some(sample);

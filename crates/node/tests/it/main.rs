@@ -83,7 +83,7 @@ async fn of_two_nodes_the_cheaper_wins() {
         let dear_metrics = dear_node.0.context.health.metrics().render();
         assert!(cheap_metrics.contains(r#"node_jobs_total{result="done"} 1"#), "{cheap_metrics}");
         assert!(cheap_metrics.contains("node_prover_proof_duration_seconds_count 1"));
-        assert!(!dear_metrics.contains("node_jobs_total{"), "{dear_metrics}");
+        assert!(dear_metrics.contains(r#"node_jobs_total{result="done"} 0"#), "{dear_metrics}");
         assert!(!dear_metrics.contains("node_prover_proof_duration_seconds_count"));
         for text in [&cheap_metrics, &dear_metrics] {
             assert!(text.contains(r#"node_bids_total{outcome="bid"} 1"#), "{text}");
