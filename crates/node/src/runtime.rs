@@ -16,7 +16,9 @@ use crate::{
     clock::{Clock, SystemClock},
     context::NodeContext,
     error::NodeError,
-    monitor::{BidStatus, ConfigReload, JobStatus, Monitor, NodeHealth, NodeStatus},
+    monitor::{
+        BidStatus, ConfigReload, JobStatus, Monitor, NodeHealth, NodeStatus, economics::StakeAtRisk,
+    },
     prover::NodeProver,
 };
 
@@ -144,6 +146,7 @@ pub async fn launch_with_clock(
     let (subscribed_tx, mut subscribed) = watch::channel(false);
     let bidding = tokio::spawn(bidder::run::run(ctx.clone(), commands, subscribed_tx));
     let status = tokio::spawn(publish_status(ctx.clone()));
+    let stake = tokio::spawn(watch_stake(ctx.clone()));
     // Up means subscribed: every request published from now on is seen.
     tokio::select! {
         () = ctx.shutdown.cancelled() => {}
@@ -165,6 +168,7 @@ pub async fn launch_with_clock(
             let _ = bidding.await;
             let _ = proving.await;
             status.abort();
+            stake.abort();
             ctx.health.set_ready(false);
             ctx.store.close().await;
             monitor_stop.cancel();
@@ -175,6 +179,28 @@ pub async fn launch_with_clock(
         })
     };
     Ok(NodeHandle { context: ctx, prover, monitor_addr, subscribed, join, monitor: node_monitor })
+}
+
+/// How often the prover's stake is read for the economics.
+const STAKE_EVERY: Duration = Duration::from_secs(15);
+
+/// Reads the prover's stake every [`STAKE_EVERY`], for the stake and collateral at risk; stops
+/// on an API that cannot tell. A failed read keeps the last one (logged at DEBUG: the request
+/// stream's health is what the alerts watch).
+async fn watch_stake(ctx: Arc<NodeContext>) {
+    let mut tick = tokio::time::interval(STAKE_EVERY);
+    loop {
+        tick.tick().await;
+        match ctx.driver.stake().await {
+            Ok(Some(stake)) => ctx.health.set_stake(StakeAtRisk {
+                stake: stake.total.to_string(),
+                collateral: stake.total.get().saturating_sub(stake.free.get()).to_string(),
+                at: ctx.now(),
+            }),
+            Ok(None) => return,
+            Err(e) => tracing::debug!("cannot read the prover's stake: {e}"),
+        }
+    }
 }
 
 /// Refreshes the status `/status` serves, and the deadline-at-risk count.
@@ -205,6 +231,7 @@ async fn publish_status(ctx: Arc<NodeContext>) {
             skipped: book.skipped,
             earnings: book.earnings.to_string(),
             calibration: core.calibration(),
+            economics: ctx.health.economics(ctx.now()),
             jobs: jobs
                 .iter()
                 .map(|j| JobStatus {

@@ -147,6 +147,31 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
         ),
     );
     line("earnings", or_dash(&s.earnings));
+    for (label, t) in
+        [("last hour", &s.economics.last_hour), ("since start", &s.economics.since_start)]
+    {
+        let skipped: u64 = t.skips.values().sum();
+        line(
+            "economics",
+            format!(
+                "{label}: paid {}, cost {}, margin {}; bids {} (won {}, lost {}, expired {}, \
+                 refused {}), win rate {}; skipped {skipped}; missed {}",
+                or_dash(&t.revenue),
+                or_dash(&t.cost),
+                or_dash(&t.margin),
+                t.bids,
+                t.won,
+                t.lost,
+                t.expired,
+                t.refused,
+                t.win_rate.map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
+                t.deadline_misses
+            ),
+        );
+    }
+    if let Some(stake) = &s.economics.stake {
+        line("stake", format!("{}, of it {} locked as collateral", stake.stake, stake.collateral));
+    }
     for c in &s.calibration {
         let measured = &c.measured;
         line(
@@ -352,6 +377,24 @@ mod tests {
                 won: 3,
                 lost: 1,
                 earnings: "12345".into(),
+                economics: provernet_node::monitor::EconomicsReport {
+                    since_start: provernet_node::monitor::economics::Tally {
+                        revenue: "12345".into(),
+                        cost: "2345".into(),
+                        margin: "10000".into(),
+                        bids: 4,
+                        won: 3,
+                        lost: 1,
+                        win_rate: Some(0.75),
+                        ..Default::default()
+                    },
+                    stake: Some(provernet_node::monitor::economics::StakeAtRisk {
+                        stake: "1000".into(),
+                        collateral: "40".into(),
+                        at: 1050,
+                    }),
+                    ..Default::default()
+                },
                 calibration: vec![provernet_node::core::VersionCalibration {
                     version: "miden-0.23".into(),
                     configured_pgus_per_second: 10_000.0,
@@ -426,6 +469,8 @@ mod tests {
             "prover       0xprover",
             "uptime       1m 00s",
             "config       reloaded 30s ago: bidding.margin",
+            "economics    since start: paid 12345, cost 2345, margin 10000; bids 4 (won 3, lost 1, expired 0, refused 0), win rate 75%; skipped 0; missed 0",
+            "stake        1000, of it 40 locked as collateral",
             "calibration  miden-0.23: 8000 PGUs/s measured over 12 proofs (spread 5%), 10000 configured; measured in use",
             "ready        yes",
             "slots        1 of 2 proving, 1 queued",

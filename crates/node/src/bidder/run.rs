@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::{
     context::NodeContext,
-    core::{Action, Event as CoreEvent},
+    core::{Action, BidOutcome, Event as CoreEvent},
     driver::{Feed, NET_EVENT_CHANNEL_CAPACITY, NetEvent, RequestRecord},
+    monitor::economics::Entry,
     prover::ProverCommand,
     store::BidRecord,
 };
@@ -117,6 +118,7 @@ fn perform(
             Action::Skip { id, pgus, skip } => {
                 tracing::debug!(%id, "skipped: {skip}");
                 ctx.health.metrics().skipped(skip.label());
+                ctx.health.record_economics(ctx.now(), Entry::Skipped(skip.label()));
                 record(
                     ctx,
                     BidRecord {
@@ -129,17 +131,25 @@ fn perform(
                     },
                 );
             }
-            Action::Resolved { id, outcome, price, pgus } => record(
-                ctx,
-                BidRecord {
-                    id,
-                    at: ctx.now(),
-                    price_per_pgu: Some(price),
-                    pgus,
-                    outcome: outcome.as_str().into(),
-                    reason: None,
-                },
-            ),
+            Action::Resolved { id, outcome, price, pgus } => {
+                let entry = match outcome {
+                    BidOutcome::Won => Entry::Won,
+                    BidOutcome::Lost => Entry::Lost,
+                    BidOutcome::Expired => Entry::Expired,
+                };
+                ctx.health.record_economics(ctx.now(), entry);
+                record(
+                    ctx,
+                    BidRecord {
+                        id,
+                        at: ctx.now(),
+                        price_per_pgu: Some(price),
+                        pgus,
+                        outcome: outcome.as_str().into(),
+                        reason: None,
+                    },
+                );
+            }
             job => {
                 let _ = prover.send(ProverCommand::Act(job));
             }
@@ -184,6 +194,7 @@ async fn send_bid(
     let (outcome, reason) = match result {
         Ok(()) => {
             ctx.health.metrics().bid_accepted(received.elapsed().as_secs_f64());
+            ctx.health.record_economics(ctx.now(), Entry::Bid);
             tracing::info!(%id, pgus, %price, "bid");
             ("bid", None)
         }
@@ -197,6 +208,7 @@ async fn send_bid(
             }
             perform(ctx, prover, ctx.apply(CoreEvent::BidRefused { id }), None);
             ctx.health.metrics().bid_refused();
+            ctx.health.record_economics(ctx.now(), Entry::Refused);
             ("refused", Some(e.to_string()))
         }
     };

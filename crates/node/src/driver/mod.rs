@@ -138,6 +138,18 @@ pub trait NetworkDriver: Send + Sync + std::fmt::Debug {
 
     /// Tells the network this prover gives up request `id`, and why.
     async fn fail(&self, id: &RequestId, reason: &str) -> Result<(), ClientError>;
+
+    /// The prover's stake now; none where the API cannot tell.
+    async fn stake(&self) -> Result<Option<Stake>, ClientError>;
+}
+
+/// A prover's stake as the network reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stake {
+    /// All of it.
+    pub total: Amount,
+    /// What is not locked as collateral for assigned requests.
+    pub free: Amount,
 }
 
 /// What a driver is built from.

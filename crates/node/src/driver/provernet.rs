@@ -13,7 +13,7 @@ use provernet_types::{
 
 use super::{
     ClientError, DriverParts, Feed, Files, NetEvent, NetworkDriver, RequestRecord, RequestState,
-    sent,
+    Stake, sent,
 };
 use crate::{NodeConfig, config::NetworkApi, error::NodeError, prover::JobError};
 
@@ -340,6 +340,20 @@ impl NetworkDriver for ProvernetDriver {
 
     async fn fail(&self, id: &RequestId, reason: &str) -> Result<(), ClientError> {
         self.client.fail(&self.operator, &self.prover, id, reason).await
+    }
+
+    async fn stake(&self) -> Result<Option<Stake>, ClientError> {
+        let call = "GetAccount";
+        let Some(info) = self.client.account(&self.prover).await?.prover else {
+            return Ok(None);
+        };
+        let amount = |field: &'static str, text: &str| {
+            text.parse::<Amount>().map_err(|_| ClientError::Incomplete { call, field })
+        };
+        Ok(Some(Stake {
+            total: amount("prover.stake", &info.stake)?,
+            free: amount("prover.free_stake", &info.free_stake)?,
+        }))
     }
 }
 

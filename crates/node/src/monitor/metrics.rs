@@ -15,6 +15,9 @@
 //! - `node_prover_slots`, `node_prover_jobs_proving`, `node_prover_jobs_queued` (active jobs not
 //!   proving: the queue depth), `node_prover_jobs_at_risk`, `node_prover_consecutive_failures`;
 //! - `node_bidder_committed_pgus`;
+//! - economics since start: `node_cost_total` (busy time at `cost_per_hour`), `node_margin`
+//!   (paid less cost), `node_deadline_misses_total`, and the prover's `node_stake` and
+//!   `node_collateral_locked` (provernet API only) — ledger units;
 //! - counters since start: `node_bidder_bids_won_total`, `node_bidder_bids_lost_total`,
 //!   `node_bidder_bids_expired_total`, `node_bidder_requests_skipped_total`,
 //!   `node_earnings_total` (ledger units). Win rate = won / (won + lost).
@@ -108,6 +111,16 @@ pub const SKIPS_TOTAL: &str = "node_skips_total";
 pub const BIDS_TOTAL: &str = "node_bids_total";
 /// Time from seeing a request to the network accepting the node's bid.
 pub const BID_LATENCY_SECONDS: &str = "node_bid_latency_seconds";
+/// Proving cost since start: `cost_per_hour` for the time the machine was busy, ledger units.
+pub const COST_TOTAL: &str = "node_cost_total";
+/// Paid less proving cost since start, ledger units (negative at a loss).
+pub const MARGIN: &str = "node_margin";
+/// Won jobs given up or late since start (each forfeits its collateral).
+pub const DEADLINE_MISSES_TOTAL: &str = "node_deadline_misses_total";
+/// The prover's stake, ledger units.
+pub const STAKE: &str = "node_stake";
+/// The prover's stake locked as collateral for its assigned requests, ledger units.
+pub const COLLATERAL_LOCKED: &str = "node_collateral_locked";
 /// Throughput the config gives, PGUs per second (label `version`).
 pub const CONFIGURED_PGUS_PER_SECOND: &str = "node_prover_configured_pgus_per_second";
 /// Throughput measured from the node's proofs, PGUs per second (label `version`).
@@ -241,6 +254,13 @@ impl NodeMetrics {
         );
         gauge(CALIBRATION_SAMPLES, Some(Unit::Count), "Proofs behind the measured throughput");
         gauge(CALIBRATION_IN_USE, None, "1 when the measured throughput prices and schedules");
+        gauge(MARGIN, None, "Paid less proving cost since start, ledger units");
+        gauge(STAKE, None, "The prover's stake, ledger units");
+        gauge(
+            COLLATERAL_LOCKED,
+            None,
+            "Stake locked as collateral for assigned requests, ledger units",
+        );
         let counter = |name: &'static str, unit: Option<Unit>, help: &'static str| {
             r.describe_counter(KeyName::from_const_str(name), unit, help.into());
         };
@@ -257,6 +277,16 @@ impl NodeMetrics {
         counter(JOBS_TOTAL, Some(Unit::Count), "Jobs ended, by result (done, failed, closed)");
         counter(SKIPS_TOTAL, Some(Unit::Count), "Requests the bidder skipped, by reason");
         counter(BIDS_TOTAL, Some(Unit::Count), "Bids sent, by outcome (bid, refused)");
+        counter(
+            COST_TOTAL,
+            None,
+            "Proving cost since start: cost per hour times busy hours, ledger units",
+        );
+        counter(
+            DEADLINE_MISSES_TOTAL,
+            Some(Unit::Count),
+            "Won jobs given up or late (collateral forfeited)",
+        );
         let histogram = |name: &'static str, help: &'static str| {
             r.describe_histogram(KeyName::from_const_str(name), Some(Unit::Seconds), help.into());
         };
@@ -351,6 +381,22 @@ impl NodeMetrics {
         // than exported wrong.
         if let Ok(earned) = status.earnings.trim().parse::<u64>() {
             self.counter(EARNINGS_TOTAL).absolute(earned);
+        }
+        let economics = &status.economics;
+        if let Ok(cost) = economics.since_start.cost.parse::<u64>() {
+            self.counter(COST_TOTAL).absolute(cost);
+        }
+        if let Ok(margin) = economics.since_start.margin.parse::<f64>() {
+            self.gauge(MARGIN).set(margin);
+        }
+        self.counter(DEADLINE_MISSES_TOTAL).absolute(economics.since_start.deadline_misses);
+        if let Some(stake) = &economics.stake {
+            if let Ok(total) = stake.stake.parse::<f64>() {
+                self.gauge(STAKE).set(total);
+            }
+            if let Ok(collateral) = stake.collateral.parse::<f64>() {
+                self.gauge(COLLATERAL_LOCKED).set(collateral);
+            }
         }
         for c in &status.calibration {
             let labels = [("version", c.version.clone())];

@@ -21,6 +21,7 @@
 //! Feature flags: none. GPUs are sampled through NVML, opened at run time ([`gpu`]).
 
 pub mod alerts;
+pub mod economics;
 pub mod gpu;
 pub mod http;
 pub mod metrics;
@@ -28,6 +29,7 @@ pub mod service;
 pub mod system;
 
 pub use alerts::{Alert, Severity, evaluate};
+pub use economics::{Economics, EconomicsReport};
 pub use gpu::{GpuSample, GpuSampler, LostGpu};
 pub use http::{ReadyReport, router, serve};
 pub use metrics::{JobResult, NodeMetrics};
@@ -52,6 +54,7 @@ pub struct NodeHealth {
     status: Mutex<NodeStatus>,
     metrics: NodeMetrics,
     last_reload: Mutex<Option<ConfigReload>>,
+    economics: Mutex<Economics>,
 }
 
 impl NodeHealth {
@@ -98,6 +101,21 @@ impl NodeHealth {
     /// The latest status.
     pub fn status(&self) -> NodeStatus {
         self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts `entry` for the economics at unix seconds `now`.
+    pub fn record_economics(&self, now: u64, entry: economics::Entry) {
+        self.economics.lock().unwrap_or_else(|e| e.into_inner()).record(now, entry);
+    }
+
+    /// Keeps the network's latest reading of the prover's stake.
+    pub fn set_stake(&self, stake: economics::StakeAtRisk) {
+        self.economics.lock().unwrap_or_else(|e| e.into_inner()).set_stake(stake);
+    }
+
+    /// The economics over the last hour and since start, at unix seconds `now`.
+    pub fn economics(&self, now: u64) -> EconomicsReport {
+        self.economics.lock().unwrap_or_else(|e| e.into_inner()).report(now)
     }
 
     /// A config reload was tried.
@@ -187,6 +205,10 @@ pub struct NodeStatus {
     pub skipped: u64,
     /// Paid for accepted proofs since start (ledger units, decimal).
     pub earnings: String,
+    /// Revenue, cost, margin, bids, skips, misses and stake at risk, over the last hour and
+    /// since start.
+    #[serde(default)]
+    pub economics: EconomicsReport,
     /// Each version's configured and measured throughput (self-calibration).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibration: Vec<crate::core::VersionCalibration>,

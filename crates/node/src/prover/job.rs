@@ -16,9 +16,12 @@ use super::{
     retry::{confirm, retry},
 };
 use crate::{
-    core::{Action, Event, GiveUp, ProofTiming},
+    core::{Action, Confirmation, Event, GiveUp, ProofTiming},
     driver::{Files, RequestState},
-    monitor::JobResult,
+    monitor::{
+        JobResult,
+        economics::{Entry, proving_cost},
+    },
     store::{Job, JobState},
 };
 
@@ -89,7 +92,14 @@ impl NodeProver {
                 Action::Bid { .. } | Action::Skip { .. } | Action::Resolved { .. } => continue,
             };
             match step {
-                Ok(event) => self.dispatch(self.ctx.apply(event)),
+                Ok(event) => {
+                    if let Event::Accepted { paid, .. }
+                    | Event::Confirmed { status: Confirmation::Fulfilled(paid), .. } = &event
+                    {
+                        self.ctx.health.record_economics(self.ctx.now(), Entry::Paid(paid.get()));
+                    }
+                    self.dispatch(self.ctx.apply(event))
+                }
                 Err(e) if e.keeps_job() => {
                     tracing::error!("the job resumes at the next start: {e}");
                     self.dispatch(self.ctx.apply(Event::Dropped { id }));
@@ -126,6 +136,8 @@ impl NodeProver {
         tracing::warn!("job failed: {reason}");
         self.ctx.health.record_job_failure();
         self.ctx.health.metrics().job_ended(JobResult::Failed);
+        // A won job given up is a miss: its collateral is the network's.
+        self.ctx.health.record_economics(self.ctx.now(), Entry::DeadlineMissed);
         let now = self.ctx.now();
         let _ = self.ctx.store.set_state(&job.id, JobState::Failed, Some(&reason), now).await;
         let reported = self.ctx.driver.fail(&job.id, &reason).await;
@@ -252,6 +264,9 @@ impl NodeProver {
         if let Some(alone) = alone {
             self.ctx.health.metrics().estimate_error(secs / (alone * concurrency));
         }
+        let busy_secs = secs / concurrency;
+        let cost = proving_cost(self.ctx.config().bidding.cost_per_hour.get(), busy_secs);
+        self.ctx.health.record_economics(self.ctx.now(), Entry::Proved { busy_secs, cost });
         let timing = ProofTiming { version: version.to_owned(), pgus, secs, concurrency };
         self.ctx.apply(Event::Measured(timing));
         let measured = self.ctx.core().throughput(version);

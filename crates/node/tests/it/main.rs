@@ -41,6 +41,13 @@ async fn a_node_wins_proves_and_is_paid() {
         assert_eq!((ended, state), (id, JobState::Done));
         // Earnings are what the network paid, base fee included (the spec's is 1,000).
         assert_eq!(node.0.context.core().book().earnings.get(), paid, "earnings as paid");
+        // The economics: paid, a proving cost, one bid won; within the hour as since start.
+        let economics = node.0.context.health.economics(now());
+        for t in [&economics.last_hour, &economics.since_start] {
+            assert_eq!(t.revenue, paid.to_string(), "{economics:?}");
+            assert_eq!((t.bids, t.won, t.lost, t.deadline_misses), (1, 1, 0, 0), "{economics:?}");
+            assert!(t.busy_secs > 0.0 && t.cost.parse::<u128>().unwrap() > 0, "{economics:?}");
+        }
         let job = node.0.context.store.job(&id).await.unwrap().unwrap();
         assert_eq!(job.state, JobState::Done);
         let bids = node.0.context.store.recent_bids(10).await.unwrap();

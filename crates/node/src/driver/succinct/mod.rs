@@ -33,7 +33,7 @@ use provernet_types::{
 use provernet_zkvm::{ProofBundle, ZkVm, ZkVmRegistry};
 
 use super::{
-    ClientError, DriverParts, Feed, Files, NetworkDriver, RequestRecord, RequestState, sent,
+    ClientError, DriverParts, Feed, Files, NetworkDriver, RequestRecord, RequestState, Stake, sent,
     truncated,
 };
 use crate::{NodeConfig, config::NetworkApi, error::NodeError, prover::JobError};
@@ -281,5 +281,10 @@ impl NetworkDriver for SuccinctDriver {
             sproto::ProofRequestError::ProvingFailure
         };
         self.client.fail(id, error, truncated(reason, MAX_TRACE_BYTES)).await
+    }
+
+    /// The Succinct API has no call for a prover's stake.
+    async fn stake(&self) -> Result<Option<Stake>, ClientError> {
+        Ok(None)
     }
 }
