@@ -16,6 +16,7 @@ use super::{
     baseline::BaselineNode,
     chart,
     engine::{self, NodeModel},
+    oracle,
     ours::OurNode,
     report::{self, Summary},
     workload::{self, CALIBRATED_PGUS_PER_SECOND, WorkloadConfig},
@@ -151,7 +152,18 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     let study = calibration_study(&plan_for_study, args.nodes, args.seed)?;
-    let text = format!("{text}\n{study}");
+    let cheapest = (0..args.nodes)
+        .map(|i| pricing(&bidding(i), &proving).cost_per_pgu().get())
+        .min()
+        .unwrap_or(0);
+    let offline = oracle::greedy_edf(&plan_for_study, args.nodes, cheapest);
+    let share = |n: usize| 100.0 * n as f64 / offline.max(1) as f64;
+    let text = format!(
+        "{text}\noffline reference (clairvoyant greedy EDF on the same machines, at or above cost): {offline} \
+         fulfilled; ours {:.1}% of it, baseline {:.1}%\n\n{study}",
+        share(sa.fulfilled),
+        share(sb.fulfilled)
+    );
     // A closed pipe (`| head`) is not an error: the files are written.
     match std::io::stdout().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

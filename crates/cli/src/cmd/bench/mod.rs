@@ -17,6 +17,7 @@
 //! - `ours`: our default node, the node's core driven on the simulated clock; `baseline`: the
 //!   reference-style node.
 //! - `report`: summaries, time series, table and CSV; `chart`: the PNG.
+//! - `oracle`: a clairvoyant greedy-EDF schedule of the same stream, the offline reference.
 //!
 //! ```text
 //! workload ─▶ engine(ours) ──┐
@@ -28,6 +29,7 @@ mod chart;
 mod engine;
 mod history;
 mod market;
+mod oracle;
 mod ours;
 mod report;
 mod timing;
