@@ -210,6 +210,8 @@ async fn publish_status(ctx: Arc<NodeContext>) {
         tick.tick().await;
         let jobs = ctx.store.recent_jobs(20).await.unwrap_or_default();
         let bids = ctx.store.recent_bids(20).await.unwrap_or_default();
+        // Before the core's lock: the hour's window may be long to add up.
+        let economics = ctx.health.economics(ctx.now());
         let core = ctx.core();
         ctx.health.set_jobs_at_risk(core.at_risk(ctx.now()) as u32);
         let book = core.book();
@@ -231,7 +233,7 @@ async fn publish_status(ctx: Arc<NodeContext>) {
             skipped: book.skipped,
             earnings: book.earnings.to_string(),
             calibration: core.calibration(),
-            economics: ctx.health.economics(ctx.now()),
+            economics,
             jobs: jobs
                 .iter()
                 .map(|j| JobStatus {

@@ -10,6 +10,8 @@
 //! - [`system`]: [`SystemSample`]s of CPU, memory and the data disk, through `sysinfo`.
 //! - [`alerts`]: the rules ([`evaluate`]) and their stable codes.
 //! - [`metrics`]: each node's own Prometheus registry ([`NodeMetrics`]) and metric names.
+//! - [`economics`]: revenue, cost, margin, bids, skips, misses and stake at risk, over the last
+//!   hour and since start ([`Economics`]).
 //! - [`http`]: [`serve`]: `/metrics`, `/health/live`, `/health/ready`, `/status`.
 //!
 //! ```text
