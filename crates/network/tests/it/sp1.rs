@@ -35,7 +35,6 @@ fn fixture() -> (Vec<u8>, ProgramId) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the SP1 fixture, not committed yet: see crates/zkvm/tests/sp1.rs; then cargo test -p provernet-network --features sp1 --test it -- --ignored sp1"]
 async fn sp1_requests_are_executed_and_their_proofs_verified() {
     let (proof, fixture_id) = fixture();
     let test = async {
