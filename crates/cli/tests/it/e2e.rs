@@ -17,13 +17,13 @@ use provernet_types::{Address, NetworkClient, RequestId, proto};
 use crate::procs::{Proc, provernet};
 
 /// The longest any one step may take on a loaded 2-core machine, short of a hang.
-pub(crate) const STEP: Duration = Duration::from_secs(90);
+const STEP: Duration = Duration::from_secs(90);
 /// What `node register --faucet` draws (the network's default faucet limit).
 const FAUCET: u128 = 1_000_000_000_000;
 const STAKE: u128 = 1_000_000_000;
 
 /// `request submit` with room for the nodes' prices and a deadline that survives a restart.
-pub(crate) const SUBMIT: [&str; 8] = [
+const SUBMIT: [&str; 8] = [
     "request",
     "submit",
     "--deadline-secs",
@@ -34,12 +34,12 @@ pub(crate) const SUBMIT: [&str; 8] = [
     "1000",
 ];
 
-pub(crate) fn program(name: &str) -> PathBuf {
+fn program(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../programs").join(name)
 }
 
 /// Runs `command` to completion (bounded); returns stdout, panicking with stderr on failure.
-pub(crate) fn ok(mut command: Command) -> String {
+fn ok(mut command: Command) -> String {
     let out = command.output().unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     assert!(out.status.success(), "{command:?} failed: {}{}", text(&out.stdout), text(&out.stderr));
@@ -110,6 +110,76 @@ impl NodeDir {
     }
 }
 
+/// `provernet network` on loopback ports chosen at start, with a metrics endpoint if asked.
+pub(crate) struct NetworkProc {
+    /// Killed when dropped.
+    _proc: Proc,
+    /// Its gRPC URL.
+    pub(crate) url: String,
+    /// `http://<addr>/metrics`, when started with a metrics endpoint.
+    pub(crate) metrics: Option<String>,
+}
+
+impl NetworkProc {
+    pub(crate) fn start(root: &Path, metrics: bool) -> Self {
+        let proc = Proc::spawn({
+            let mut c = provernet();
+            c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
+                .arg("--data-dir")
+                .arg(root.join("network"));
+            if metrics {
+                c.args(["--metrics-listen", "127.0.0.1:0"]);
+            }
+            c
+        });
+        let metrics = metrics.then(|| proc.line_after("metrics     ", STEP));
+        let grpc = proc.line_after("network     grpc://", STEP);
+        let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
+        Self { _proc: proc, url, metrics }
+    }
+}
+
+/// A requester's key (`request keygen`) funded from the faucet, used through the CLI.
+pub(crate) struct RequesterCli {
+    key: PathBuf,
+    url: String,
+    pub(crate) address: Address,
+}
+
+impl RequesterCli {
+    pub(crate) fn new(root: &Path, url: &str) -> Self {
+        let key = root.join("requester.key");
+        let address = ok({
+            let mut c = provernet();
+            c.args(["request", "keygen"]).arg(&key);
+            c
+        })
+        .trim()
+        .parse()
+        .unwrap();
+        let requester = Self { key, url: url.to_owned(), address };
+        ok(requester.cmd(&["request", "faucet"]));
+        requester
+    }
+
+    /// `provernet <args> --network <url> --key-file <key>`.
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = provernet();
+        c.args(args).args(["--network", &self.url]).arg("--key-file").arg(&self.key);
+        c
+    }
+
+    /// Submits a proof of `programs/fib` and waits until it is fulfilled.
+    pub(crate) fn prove_fib(&self) {
+        let id = ok({
+            let mut c = self.cmd(&SUBMIT);
+            c.arg(program("fib"));
+            c
+        });
+        ok(self.cmd(&["request", "wait", id.trim(), "--timeout-secs", "300"]));
+    }
+}
+
 fn status_json(monitor: &str) -> serde_json::Value {
     let out = ok({
         let mut c = provernet();
@@ -146,15 +216,8 @@ fn balance(account: &proto::Account) -> u128 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_two_nodes_and_requester_as_processes_with_a_node_killed_mid_proof() {
     let root = tempfile::tempdir().unwrap();
-    let network = Proc::spawn({
-        let mut c = provernet();
-        c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(root.path().join("network"));
-        c
-    });
-    let grpc = network.line_after("network     grpc://", STEP);
-    let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
+    let network = NetworkProc::start(root.path(), false);
+    let url = network.url.clone();
     let client = NetworkClient::connect(&url, Duration::from_secs(5)).await.unwrap();
 
     let nodes = [
@@ -163,21 +226,9 @@ async fn network_two_nodes_and_requester_as_processes_with_a_node_killed_mid_pro
     ];
     let mut running: Vec<(Proc, String)> = nodes.iter().map(NodeDir::run).collect();
 
-    let key = root.path().join("requester.key");
-    let requester: Address = ok({
-        let mut c = provernet();
-        c.args(["request", "keygen"]).arg(&key);
-        c
-    })
-    .trim()
-    .parse()
-    .unwrap();
-    let requester_cmd = |args: &[&str]| {
-        let mut c = provernet();
-        c.args(args).args(["--network", &url]).arg("--key-file").arg(&key);
-        c
-    };
-    ok(requester_cmd(&["request", "faucet"]));
+    let requester_cli = RequesterCli::new(root.path(), &url);
+    let requester = requester_cli.address;
+    let requester_cmd = |args: &[&str]| requester_cli.cmd(args);
     let funded = balance(&client.account(&requester).await.unwrap());
 
     // A larger request (2^16 rows: seconds of proving) and a small one.
@@ -290,38 +341,11 @@ fn promtool_problems(text: &str) -> String {
 #[ignore = "needs promtool (Debian's prometheus): cargo test --workspace --test it -- --ignored e2e::live_metrics"]
 async fn live_metrics_of_a_network_and_a_node_pass_promtool() {
     let root = tempfile::tempdir().unwrap();
-    let network = Proc::spawn({
-        let mut c = provernet();
-        c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(root.path().join("network"));
-        c
-    });
-    let network_metrics = network.line_after("metrics     ", STEP);
-    let grpc = network.line_after("network     grpc://", STEP);
-    let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
-    let node = NodeDir::init(root.path(), "node", &url, "200000000");
+    let network = NetworkProc::start(root.path(), true);
+    let network_metrics = network.metrics.clone().unwrap();
+    let node = NodeDir::init(root.path(), "node", &network.url, "200000000");
     let (_running, monitor) = node.run();
-
-    let key = root.path().join("requester.key");
-    ok({
-        let mut c = provernet();
-        c.args(["request", "keygen"]).arg(&key);
-        c
-    });
-    let requester_cmd = |args: &[&str]| {
-        let mut c = provernet();
-        c.args(args).args(["--network", &url]).arg("--key-file").arg(&key);
-        c
-    };
-    ok(requester_cmd(&["request", "faucet"]));
-    let id = ok({
-        let mut c = requester_cmd(&SUBMIT);
-        c.arg(program("fib"));
-        c
-    });
-    ok(requester_cmd(&["request", "wait", id.trim(), "--timeout-secs", "300"]));
+    RequesterCli::new(root.path(), &network.url).prove_fib();
 
     let http = reqwest::Client::new();
     for (what, url) in [("network", network_metrics), ("node", format!("{monitor}/metrics"))] {
@@ -338,16 +362,8 @@ async fn live_metrics_of_a_network_and_a_node_pass_promtool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_node_reloads_its_config_on_file_change_and_sighup() {
     let root = tempfile::tempdir().unwrap();
-    let network = Proc::spawn({
-        let mut c = provernet();
-        c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(root.path().join("network"));
-        c
-    });
-    let grpc = network.line_after("network     grpc://", STEP);
-    let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
-    let node = NodeDir::init(root.path(), "node", &url, "200000000");
+    let network = NetworkProc::start(root.path(), false);
+    let node = NodeDir::init(root.path(), "node", &network.url, "200000000");
     let (running, monitor) = node.run();
 
     node.set_in_file("bidding", "margin", "0.9");

@@ -18,8 +18,8 @@ use std::{
 };
 
 use crate::{
-    e2e::{NodeDir, STEP, SUBMIT, ok, program},
-    procs::{Proc, provernet},
+    e2e::{NetworkProc, NodeDir, RequesterCli},
+    procs::Proc,
 };
 
 /// How long Prometheus may take to have scraped every series twice and evaluated every rule.
@@ -83,42 +83,15 @@ async fn dashboards_and_alert_rules_hold_against_a_live_network_and_node() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 
     let root = tempfile::tempdir().unwrap();
-    let network = Proc::spawn({
-        let mut c = provernet();
-        c.args(["network", "--listen", "127.0.0.1:0", "--artifacts-listen", "127.0.0.1:0"])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(root.path().join("network"));
-        c
-    });
-    let network_metrics = network.line_after("metrics     http://", STEP);
-    let grpc = network.line_after("network     grpc://", STEP);
-    let url = format!("http://{}", grpc.split_whitespace().next().unwrap());
-    let node = NodeDir::init(root.path(), "node", &url, "200000000");
+    let network = NetworkProc::start(root.path(), true);
+    let network_metrics = network.metrics.clone().unwrap();
+    let node = NodeDir::init(root.path(), "node", &network.url, "200000000");
     // Provoked: no disk has 100% free.
     node.set_in_file("monitor", "disk_min_free_percent", "100");
     node.set_in_file("monitor", "interval_secs", "1");
     let (_running, monitor) = node.run();
-
     // One request proven, so that every histogram has samples.
-    let key = root.path().join("requester.key");
-    ok({
-        let mut c = provernet();
-        c.args(["request", "keygen"]).arg(&key);
-        c
-    });
-    let requester_cmd = |args: &[&str]| {
-        let mut c = provernet();
-        c.args(args).args(["--network", &url]).arg("--key-file").arg(&key);
-        c
-    };
-    ok(requester_cmd(&["request", "faucet"]));
-    let id = ok({
-        let mut c = requester_cmd(&SUBMIT);
-        c.arg(program("fib"));
-        c
-    });
-    ok(requester_cmd(&["request", "wait", id.trim(), "--timeout-secs", "300"]));
+    RequesterCli::new(root.path(), &network.url).prove_fib();
 
     let port = free_port();
     let config = root.path().join("prometheus.yml");
