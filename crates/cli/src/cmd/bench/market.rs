@@ -107,9 +107,7 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
         .map(|i| format!("node-{} ({})", i + 1, PROFILES[i % PROFILES.len()].0))
         .collect();
 
-    let ours: Vec<Box<dyn NodeModel>> = (0..args.nodes)
-        .map(|i| Box::new(OurNode::new(i, &bidding(i), &proving, MEMORY_GIB)) as Box<dyn NodeModel>)
-        .collect();
+    let ours = our_market(args.nodes, &proving, true);
     let max_pgus = (MEMORY_GIB << 30) / provernet_zkvm::miden::BYTES_PER_PGU;
     let baseline: Vec<Box<dyn NodeModel>> = (0..args.nodes)
         .map(|i| {
@@ -173,6 +171,17 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `nodes` of our nodes, taking the cost profiles in turn, with self-calibration on or off.
+fn our_market(nodes: usize, proving: &ProvingConfig, calibrate: bool) -> Vec<Box<dyn NodeModel>> {
+    (0..nodes)
+        .map(|i| {
+            let node = OurNode::new(i, &bidding(i), proving, MEMORY_GIB);
+            let node = if calibrate { node } else { node.without_calibration() };
+            Box::new(node) as Box<dyn NodeModel>
+        })
+        .collect()
+}
+
 /// Self-calibration against a wrong config: the same stream through markets of our nodes whose
 /// configured throughput is twice or half what their machines prove, each with
 /// self-calibration off (the configured figure throughout) and on (the live node: measured
@@ -190,13 +199,7 @@ fn calibration_study(
             ..ProvingConfig::default()
         };
         for calibrate in [false, true] {
-            let market: Vec<Box<dyn NodeModel>> = (0..nodes)
-                .map(|i| {
-                    let node = OurNode::new(i, &bidding(i), &proving, MEMORY_GIB);
-                    let node = if calibrate { node } else { node.without_calibration() };
-                    Box::new(node) as Box<dyn NodeModel>
-                })
-                .collect();
+            let market = our_market(nodes, &proving, calibrate);
             let result = engine::run(plan.to_vec(), market, seed)?;
             let summary = Summary::of(&result, nodes, result.end_ms);
             rows.push((what, calibrate, summary));
