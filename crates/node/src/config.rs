@@ -75,6 +75,44 @@ pub struct NodeConfig {
     /// Which API the network at `network_url` speaks, and how the node follows it.
     #[serde(default)]
     pub network: NetworkSection,
+    /// A proving pool of `provernet worker` processes (off unless `database_url` is set).
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// The `[cluster]` section: the node as the coordinator of a proving pool over PostgreSQL
+/// (see [`crate::pool`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The pool's PostgreSQL URL (`postgres://…`); empty: no pool, the node proves in-process.
+    pub database_url: String,
+    /// The cluster secret (text, at least 16 bytes) every worker is given. Relative to the
+    /// config file.
+    pub secret_file: PathBuf,
+    /// Seconds a worker's claim holds without its heartbeat; then the task is claimable again.
+    pub lease_secs: u32,
+    /// Claims a task gets (a lost lease, a failed or refused proof each spend one) before it
+    /// fails.
+    pub max_attempts: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            database_url: String::new(),
+            secret_file: "cluster.secret".into(),
+            lease_secs: 10,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether the node coordinates a pool.
+    pub fn enabled(&self) -> bool {
+        !self.database_url.is_empty()
+    }
 }
 
 /// The API a network speaks: the node's driver for it (see [`crate::driver`]).
@@ -277,6 +315,7 @@ impl NodeConfig {
             monitor: MonitorConfig::default(),
             sp1: Sp1Config::default(),
             network: NetworkSection::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 
@@ -292,6 +331,7 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         config.key_file = base.join(&config.key_file);
         config.data_dir = base.join(&config.data_dir);
+        config.cluster.secret_file = base.join(&config.cluster.secret_file);
         config.validate()?;
         Ok(config)
     }
@@ -363,7 +403,7 @@ impl NodeConfig {
                 self.set("network_url", &value)?;
                 continue;
             }
-            let key = ["bidding_", "proving_", "monitor_", "sp1_", "network_"]
+            let key = ["bidding_", "proving_", "monitor_", "sp1_", "network_", "cluster_"]
                 .iter()
                 .find_map(|section| {
                     rest.strip_prefix(section)
@@ -444,6 +484,19 @@ impl NodeConfig {
             return Err(ConfigError::Invalid(format!(
                 "network.poll_interval_ms = {} is below the minimum of 100",
                 self.network.poll_interval_ms
+            )));
+        }
+        let c = &self.cluster;
+        if c.enabled() && !["postgres://", "postgresql://"].iter().any(|p| c.database_url.starts_with(p)) {
+            return Err(ConfigError::Invalid(
+                "cluster.database_url must be a postgres:// URL (or empty: no proving pool)".into(),
+            ));
+        }
+        if c.lease_secs < 2 || c.max_attempts == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.lease_secs = {} must be at least 2 and cluster.max_attempts = {} at \
+                 least 1",
+                c.lease_secs, c.max_attempts
             )));
         }
         if self.monitor.interval_secs == 0 {
@@ -545,7 +598,21 @@ compressed_overhead_secs = {sp1_compressed_overhead_secs}
 api = "{api}"
 # How often a node on the Succinct API asks for new requests and its jobs' fate (ms, >= 100).
 poll_interval_ms = {poll_interval_ms}
+
+[cluster]
+# A proving pool: `provernet worker` processes on other machines claim this node's proofs
+# through PostgreSQL (postgres://user:password@host/db). Empty: the node proves in-process.
+database_url = "{database_url}"
+# The secret every worker is given (`provernet worker --secret-file`). Relative to this file.
+secret_file = "{secret_file}"
+# Seconds a worker's claim holds without its heartbeat, and claims a task gets before it fails.
+lease_secs = {lease_secs}
+max_attempts = {max_attempts}
 "#,
+            database_url = self.cluster.database_url,
+            secret_file = self.cluster.secret_file.display(),
+            lease_secs = self.cluster.lease_secs,
+            max_attempts = self.cluster.max_attempts,
             network_url = self.network_url,
             key_file = self.key_file.display(),
             data_dir = self.data_dir.display(),

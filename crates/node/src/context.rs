@@ -23,6 +23,7 @@ use crate::{
     driver::{self, DriverParts, NetworkDriver, RequestRecord},
     error::NodeError,
     monitor::NodeHealth,
+    pool::{ClusterSecret, Coordinator},
     store::JobStore,
 };
 
@@ -60,6 +61,9 @@ pub struct NodeContext {
     pub started_at: u64,
     /// Stops bidding and winds the node down.
     pub shutdown: CancellationToken,
+    /// The proving pool this node coordinates (`[cluster]`), if any: proofs are made by its
+    /// workers instead of in-process.
+    pub pool: Option<Arc<Coordinator>>,
     /// The node's decisions; a std mutex, as no lock is held across an await.
     core: Mutex<NodeCore>,
 }
@@ -118,6 +122,30 @@ impl NodeContext {
         };
         let (driver, prover) = driver::connect(&config, parts, &shutdown).await?;
         store.check_api(config.network.api).await?;
+        let pool = match config.cluster.enabled() {
+            false => None,
+            true => {
+                let c = &config.cluster;
+                let secret = ClusterSecret::read(&c.secret_file)
+                    .map_err(|e| NodeError::Setup(format!("proving pool: {e}")))?;
+                let coordinator = Coordinator::open(
+                    &c.database_url,
+                    secret,
+                    &prover.to_string(),
+                    &versions,
+                    c.lease_secs,
+                    c.max_attempts,
+                )
+                .await
+                .map_err(|e| {
+                    NodeError::Setup(format!(
+                        "proving pool: {e} (is PostgreSQL at cluster.database_url running?)"
+                    ))
+                })?;
+                tracing::info!("coordinating a proving pool: proofs are made by its workers");
+                Some(Arc::new(coordinator))
+            }
+        };
         let resources = resources(&config);
         let mut core = NodeCore::new(core_config(
             &config.bidding,
@@ -145,6 +173,7 @@ impl NodeContext {
             started_at: clock.now_secs(),
             clock,
             shutdown,
+            pool,
             core: Mutex::new(core),
         }))
     }
@@ -211,12 +240,15 @@ impl NodeContext {
         Work { version, mode, pgus, memory, gpu_memory, max_pgus }
     }
 
-    /// The largest job of `version` in `mode` this machine's proving memory holds, in PGUs.
+    /// The largest job of `version` in `mode` this machine's proving memory (or its pool's
+    /// largest worker's) holds, in PGUs.
     pub fn max_pgus(&self, version: &str, mode: ProofMode) -> u64 {
         let Ok(backend) = self.backends.get(version) else { return 0 };
+        // The machine's memory, or a pool's largest live worker's.
+        let memory = self.core().job_memory_limit(version);
         // Memory grows with PGUs, and so does a GPU backend's GPU memory.
         let fits = |pgus| {
-            backend.proving_memory(pgus, mode) <= self.resources.memory_bytes
+            backend.proving_memory(pgus, mode) <= memory
                 && self.resources.gpu_holds(backend.proving_gpu_memory(pgus, mode))
         };
         // The largest that fits, by bisection.

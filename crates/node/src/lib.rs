@@ -39,6 +39,7 @@ pub mod core;
 pub mod driver;
 pub mod error;
 pub mod monitor;
+pub mod pool;
 pub mod prover;
 pub mod resources;
 pub mod runtime;

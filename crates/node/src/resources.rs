@@ -43,6 +43,12 @@ impl ResourceManager {
         Self { resources, running: Vec::new() }
     }
 
+    /// Takes `resources` as what there is from now on (a proving pool's workers came or went);
+    /// the jobs running keep their slots, and no new one starts until they fit.
+    pub fn set_resources(&mut self, resources: Resources) {
+        self.resources = resources;
+    }
+
     /// Proofs that can run at once.
     pub fn slots(&self) -> usize {
         (self.resources.cores / self.resources.cores_per_slot.max(1)).max(1) as usize
@@ -53,7 +59,8 @@ impl ResourceManager {
         self.resources.memory_bytes
     }
 
-    fn memory_in_use(&self) -> u64 {
+    /// Memory the running jobs hold, bytes.
+    pub fn memory_in_use(&self) -> u64 {
         self.running.iter().map(|(m, _)| m).sum()
     }
 

@@ -141,6 +141,7 @@ pub async fn launch_with_clock(
         }
     };
     let (commands, receiver) = mpsc::unbounded_channel();
+    let pool = ctx.pool.clone().map(|pool| tokio::spawn(watch_pool(ctx.clone(), pool, commands.clone())));
     let prover = NodeProver::new(ctx.clone());
     let proving = tokio::spawn(prover.clone().run(receiver));
     let (subscribed_tx, mut subscribed) = watch::channel(false);
@@ -169,6 +170,9 @@ pub async fn launch_with_clock(
             let _ = proving.await;
             status.abort();
             stake.abort();
+            if let Some(pool) = pool {
+                pool.abort();
+            }
             ctx.health.set_ready(false);
             ctx.store.close().await;
             monitor_stop.cancel();
@@ -199,6 +203,61 @@ async fn watch_stake(ctx: Arc<NodeContext>) {
             }),
             Ok(None) => return,
             Err(e) => tracing::debug!("cannot read the prover's stake: {e}"),
+        }
+    }
+}
+
+/// How often the proving pool's workers are read.
+const POOL_EVERY: Duration = Duration::from_secs(1);
+/// How often the pool's long-finished tasks and unused blobs are dropped.
+const POOL_PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Reads the pool's workers every [`POOL_EVERY`]: the core bids and schedules by what the live
+/// ones offer (a worker that stops heartbeating shrinks capacity at its lease's end), jobs its
+/// new slots start go to the prover, and `/status` shows each worker.
+async fn watch_pool(
+    ctx: Arc<NodeContext>,
+    pool: Arc<crate::pool::Coordinator>,
+    commands: mpsc::UnboundedSender<crate::prover::ProverCommand>,
+) {
+    let mut tick = tokio::time::interval(POOL_EVERY);
+    let mut pruned = tokio::time::Instant::now();
+    let mut lost: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    loop {
+        tick.tick().await;
+        let workers = match pool.workers().await {
+            Ok(workers) => workers,
+            Err(e) => {
+                // Capacity stays as last read: the workers prove on while the database is away.
+                tracing::warn!("cannot read the proving pool's workers: {e}");
+                continue;
+            }
+        };
+        for w in &workers {
+            match (w.state.as_str(), lost.contains(&w.id)) {
+                ("lost", false) => {
+                    tracing::warn!(worker = %w.id, secs = w.heartbeat_age_secs, "proving pool worker lost: no heartbeat within the lease");
+                    lost.insert(w.id.clone());
+                }
+                ("lost", true) => {}
+                (_, true) => {
+                    tracing::info!(worker = %w.id, state = %w.state, "proving pool worker back");
+                    lost.remove(&w.id);
+                }
+                _ => {}
+            }
+        }
+        let capacity = crate::pool::coordinator::capacity(&workers);
+        ctx.health.set_pool(workers);
+        let actions = ctx.core().set_pool(capacity);
+        for action in actions {
+            let _ = commands.send(crate::prover::ProverCommand::Act(action));
+        }
+        if pruned.elapsed() >= POOL_PRUNE_EVERY {
+            pruned = tokio::time::Instant::now();
+            if let Err(e) = pool.prune().await {
+                tracing::warn!("cannot prune the proving pool: {e}");
+            }
         }
     }
 }
@@ -234,6 +293,7 @@ async fn publish_status(ctx: Arc<NodeContext>) {
             earnings: book.earnings.to_string(),
             calibration: core.calibration(),
             economics,
+            pool: ctx.health.pool(),
             jobs: jobs
                 .iter()
                 .map(|j| JobStatus {

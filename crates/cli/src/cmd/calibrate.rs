@@ -237,6 +237,13 @@ fn spinner() -> ProgressBar {
     spinner
 }
 
+/// The backend's throughput on this machine from one proof of a 2^12-row trace (a second or
+/// so), PGUs per second: what a `provernet worker` starts with when not told.
+pub(crate) async fn quick_throughput(backend: &Arc<dyn ZkVm>) -> anyhow::Result<f64> {
+    let measured = measure(backend, QUICK_ROWS, 1, &ProgressBar::hidden()).await?;
+    Ok(measured.pgus as f64 / median(&measured.seconds).max(f64::MIN_POSITIVE))
+}
+
 /// Sizes the hashchain to `rows` padded rows and proves it `runs` times.
 async fn measure(
     backend: &Arc<dyn ZkVm>,

@@ -13,6 +13,7 @@ mod prove;
 mod request;
 mod status;
 mod verify;
+mod worker;
 
 use clap::Subcommand;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Node(node::NodeCommand),
     /// Measure this machine's proving throughput and suggest bid parameters.
     Calibrate(calibrate::CalibrateArgs),
+    /// Prove for a node's proving pool (its `[cluster]`) on this machine.
+    Worker(worker::WorkerArgs),
     /// Ask the network for proofs, and follow them.
     #[command(subcommand)]
     Request(request::RequestCommand),
@@ -62,6 +65,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Devnet(args) => devnet::run(args).await,
         Command::Node(command) => node::run(command).await,
         Command::Calibrate(args) => calibrate::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
         Command::Request(command) => request::run(command).await,
         Command::Program(command) => program::run(command).await,
         Command::Bench(command) => bench::run(command).await,

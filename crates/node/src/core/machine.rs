@@ -7,8 +7,8 @@ use provernet_types::{Amount, RequestId};
 
 use super::{
     Action, BidOutcome, Book, Confirmation, CoreConfig, Event, GiveUp, JobCost, JobState,
-    NodeState, Offer, Skip, Throughput, VersionCalibration, VersionProfile, Waiting, Work, decide,
-    next_to_start,
+    NodeState, Offer, PoolCapacity, Skip, Throughput, VersionCalibration, VersionProfile, Waiting,
+    Work, decide, next_to_start,
 };
 use crate::ResourceManager;
 
@@ -67,6 +67,9 @@ pub struct NodeCore {
     configured: BTreeMap<String, f64>,
     /// Each version's measured throughput ([`Event::Measured`]).
     calibration: BTreeMap<String, Throughput>,
+    /// What a proving pool's live workers offer, when the node coordinates one: it replaces
+    /// the machine's resources and throughput.
+    pool: Option<PoolCapacity>,
 }
 
 impl NodeCore {
@@ -86,6 +89,7 @@ impl NodeCore {
             shutting_down: false,
             configured,
             calibration: BTreeMap::new(),
+            pool: None,
         }
     }
 
@@ -102,6 +106,63 @@ impl NodeCore {
         let versions: Vec<String> = self.calibration.keys().cloned().collect();
         for version in versions {
             self.use_calibration(&version);
+        }
+        // What the pool offers stands over the configured throughput; the jobs its slots
+        // start are the pool loop's to dispatch at its next reading.
+        if let Some(pool) = self.pool.clone() {
+            let profiles = &mut self.config.profiles;
+            for (version, offer) in &pool.versions {
+                if let Some(profile) = profiles.get_mut(version).filter(|_| offer.pgus_per_second > 0.0) {
+                    profile.pgus_per_second = offer.pgus_per_second;
+                    let mean = offer.pgus_per_second / offer.workers.max(1) as f64;
+                    profile.pricing = profile.pricing.recalibrated(mean);
+                }
+            }
+        }
+    }
+
+    /// Bids and schedules by what a proving pool's live workers offer (`pool`, read again as
+    /// workers come and go) instead of the machine's own resources: slots and memory are the
+    /// workers' in all, each version's throughput is the sum of its workers' (a node with three
+    /// workers bids for three times the work), its cost per PGU one worker's, and the largest
+    /// job the largest worker's memory. A version no live worker proves gets no bids. Returns
+    /// the jobs that start in the slots it adds.
+    pub fn set_pool(&mut self, pool: PoolCapacity) -> Vec<Action> {
+        let resources = crate::Resources {
+            cores: pool.slots.max(1) as u32,
+            memory_bytes: pool.memory_bytes,
+            cores_per_slot: 1,
+            gpus: 0,
+            gpu_memory_bytes: 0,
+        };
+        self.resources.set_resources(resources);
+        for (version, profile) in &mut self.config.profiles {
+            let Some(offer) = pool.versions.get(version).filter(|v| v.pgus_per_second > 0.0)
+            else {
+                continue;
+            };
+            profile.pgus_per_second = offer.pgus_per_second;
+            let mean = offer.pgus_per_second / offer.workers.max(1) as f64;
+            profile.pricing = profile.pricing.recalibrated(mean);
+        }
+        self.pool = Some(pool);
+        let mut out = Vec::new();
+        self.wake(&mut out);
+        out
+    }
+
+    /// What the pool's live workers offer, when the node coordinates one.
+    pub fn pool(&self) -> Option<&PoolCapacity> {
+        self.pool.as_ref()
+    }
+
+    /// The proving memory the largest job of `version` may take, bytes: the largest live
+    /// worker's that proves it when the node coordinates a pool (none if no live worker does),
+    /// the machine's otherwise.
+    pub fn job_memory_limit(&self, version: &str) -> u64 {
+        match &self.pool {
+            Some(pool) => pool.versions.get(version).map_or(0, |v| v.largest_memory_bytes),
+            None => self.resources.memory_bytes(),
         }
     }
 

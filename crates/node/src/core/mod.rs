@@ -44,5 +44,6 @@ pub use machine::NodeCore;
 pub use pricing::{CostPlus, PricingStrategy};
 pub use schedule::{Waiting, next_to_start};
 pub use types::{
-    Action, BidOutcome, Confirmation, CoreConfig, Event, GiveUp, VersionProfile, Work,
+    Action, BidOutcome, Confirmation, CoreConfig, Event, GiveUp, PoolCapacity, VersionCapacity,
+    VersionProfile, Work,
 };

@@ -326,3 +326,28 @@ impl Action {
         }
     }
 }
+
+/// What a proving pool's live workers offer, as the core bids and schedules by it in place of
+/// the machine's own resources (`[cluster]` in node.toml; see `crate::pool`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolCapacity {
+    /// Live workers.
+    pub workers: usize,
+    /// Proofs the live workers can run at once, in all.
+    pub slots: usize,
+    /// Their proving memory, in all, bytes.
+    pub memory_bytes: u64,
+    /// For each version some live worker proves: what the workers that prove it offer.
+    pub versions: BTreeMap<String, VersionCapacity>,
+}
+
+/// What the live workers that prove one version offer.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct VersionCapacity {
+    /// How many prove it.
+    pub workers: usize,
+    /// The proving memory of the largest of them, bytes: the largest job the pool holds.
+    pub largest_memory_bytes: u64,
+    /// Their throughput, in all, PGUs per second.
+    pub pgus_per_second: f64,
+}

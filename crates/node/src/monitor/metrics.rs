@@ -22,6 +22,11 @@
 //!   `node_bidder_bids_expired_total`, `node_bidder_requests_skipped_total`,
 //!   `node_earnings_total` (ledger units). Win rate = won / (won + lost).
 //!
+//! A proving pool's workers (when the node coordinates one; from [`NodeStatus`]):
+//! `node_pool_workers{state}`, and per worker (label `worker`, the operator's name for it)
+//! `node_pool_worker_up`, `node_pool_worker_heartbeat_age_seconds`, `node_pool_worker_tasks`,
+//! `node_pool_worker_pgus_per_second{version}`; `node_pool_task_retries_total` as tasks end.
+//!
 //! Recorded as they happen:
 //! - `node_prover_pgus_total` and the histogram `node_prover_proof_duration_seconds`: PGUs/s is
 //!   `rate(node_prover_pgus_total[5m])`, or `node_prover_pgus_total /
@@ -131,6 +136,19 @@ pub const CALIBRATION_SAMPLES: &str = "node_prover_calibration_samples";
 pub const CALIBRATION_IN_USE: &str = "node_prover_calibration_in_use";
 /// A finished proof's actual proving seconds over the estimate the node held for it.
 pub const ESTIMATE_ERROR_RATIO: &str = "node_prover_estimate_error_ratio";
+
+/// Workers of the node's proving pool, by state (label `state`: live, lost, stopped, refused).
+pub const POOL_WORKERS: &str = "node_pool_workers";
+/// Extra claims the pool's tasks needed (a lost lease, a refused or failed proof), since start.
+pub const POOL_TASK_RETRIES_TOTAL: &str = "node_pool_task_retries_total";
+/// A pool worker's age of its last heartbeat, seconds (label `worker`: the operator's name).
+pub const POOL_WORKER_HEARTBEAT_AGE_SECONDS: &str = "node_pool_worker_heartbeat_age_seconds";
+/// Tasks a pool worker holds (label `worker`).
+pub const POOL_WORKER_TASKS: &str = "node_pool_worker_tasks";
+/// A pool worker's measured throughput, PGUs per second (labels `worker`, `version`).
+pub const POOL_WORKER_PGUS_PER_SECOND: &str = "node_pool_worker_pgus_per_second";
+/// 1 while a pool worker is live (label `worker`).
+pub const POOL_WORKER_UP: &str = "node_pool_worker_up";
 
 /// Buckets of [`ESTIMATE_ERROR_RATIO`]: 1 is a perfect estimate; 2, a proof twice as slow.
 const RATIO_BUCKETS: &[f64] = &[0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0];
@@ -255,6 +273,19 @@ impl NodeMetrics {
         gauge(CALIBRATION_SAMPLES, Some(Unit::Count), "Proofs behind the measured throughput");
         gauge(CALIBRATION_IN_USE, None, "1 when the measured throughput prices and schedules");
         gauge(MARGIN, None, "Paid less proving cost since start, ledger units");
+        gauge(POOL_WORKERS, Some(Unit::Count), "Proving pool workers, by state");
+        gauge(
+            POOL_WORKER_HEARTBEAT_AGE_SECONDS,
+            Some(Unit::Seconds),
+            "Time since a pool worker's last heartbeat",
+        );
+        gauge(POOL_WORKER_TASKS, Some(Unit::Count), "Tasks a pool worker holds");
+        gauge(
+            POOL_WORKER_PGUS_PER_SECOND,
+            None,
+            "A pool worker's measured throughput, PGUs per second",
+        );
+        gauge(POOL_WORKER_UP, None, "1 while a pool worker is live");
         gauge(STAKE, None, "The prover's stake, ledger units");
         gauge(
             COLLATERAL_LOCKED,
@@ -274,6 +305,11 @@ impl NodeMetrics {
         counter(BIDDER_REQUESTS_SKIPPED_TOTAL, Some(Unit::Count), "Requests skipped");
         counter(EARNINGS_TOTAL, None, "Paid for accepted proofs, ledger units");
         counter(PROVER_PGUS_TOTAL, Some(Unit::Count), "PGUs proven");
+        counter(
+            POOL_TASK_RETRIES_TOTAL,
+            Some(Unit::Count),
+            "Extra claims pool tasks needed (lost lease, refused or failed proof)",
+        );
         counter(JOBS_TOTAL, Some(Unit::Count), "Jobs ended, by result (done, failed, closed)");
         counter(SKIPS_TOTAL, Some(Unit::Count), "Requests the bidder skipped, by reason");
         counter(BIDS_TOTAL, Some(Unit::Count), "Bids sent, by outcome (bid, refused)");
@@ -398,6 +434,22 @@ impl NodeMetrics {
                 self.gauge(COLLATERAL_LOCKED).set(collateral);
             }
         }
+        if let Some(workers) = &status.pool {
+            for state in ["live", "lost", "stopped", "refused"] {
+                let n = workers.iter().filter(|w| w.state == state).count();
+                self.gauge_with(POOL_WORKERS, &[("state", state.to_owned())]).set(n as f64);
+            }
+            for w in workers {
+                let labels = [("worker", w.id.clone())];
+                self.gauge_with(POOL_WORKER_HEARTBEAT_AGE_SECONDS, &labels).set(w.heartbeat_age_secs);
+                self.gauge_with(POOL_WORKER_TASKS, &labels).set(w.tasks.len() as f64);
+                self.gauge_with(POOL_WORKER_UP, &labels).set(flag(w.is_live()));
+                for (version, rate) in &w.pgus_per_second {
+                    let labels = [("worker", w.id.clone()), ("version", version.clone())];
+                    self.gauge_with(POOL_WORKER_PGUS_PER_SECOND, &labels).set(*rate);
+                }
+            }
+        }
         for c in &status.calibration {
             let labels = [("version", c.version.clone())];
             self.gauge_with(CONFIGURED_PGUS_PER_SECOND, &labels).set(c.configured_pgus_per_second);
@@ -405,6 +457,11 @@ impl NodeMetrics {
             self.gauge_with(CALIBRATION_SAMPLES, &labels).set(c.measured.samples as f64);
             self.gauge_with(CALIBRATION_IN_USE, &labels).set(flag(c.in_use));
         }
+    }
+
+    /// A pool task needed `extra` claims beyond its first.
+    pub fn pool_task_retried(&self, extra: u32) {
+        self.counter(POOL_TASK_RETRIES_TOTAL).increment(u64::from(extra));
     }
 
     /// A proof took `ratio` times the proving time the node estimated for it.

@@ -57,9 +57,20 @@ pub struct NodeHealth {
     metrics: NodeMetrics,
     last_reload: Mutex<Option<ConfigReload>>,
     economics: Mutex<Economics>,
+    pool: Mutex<Option<Vec<crate::pool::WorkerStatus>>>,
 }
 
 impl NodeHealth {
+    /// Keeps the latest reading of the proving pool's workers.
+    pub fn set_pool(&self, workers: Vec<crate::pool::WorkerStatus>) {
+        *self.pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(workers);
+    }
+
+    /// The latest reading of the proving pool's workers, when the node coordinates one.
+    pub fn pool(&self) -> Option<Vec<crate::pool::WorkerStatus>> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The node's own metrics registry, which `/metrics` renders.
     pub fn metrics(&self) -> &NodeMetrics {
         &self.metrics
@@ -214,6 +225,9 @@ pub struct NodeStatus {
     /// Each version's configured and measured throughput (self-calibration).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibration: Vec<crate::core::VersionCalibration>,
+    /// The proving pool's workers, when the node coordinates one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Vec<crate::pool::WorkerStatus>>,
     /// Active jobs, then the most recent finished ones.
     pub jobs: Vec<JobStatus>,
     /// The most recent bid decisions, newest first.

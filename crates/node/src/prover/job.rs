@@ -22,6 +22,7 @@ use crate::{
         JobResult,
         economics::{Entry, proving_cost},
     },
+    pool::{Coordinator, PoolError, PoolTask},
     store::{Job, JobState},
 };
 
@@ -201,7 +202,8 @@ impl NodeProver {
         self.advance(job, JobState::Executed).await
     }
 
-    /// Proves in the slot the core gave, abandoned at `until`; verifies the proof and writes it.
+    /// Proves in the slot the core gave (in-process, or by a worker of the node's pool),
+    /// abandoned at `until`; verifies the proof and writes it.
     async fn prove(
         &self,
         job: &mut Job,
@@ -211,8 +213,45 @@ impl NodeProver {
     ) -> Result<(), JobError> {
         let backend = self.backend(job)?;
         let mode = job.request.mode(backend.proof_modes()).map_err(JobError::Malformed)?;
+        let bundle = match self.ctx.pool.clone() {
+            Some(pool) => {
+                let files = (program, inputs);
+                self.prove_in_pool(&pool, job, &files, &backend, mode, until, cancel).await?
+            }
+            None => {
+                let bundle = self.prove_here(job, program, inputs.clone(), mode, until, cancel).await?;
+                // Never submit a proof that would be refused.
+                self.verify(job, &backend, &inputs, &bundle)
+                    .await
+                    .map_err(|reason| JobError::Backend { step: "own verification", reason })?;
+                bundle
+            }
+        };
+        write_atomically(&self.proof_path(job), &bundle.encode())
+            .await
+            .map_err(JobError::ProofWrite)?;
+        self.advance(job, JobState::Proved).await?;
+        if let Some(pool) = &self.ctx.pool
+            && let Err(e) = pool.taken(&job.id).await
+        {
+            tracing::warn!("the pool keeps the finished task until it is pruned: {e}");
+        }
+        Ok(())
+    }
+
+    /// Proves on this machine, and feeds the time to self-calibration.
+    async fn prove_here(
+        &self,
+        job: &Job,
+        program: std::sync::Arc<[u8]>,
+        inputs: std::sync::Arc<[u8]>,
+        mode: provernet_zkvm::ProofMode,
+        until: u64,
+        cancel: &CancellationToken,
+    ) -> Result<ProofBundle, JobError> {
+        let backend = self.backend(job)?;
         let gas_limit = job.request.gas_limit();
-        let prove_job = ProveJob { program, inputs: inputs.clone(), gas_limit, mode };
+        let prove_job = ProveJob { program, inputs, gas_limit, mode };
         let proving_at_start = self.ctx.core().proving();
         let started = Instant::now();
         let left = Duration::from_secs(until.saturating_sub(self.ctx.now()));
@@ -226,32 +265,122 @@ impl NodeProver {
                 return Err(JobError::DeadlinePassed);
             }
         };
-        let failed = |step, reason: String| JobError::Backend { step, reason };
-        let proof = proof.map_err(|e| failed("proving", e.to_string()))?;
+        let proof =
+            proof.map_err(|e| JobError::Backend { step: "proving", reason: e.to_string() })?;
         let elapsed = started.elapsed().as_secs_f64();
         self.ctx.health.metrics().proof_done(job.pgus(), elapsed);
         tracing::info!(pgus = job.pgus(), secs = format!("{elapsed:.2}"), "proved");
         self.calibrate(backend.version(), job.pgus(), elapsed, proving_at_start).await;
-        // The network's program id and outputs where its record has them; else the proof's own
-        // (checked by the network's verifier against the program it holds).
-        let program_id =
-            job.request.program_id().map_err(JobError::Malformed)?.unwrap_or(proof.program_id);
-        let outputs = PublicOutputs(
-            job.request.expected_outputs().map_or_else(|| proof.outputs.0.clone(), <[u8]>::to_vec),
+        Ok(ProofBundle::new(backend.version(), proof))
+    }
+
+    /// Queues the proof in the node's pool and takes a worker's back, checked here as the
+    /// network will check it; a proof that fails is refused and its task queued again for
+    /// another worker. The task is abandoned when the job stops or `until` passes.
+    #[allow(clippy::too_many_arguments)]
+    async fn prove_in_pool(
+        &self,
+        pool: &Coordinator,
+        job: &Job,
+        (program, inputs): &Files,
+        backend: &Arc<dyn ZkVm>,
+        mode: provernet_zkvm::ProofMode,
+        until: u64,
+        cancel: &CancellationToken,
+    ) -> Result<ProofBundle, JobError> {
+        let task = PoolTask {
+            id: job.id,
+            version: backend.version(),
+            mode,
+            program,
+            inputs,
+            gas_limit: job.request.gas_limit(),
+            pgus: job.pgus(),
+            memory_bytes: backend.proving_memory(job.pgus(), mode),
+            deadline: until,
+        };
+        let left = Duration::from_secs(until.saturating_sub(self.ctx.now()));
+        let deadline = tokio::time::Instant::now() + left;
+        let failed = |e: PoolError| JobError::Backend { step: "proving in the pool", reason: e.to_string() };
+        let outcome = async {
+            // The database may be restarting: queueing waits for it, as taking the proof does.
+            while let Err(e) = pool.enqueue(&task).await {
+                tracing::warn!("cannot queue the proof in the pool yet: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            tracing::info!("queued in the proving pool");
+            loop {
+                let handed = pool.proof(&task).await.map_err(failed)?;
+                match self.checked(job, backend, inputs, &handed.bundle).await {
+                    Ok(bundle) => return Ok::<_, JobError>((bundle, handed)),
+                    Err(reason) => pool
+                        .reject(&job.id, &handed.worker, handed.attempt, &reason)
+                        .await
+                        .map_err(failed)?,
+                }
+            }
+        };
+        let (bundle, handed) = tokio::select! {
+            r = outcome => r?,
+            () = cancel.cancelled() => {
+                let _ = pool.abandon(&job.id).await;
+                return Err(JobError::Cancelled("proving in the pool"));
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                let _ = pool.abandon(&job.id).await;
+                return Err(JobError::DeadlinePassed);
+            }
+        };
+        let metrics = self.ctx.health.metrics();
+        metrics.proof_done(job.pgus(), handed.secs);
+        metrics.pool_task_retried(handed.attempt.saturating_sub(1));
+        let cost = proving_cost(self.ctx.config().bidding.cost_per_hour.get(), handed.secs);
+        let busy = Entry::Proved { busy_secs: handed.secs, cost };
+        self.ctx.health.record_economics(self.ctx.now(), busy);
+        tracing::info!(
+            worker = %handed.worker,
+            attempt = handed.attempt,
+            secs = format!("{:.2}", handed.secs),
+            "proved by the pool"
         );
-        let bundle = ProofBundle::new(backend.version(), proof);
-        // Never submit a proof that would be refused.
-        let proof_bytes = bundle.proof.clone();
-        tokio::task::spawn_blocking(move || {
-            backend.verify(&program_id, &inputs, &outputs, &proof_bytes)
-        })
-        .await
-        .map_err(|e| failed("own verification", format!("panicked: {e}")))?
-        .map_err(|e| failed("own verification", e.to_string()))?;
-        write_atomically(&self.proof_path(job), &bundle.encode())
+        Ok(bundle)
+    }
+
+    /// A worker's bundle, if it proves what the job asks and verifies.
+    async fn checked(
+        &self,
+        job: &Job,
+        backend: &Arc<dyn ZkVm>,
+        inputs: &Arc<[u8]>,
+        bytes: &[u8],
+    ) -> Result<ProofBundle, String> {
+        let bundle = ProofBundle::decode(bytes).map_err(|e| e.to_string())?;
+        self.verify(job, backend, inputs, &bundle).await?;
+        Ok(bundle)
+    }
+
+    /// Whether `bundle` proves what the job asks: its version, the network's program id and
+    /// outputs where its record has them (else the proof's own, checked by the network's
+    /// verifier against the program it holds), and the backend's verification.
+    async fn verify(
+        &self,
+        job: &Job,
+        backend: &Arc<dyn ZkVm>,
+        inputs: &Arc<[u8]>,
+        bundle: &ProofBundle,
+    ) -> Result<(), String> {
+        let program_id = job.request.program_id()?.unwrap_or(bundle.program_id);
+        let outputs = job.request.expected_outputs().map_or_else(|| bundle.outputs.0.clone(), <[u8]>::to_vec);
+        bundle
+            .check_claims(backend.version(), &program_id, &outputs)
+            .map_err(|e| e.to_string())?;
+        let (backend, inputs, proof) = (backend.clone(), inputs.clone(), bundle.proof.clone());
+        let outputs = PublicOutputs(outputs);
+        tokio::task::spawn_blocking(move || backend.verify(&program_id, &inputs, &outputs, &proof))
             .await
-            .map_err(JobError::ProofWrite)?;
-        self.advance(job, JobState::Proved).await
+            .map_err(|e| format!("verification panicked: {e}"))?
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Feeds a proof's time to self-calibration, records how far the estimate was off, and
