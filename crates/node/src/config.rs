@@ -487,7 +487,9 @@ impl NodeConfig {
             )));
         }
         let c = &self.cluster;
-        if c.enabled() && !["postgres://", "postgresql://"].iter().any(|p| c.database_url.starts_with(p)) {
+        if c.enabled()
+            && !["postgres://", "postgresql://"].iter().any(|p| c.database_url.starts_with(p))
+        {
             return Err(ConfigError::Invalid(
                 "cluster.database_url must be a postgres:// URL (or empty: no proving pool)".into(),
             ));

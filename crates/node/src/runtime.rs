@@ -141,7 +141,8 @@ pub async fn launch_with_clock(
         }
     };
     let (commands, receiver) = mpsc::unbounded_channel();
-    let pool = ctx.pool.clone().map(|pool| tokio::spawn(watch_pool(ctx.clone(), pool, commands.clone())));
+    let pool =
+        ctx.pool.clone().map(|pool| tokio::spawn(watch_pool(ctx.clone(), pool, commands.clone())));
     let prover = NodeProver::new(ctx.clone());
     let proving = tokio::spawn(prover.clone().run(receiver));
     let (subscribed_tx, mut subscribed) = watch::channel(false);

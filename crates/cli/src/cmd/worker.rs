@@ -74,22 +74,18 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let mut system = sysinfo::System::new();
     system.refresh_memory();
     let resources = Resources {
-        cores: args.cores.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
-        }),
-        memory_bytes: args.memory_gib.map_or_else(
-            || system.total_memory().saturating_sub(RESERVED_MEMORY),
-            |gib| gib << 30,
-        ),
+        cores: args
+            .cores
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
+        memory_bytes: args
+            .memory_gib
+            .map_or_else(|| system.total_memory().saturating_sub(RESERVED_MEMORY), |gib| gib << 30),
         cores_per_slot: args.cores_per_slot,
         gpus: 0,
         gpu_memory_bytes: 0,
     };
-    let id = args
-        .id
-        .clone()
-        .or_else(sysinfo::System::host_name)
-        .unwrap_or_else(|| "worker".to_owned());
+    let id =
+        args.id.clone().or_else(sysinfo::System::host_name).unwrap_or_else(|| "worker".to_owned());
     let backends = ZkVmRegistry::with_default_backends();
     let pgus_per_second = rates(&backends, args.pgus_per_second).await?;
     let config = WorkerConfig {
@@ -115,7 +111,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
             std::process::exit(130);
         })
     };
-    let worker = Worker::register(config, backends, &shutdown).await.context("cannot join the pool")?;
+    let worker =
+        Worker::register(config, backends, &shutdown).await.context("cannot join the pool")?;
     println!("worker    {id} proves {} for the pool", worker.versions().join(", "));
     let result = Arc::new(worker).run(shutdown).await.context("the worker failed");
     signal.abort();

@@ -17,13 +17,13 @@ use provernet_types::{Address, NetworkClient, RequestId, proto};
 use crate::procs::{Proc, provernet};
 
 /// The longest any one step may take on a loaded 2-core machine, short of a hang.
-const STEP: Duration = Duration::from_secs(90);
+pub(crate) const STEP: Duration = Duration::from_secs(90);
 /// What `node register --faucet` draws (the network's default faucet limit).
 const FAUCET: u128 = 1_000_000_000_000;
 const STAKE: u128 = 1_000_000_000;
 
 /// `request submit` with room for the nodes' prices and a deadline that survives a restart.
-const SUBMIT: [&str; 8] = [
+pub(crate) const SUBMIT: [&str; 8] = [
     "request",
     "submit",
     "--deadline-secs",
@@ -34,12 +34,12 @@ const SUBMIT: [&str; 8] = [
     "1000",
 ];
 
-fn program(name: &str) -> PathBuf {
+pub(crate) fn program(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../programs").join(name)
 }
 
 /// Runs `command` to completion (bounded); returns stdout, panicking with stderr on failure.
-fn ok(mut command: Command) -> String {
+pub(crate) fn ok(mut command: Command) -> String {
     let out = command.output().unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     assert!(out.status.success(), "{command:?} failed: {}{}", text(&out.stdout), text(&out.stderr));
@@ -48,8 +48,8 @@ fn ok(mut command: Command) -> String {
 
 /// A node's folder: config and key from `provernet node init`, registered with stake.
 pub(crate) struct NodeDir {
-    dir: PathBuf,
-    address: Address,
+    pub(crate) dir: PathBuf,
+    pub(crate) address: Address,
 }
 
 impl NodeDir {
@@ -101,7 +101,13 @@ impl NodeDir {
 
     /// Starts `provernet node run`; returns once it follows the network, with its monitor URL.
     pub(crate) fn run(&self) -> (Proc, String) {
+        self.run_with(&[])
+    }
+
+    /// [`Self::run`] with more flags.
+    pub(crate) fn run_with(&self, extra: &[&str]) -> (Proc, String) {
         let mut c = self.cmd("run");
+        c.args(extra);
         c.args(["--set", "monitor.listen=127.0.0.1:0", "--set", "proving.memory_gib=4"])
             .env("PROVERNET_NODE_PROVING_PGUS_PER_SECOND", "3000");
         let node = Proc::spawn(c);
@@ -180,7 +186,7 @@ impl RequesterCli {
     }
 }
 
-fn status_json(monitor: &str) -> serde_json::Value {
+pub(crate) fn status_json(monitor: &str) -> serde_json::Value {
     let out = ok({
         let mut c = provernet();
         c.args(["node", "status", "--json", "--monitor", monitor]);

@@ -5,6 +5,7 @@ mod calibrate;
 mod e2e;
 mod local;
 mod observability;
+mod pool;
 mod procs;
 mod requester;
 mod status;

@@ -112,7 +112,9 @@ impl NodeCore {
         if let Some(pool) = self.pool.clone() {
             let profiles = &mut self.config.profiles;
             for (version, offer) in &pool.versions {
-                if let Some(profile) = profiles.get_mut(version).filter(|_| offer.pgus_per_second > 0.0) {
+                if let Some(profile) =
+                    profiles.get_mut(version).filter(|_| offer.pgus_per_second > 0.0)
+                {
                     profile.pgus_per_second = offer.pgus_per_second;
                     let mean = offer.pgus_per_second / offer.workers.max(1) as f64;
                     profile.pricing = profile.pricing.recalibrated(mean);
@@ -137,8 +139,7 @@ impl NodeCore {
         };
         self.resources.set_resources(resources);
         for (version, profile) in &mut self.config.profiles {
-            let Some(offer) = pool.versions.get(version).filter(|v| v.pgus_per_second > 0.0)
-            else {
+            let Some(offer) = pool.versions.get(version).filter(|v| v.pgus_per_second > 0.0) else {
                 continue;
             };
             profile.pgus_per_second = offer.pgus_per_second;

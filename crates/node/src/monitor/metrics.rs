@@ -441,7 +441,8 @@ impl NodeMetrics {
             }
             for w in workers {
                 let labels = [("worker", w.id.clone())];
-                self.gauge_with(POOL_WORKER_HEARTBEAT_AGE_SECONDS, &labels).set(w.heartbeat_age_secs);
+                self.gauge_with(POOL_WORKER_HEARTBEAT_AGE_SECONDS, &labels)
+                    .set(w.heartbeat_age_secs);
                 self.gauge_with(POOL_WORKER_TASKS, &labels).set(w.tasks.len() as f64);
                 self.gauge_with(POOL_WORKER_UP, &labels).set(flag(w.is_live()));
                 for (version, rate) in &w.pgus_per_second {

@@ -285,9 +285,12 @@ impl Coordinator {
         let last = || last_error.clone().unwrap_or_else(|| "no error recorded".into());
         match state.as_str() {
             "proved" => {
-                let worker: String = row.try_get::<Option<String>, _>("worker_id")?.unwrap_or_default();
-                let bundle: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("proof")?.unwrap_or_default();
-                let mac: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("proof_mac")?.unwrap_or_default();
+                let worker: String =
+                    row.try_get::<Option<String>, _>("worker_id")?.unwrap_or_default();
+                let bundle: Vec<u8> =
+                    row.try_get::<Option<Vec<u8>>, _>("proof")?.unwrap_or_default();
+                let mac: Vec<u8> =
+                    row.try_get::<Option<Vec<u8>>, _>("proof_mac")?.unwrap_or_default();
                 let attempt = attempts.max(0) as u32;
                 if !self.secret.verify_hand_back(&task.id, attempt, &bundle, &mac) {
                     let reason = "its proof does not carry the cluster secret's MAC";
@@ -297,11 +300,15 @@ impl Coordinator {
                 let secs: f64 = row.try_get::<Option<f64>, _>("prove_secs")?.unwrap_or(0.0);
                 Ok(Some(HandedBack { worker, attempt, bundle, secs }))
             }
-            "failed" => Err(PoolError::Task(format!("failed after {attempts} attempts: {}", last()))),
+            "failed" => {
+                Err(PoolError::Task(format!("failed after {attempts} attempts: {}", last())))
+            }
             "abandoned" => Err(PoolError::Task("the task was abandoned".into())),
             "queued" | "claimed" => {
                 if row.try_get::<bool, _>("blob_fault")? {
-                    tracing::warn!("a worker found the task's artifacts corrupt: writing them again");
+                    tracing::warn!(
+                        "a worker found the task's artifacts corrupt: writing them again"
+                    );
                     self.put_blob(task.program).await?;
                     self.put_blob(task.inputs).await?;
                     sqlx::query("UPDATE pool_tasks SET blob_fault = false WHERE request_id = $1")

@@ -188,8 +188,8 @@ impl ClusterSecret {
     }
 
     /// The MAC a worker hands a proof back with: the request, the attempt it answers, the
-    /// bundle.
-    fn hand_back_mac(&self, id: &RequestId, attempt: u32, bundle: &[u8]) -> [u8; 32] {
+    /// bundle (public for workers written elsewhere, and for tests that play a rogue one).
+    pub fn hand_back_mac(&self, id: &RequestId, attempt: u32, bundle: &[u8]) -> [u8; 32] {
         self.mac(&[id.as_bytes(), &attempt.to_le_bytes(), bundle])
     }
 
@@ -198,8 +198,8 @@ impl ClusterSecret {
         self.verify(&[id.as_bytes(), &attempt.to_le_bytes(), bundle], mac)
     }
 
-    /// The MAC a worker registers with.
-    fn registration_mac(&self, worker: &str) -> [u8; 32] {
+    /// The MAC a worker registers with (public as [`Self::hand_back_mac`] is).
+    pub fn registration_mac(&self, worker: &str) -> [u8; 32] {
         self.mac(&[b"register", worker.as_bytes()])
     }
 }

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS pool_workers (
     slots        INT NOT NULL,
     memory_bytes BIGINT NOT NULL,
     gpus         INT NOT NULL,
-    rates        JSONB NOT NULL,
+    rates        TEXT NOT NULL,
     started_at   TIMESTAMPTZ NOT NULL,
     heartbeat_at TIMESTAMPTZ NOT NULL,
     stopped      BOOLEAN NOT NULL DEFAULT false,

@@ -138,7 +138,8 @@ impl Worker {
         if digest != config.secret.digest() {
             return Err(PoolError::WrongSecret);
         }
-        let mine = if config.versions.is_empty() { backends.versions() } else { config.versions.clone() };
+        let mine =
+            if config.versions.is_empty() { backends.versions() } else { config.versions.clone() };
         let versions: Vec<String> =
             mine.iter().filter(|v| node_versions.contains(v)).cloned().collect();
         if versions.is_empty() {
@@ -333,13 +334,12 @@ impl Worker {
     }
 
     async fn beat(&self, started: Instant) -> Result<(), PoolError> {
-        let updated = sqlx::query(
-            "UPDATE pool_workers SET heartbeat_at = now(), rates = $2 WHERE id = $1",
-        )
-        .bind(&self.config.id)
-        .bind(self.rates_json())
-        .execute(&self.db)
-        .await?;
+        let updated =
+            sqlx::query("UPDATE pool_workers SET heartbeat_at = now(), rates = $2 WHERE id = $1")
+                .bind(&self.config.id)
+                .bind(self.rates_json())
+                .execute(&self.db)
+                .await?;
         if updated.rows_affected() == 0 {
             self.upsert().await?;
         }
@@ -437,7 +437,8 @@ impl Worker {
     ) -> Result<(Vec<u8>, f64), Failure> {
         let program = self.blob(&claim.program).await?;
         let inputs = self.blob(&claim.inputs).await?;
-        let backend = self.backends.get(&claim.version).map_err(|e| Failure::Proving(e.to_string()))?;
+        let backend =
+            self.backends.get(&claim.version).map_err(|e| Failure::Proving(e.to_string()))?;
         let job = ProveJob {
             program,
             inputs: inputs.clone(),
@@ -447,7 +448,13 @@ impl Worker {
         let started = Instant::now();
         let proof = prove_async(backend.clone(), job, cancel.clone(), Arc::new(|_| {}))
             .await
-            .map_err(|e| if cancel.is_cancelled() { Failure::Cancelled } else { Failure::Proving(e.to_string()) })?;
+            .map_err(|e| {
+                if cancel.is_cancelled() {
+                    Failure::Cancelled
+                } else {
+                    Failure::Proving(e.to_string())
+                }
+            })?;
         let secs = started.elapsed().as_secs_f64();
         // Never hand back a proof the node would refuse.
         let checked = proof.clone();
@@ -477,11 +484,12 @@ impl Worker {
         {
             return Ok(bytes.into());
         }
-        let bytes: Option<Vec<u8>> = sqlx::query_scalar("SELECT bytes FROM pool_blobs WHERE id = $1")
-            .bind(id.as_bytes().to_vec())
-            .fetch_optional(&self.db)
-            .await
-            .map_err(|e| Failure::Proving(format!("cannot read artifact {id}: {e}")))?;
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT bytes FROM pool_blobs WHERE id = $1")
+                .bind(id.as_bytes().to_vec())
+                .fetch_optional(&self.db)
+                .await
+                .map_err(|e| Failure::Proving(format!("cannot read artifact {id}: {e}")))?;
         let Some(bytes) = bytes else {
             return Err(Failure::Artifact(format!("artifact {id} is missing from the pool")));
         };
@@ -536,7 +544,12 @@ impl Worker {
 
     /// Gives a claim back to the queue with `reason` (its attempt stays counted); a corrupt or
     /// missing artifact asks the node to write it again.
-    async fn give_back(&self, claim: &Claim, reason: &str, artifact: bool) -> Result<(), PoolError> {
+    async fn give_back(
+        &self,
+        claim: &Claim,
+        reason: &str,
+        artifact: bool,
+    ) -> Result<(), PoolError> {
         tracing::warn!("giving the task back: {reason}");
         must_land(|| async {
             sqlx::query(

@@ -219,7 +219,8 @@ impl NodeProver {
                 self.prove_in_pool(&pool, job, &files, &backend, mode, until, cancel).await?
             }
             None => {
-                let bundle = self.prove_here(job, program, inputs.clone(), mode, until, cancel).await?;
+                let bundle =
+                    self.prove_here(job, program, inputs.clone(), mode, until, cancel).await?;
                 // Never submit a proof that would be refused.
                 self.verify(job, &backend, &inputs, &bundle)
                     .await
@@ -301,7 +302,8 @@ impl NodeProver {
         };
         let left = Duration::from_secs(until.saturating_sub(self.ctx.now()));
         let deadline = tokio::time::Instant::now() + left;
-        let failed = |e: PoolError| JobError::Backend { step: "proving in the pool", reason: e.to_string() };
+        let failed =
+            |e: PoolError| JobError::Backend { step: "proving in the pool", reason: e.to_string() };
         let outcome = async {
             // The database may be restarting: queueing waits for it, as taking the proof does.
             while let Err(e) = pool.enqueue(&task).await {
@@ -370,10 +372,9 @@ impl NodeProver {
         bundle: &ProofBundle,
     ) -> Result<(), String> {
         let program_id = job.request.program_id()?.unwrap_or(bundle.program_id);
-        let outputs = job.request.expected_outputs().map_or_else(|| bundle.outputs.0.clone(), <[u8]>::to_vec);
-        bundle
-            .check_claims(backend.version(), &program_id, &outputs)
-            .map_err(|e| e.to_string())?;
+        let outputs =
+            job.request.expected_outputs().map_or_else(|| bundle.outputs.0.clone(), <[u8]>::to_vec);
+        bundle.check_claims(backend.version(), &program_id, &outputs).map_err(|e| e.to_string())?;
         let (backend, inputs, proof) = (backend.clone(), inputs.clone(), bundle.proof.clone());
         let outputs = PublicOutputs(outputs);
         tokio::task::spawn_blocking(move || backend.verify(&program_id, &inputs, &outputs, &proof))

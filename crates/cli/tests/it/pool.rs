@@ -1,0 +1,369 @@
+//! The proving pool as processes of the built binary over a real PostgreSQL: `provernet
+//! network`, one `provernet node run` with `[cluster]`, `provernet worker`s, and the requester
+//! commands, on loopback ports chosen at run time. The test also plays a rogue worker through
+//! SQL (it knows the cluster secret, as a worker that proves wrongly would) and corrupts an
+//! artifact in the pool.
+//!
+//! `#[ignore]`d in `cargo test --workspace`, as they need PostgreSQL; `.ci/run` installs and
+//! starts it and runs them: `PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --workspace
+//! --test it -- --ignored pool::`.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use provernet_node::pool::{ClusterSecret, Coordinator};
+use provernet_types::{NetworkClient, RequestId, proto};
+use sqlx::{Connection, PgPool};
+
+use crate::{
+    e2e::{NetworkProc, NodeDir, RequesterCli, STEP, SUBMIT, ok, program, status_json},
+    procs::{Proc, provernet},
+};
+
+/// The lease the tests' node gives a claim: a killed worker's task is claimable 3 s later.
+const LEASE_SECS: &str = "3";
+
+/// A fresh database on the test PostgreSQL (`PROVERNET_TEST_POSTGRES_URL`, which `.ci/run`
+/// sets), left for the CI machine to discard.
+async fn fresh_database() -> String {
+    let admin = std::env::var("PROVERNET_TEST_POSTGRES_URL").expect(
+        "PROVERNET_TEST_POSTGRES_URL names a PostgreSQL these tests may create databases on \
+         (.ci/run sets it up)",
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!("pn_pool_{}_{nanos}", std::process::id());
+    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+fn write_secret(path: &Path) {
+    ok({
+        let mut c = provernet();
+        c.arg("worker").arg("--write-secret").arg(path);
+        c
+    });
+}
+
+/// `provernet worker` as `id`, one proof at a time, started and registered.
+fn worker(root: &Path, database: &str, secret: &Path, id: &str) -> Proc {
+    let proc = Proc::spawn(worker_cmd(root, database, secret, id));
+    let line = proc.line_after("worker    ", STEP);
+    assert!(line.starts_with(&format!("{id} proves")), "{line}");
+    proc
+}
+
+fn worker_cmd(root: &Path, database: &str, secret: &Path, id: &str) -> Command {
+    let mut c = provernet();
+    c.args(["worker", "--database-url", database, "--id", id, "--cores", "1"])
+        .args(["--memory-gib", "4", "--pgus-per-second", "3000"])
+        .arg("--secret-file")
+        .arg(secret)
+        .arg("--data-dir")
+        .arg(root.join(id));
+    c
+}
+
+/// Waits (bounded) until `check` holds, reading the pool's tables.
+async fn until<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + STEP;
+    while !check().await {
+        assert!(Instant::now() < end, "not in time: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn task_field(db: &PgPool, id: &RequestId, column: &str) -> Option<String> {
+    let sql = format!("SELECT {column}::text FROM pool_tasks WHERE request_id = $1");
+    sqlx::query_scalar::<_, Option<String>>(&sql)
+        .bind(id.as_bytes().to_vec())
+        .fetch_optional(db)
+        .await
+        .unwrap()
+        .flatten()
+}
+
+fn submit(requester: &RequesterCli, name: &str, inputs: Option<&Path>) -> RequestId {
+    ok({
+        let mut c = requester.cmd(&SUBMIT);
+        c.arg(program(name));
+        if let Some(inputs) = inputs {
+            c.arg("--inputs").arg(inputs);
+        }
+        c
+    })
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+/// Waits until `id` is fulfilled and checks its proof with `request get`.
+fn fulfilled_and_verified(requester: &RequesterCli, root: &Path, id: &RequestId) {
+    ok(requester.cmd(&["request", "wait", &id.to_string(), "--timeout-secs", "300"]));
+    let proof = root.join(format!("{id}.proof"));
+    let out = ok({
+        let mut c = requester.cmd(&["request", "get", &id.to_string()]);
+        c.arg("--output").arg(&proof);
+        c
+    });
+    assert!(out.contains("verified"), "{out}");
+}
+
+async fn metric(monitor: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{monitor}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+/// The node's pool node config: cluster on `database`, a short lease, room for retries.
+fn pool_flags<'a>(database: &'a str, secret: &'a Path) -> Vec<String> {
+    vec![
+        "--set".into(),
+        format!("cluster.database_url={database}"),
+        "--set".into(),
+        format!("cluster.secret_file={}", secret.display()),
+        "--set".into(),
+        format!("cluster.lease_secs={LEASE_SECS}"),
+        "--set".into(),
+        "cluster.max_attempts=4".into(),
+    ]
+}
+
+/// Plays a live worker through SQL (what any process with the database and the secret can
+/// do): registered with the secret's MAC and heartbeating until dropped.
+struct RogueWorker {
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl RogueWorker {
+    async fn register(db: &PgPool, secret: &ClusterSecret) -> Self {
+        sqlx::query(
+            "INSERT INTO pool_workers (id, host, auth, versions, cores, slots, memory_bytes, gpus,
+                 rates, started_at, heartbeat_at)
+             VALUES ('rogue', 'test', $1, ARRAY['miden-0.23'], 1, 1, $2, 0,
+                 '{\"miden-0.23\": 3000}', now(), now())",
+        )
+        .bind(secret.registration_mac("rogue").to_vec())
+        .bind(4_i64 << 30)
+        .execute(db)
+        .await
+        .unwrap();
+        let db = db.clone();
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                let _ =
+                    sqlx::query("UPDATE pool_workers SET heartbeat_at = now() WHERE id = 'rogue'")
+                        .execute(&db)
+                        .await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        Self { heartbeat }
+    }
+
+    /// Claims `id` as the real claim does and hands back `bundle` with a valid MAC.
+    async fn claim_and_hand_back(
+        db: &PgPool,
+        secret: &ClusterSecret,
+        id: &RequestId,
+        bundle: &[u8],
+    ) {
+        let attempt: i32 = sqlx::query_scalar(
+            "UPDATE pool_tasks SET state = 'claimed', worker_id = 'rogue',
+                 attempts = attempts + 1, lease_until = now() + interval '30 seconds'
+             WHERE request_id = $1 AND state = 'queued' RETURNING attempts",
+        )
+        .bind(id.as_bytes().to_vec())
+        .fetch_one(db)
+        .await
+        .unwrap();
+        let mac = secret.hand_back_mac(id, attempt as u32, bundle);
+        sqlx::query(
+            "UPDATE pool_tasks SET state = 'proved', proof = $2, proof_mac = $3, prove_secs = 1
+             WHERE request_id = $1 AND worker_id = 'rogue'",
+        )
+        .bind(id.as_bytes().to_vec())
+        .bind(bundle)
+        .bind(mac.to_vec())
+        .execute(db)
+        .await
+        .unwrap();
+        sqlx::query("SELECT pg_notify('provernet_pool_done', '')").execute(db).await.unwrap();
+    }
+}
+
+impl Drop for RogueWorker {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --test it -- --ignored pool:: (.ci/run runs it)"]
+async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_and_a_killed_worker()
+{
+    let root = tempfile::tempdir().unwrap();
+    let database = fresh_database().await;
+    let db = PgPool::connect(&database).await.unwrap();
+    let secret_file = root.path().join("cluster.secret");
+    write_secret(&secret_file);
+    let secret = ClusterSecret::read(&secret_file).unwrap();
+
+    let network = NetworkProc::start(root.path(), false);
+    let client = NetworkClient::connect(&network.url, Duration::from_secs(5)).await.unwrap();
+    let node = NodeDir::init(root.path(), "node", &network.url, "200000000");
+    let flags = pool_flags(&database, &secret_file);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (mut node_proc, monitor) = node.run_with(&flags);
+    let requester = RequesterCli::new(root.path(), &network.url);
+    let funded: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
+
+    // With no worker, the pool holds nothing (the node bids on nothing).
+    until("the node reads the empty pool", || async {
+        status_json(&monitor)["status"]["pool"] == serde_json::json!([])
+    })
+    .await;
+
+    // A rogue worker: the node bids on its capacity, and the test takes the task and hands
+    // back a proof of another run (valid MAC, wrong proof).
+    let rogue = RogueWorker::register(&db, &secret).await;
+    until("the node sees the rogue live", || async {
+        status_json(&monitor)["status"]["pool"][0]["state"] == "live"
+    })
+    .await;
+    let first = submit(&requester, "fib", None);
+    until("the node queues the task", || async {
+        task_field(&db, &first, "state").await.as_deref() == Some("queued")
+    })
+    .await;
+    let wrong = b"PNPROOF1 not a proof bundle at all".to_vec();
+    RogueWorker::claim_and_hand_back(&db, &secret, &first, &wrong).await;
+    until("the node refuses the rogue's proof and queues the task again", || async {
+        task_field(&db, &first, "state").await.as_deref() == Some("queued")
+            && task_field(&db, &first, "excluded").await.as_deref() == Some("{rogue}")
+    })
+    .await;
+    let why = task_field(&db, &first, "last_error").await.unwrap();
+    assert!(why.contains("rogue's proof was refused"), "{why}");
+
+    // The task's inputs are corrupted in the pool before a real worker reads them.
+    sqlx::query(
+        "UPDATE pool_blobs SET bytes = 'garbage'
+         WHERE id = (SELECT inputs FROM pool_tasks WHERE request_id = $1)",
+    )
+    .bind(first.as_bytes().to_vec())
+    .execute(&db)
+    .await
+    .unwrap();
+    let mut one = worker(root.path(), &database, &secret_file, "w1");
+    fulfilled_and_verified(&requester, root.path(), &first);
+    // Three claims: the rogue's, the corrupt artifact's, the proof.
+    assert_eq!(metric(&monitor, "node_pool_task_retries_total").await, 2.0);
+    drop(rogue);
+
+    // A second worker; the one holding the larger request is killed mid-proof: its task is
+    // claimed again after the lease, and every request is fulfilled once.
+    let mut two = worker(root.path(), &database, &secret_file, "w2");
+    let inputs = root.path().join("big.json");
+    std::fs::write(&inputs, r#"{"stack": [2000, 1, 2, 3, 4]}"#).unwrap();
+    let big = submit(&requester, "hashchain", Some(&inputs));
+    let small: Vec<RequestId> = (0..3).map(|_| submit(&requester, "fib", None)).collect();
+    until("a worker claims the larger request", || async {
+        task_field(&db, &big, "state").await.as_deref() == Some("claimed")
+    })
+    .await;
+    let holder = task_field(&db, &big, "worker_id").await.unwrap();
+    let (killed, survivor) = if holder == "w1" { (&mut one, "w2") } else { (&mut two, "w1") };
+    killed.kill();
+    for id in std::iter::once(&big).chain(&small) {
+        fulfilled_and_verified(&requester, root.path(), id);
+    }
+    assert!(
+        metric(&monitor, "node_pool_task_retries_total").await >= 3.0,
+        "the killed claim counted"
+    );
+    let status = status_json(&monitor);
+    let workers = status["status"]["pool"].as_array().unwrap();
+    let state = |id: &str| {
+        workers.iter().find(|w| w["id"] == id).map(|w| w["state"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(state(&holder).as_deref(), Some("lost"), "{status}");
+    assert_eq!(state(survivor).as_deref(), Some("live"), "{status}");
+    assert_eq!(state("rogue").as_deref(), Some("lost"), "{status}");
+
+    // The node SIGKILLed while a worker holds its task: the worker hands the proof back, and
+    // the restarted node submits it once.
+    let last = submit(&requester, "hashchain", Some(&inputs));
+    until("the survivor claims the last request", || async {
+        task_field(&db, &last, "state").await.as_deref() == Some("claimed")
+    })
+    .await;
+    node_proc.kill();
+    until("the survivor hands the proof back with the node down", || async {
+        task_field(&db, &last, "state").await.as_deref() == Some("proved")
+    })
+    .await;
+    let (restarted, _) = node.run_with(&flags);
+    fulfilled_and_verified(&requester, root.path(), &last);
+
+    // Each request paid once: what the requester spent is what the network says it paid.
+    let mut paid = 0u128;
+    for id in [first, big, last].iter().chain(&small) {
+        let request = client.proof_request(id).await.unwrap();
+        assert_eq!(request.status, proto::RequestStatus::Fulfilled as i32);
+        paid += request.paid.parse::<u128>().unwrap();
+    }
+    let left: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
+    assert_eq!(funded - left, paid, "every request was paid exactly once");
+    drop((restarted, one, two, network));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --test it -- --ignored pool:: (.ci/run runs it)"]
+async fn a_worker_with_a_wrong_secret_or_an_unknown_version_is_refused_with_the_reason() {
+    let root = tempfile::tempdir().unwrap();
+    let database = fresh_database().await;
+    let node_secret = root.path().join("node.secret");
+    write_secret(&node_secret);
+    let _pool = Coordinator::open(
+        &database,
+        ClusterSecret::read(&node_secret).unwrap(),
+        "0x0000000000000000000000000000000000000001",
+        &["miden-0.23".to_owned()],
+        3,
+        3,
+    )
+    .await
+    .unwrap();
+    let refused = |secret: &PathBuf, extra: &[&str]| {
+        let mut c = worker_cmd(root.path(), &database, secret, "w");
+        c.args(extra);
+        let out = c.output().unwrap();
+        assert!(!out.status.success(), "{c:?} was not refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let other = root.path().join("other.secret");
+    write_secret(&other);
+    let error = refused(&other, &[]);
+    assert!(error.contains("[PN-POOL-SECRET]"), "{error}");
+    let error = refused(&node_secret, &["--versions", "zkvm-9"]);
+    assert!(error.contains("[PN-POOL-VERSION]") && error.contains("zkvm-9"), "{error}");
+    let short = root.path().join("short.secret");
+    std::fs::write(&short, "tiny").unwrap();
+    let error = refused(&short, &[]);
+    assert!(error.contains("at least 16"), "{error}");
+}
