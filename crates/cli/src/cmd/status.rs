@@ -265,6 +265,33 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
         }
     }
 
+    if let Some(workers) = &s.pool {
+        let _ = writeln!(out, "\nproving pool");
+        if workers.is_empty() {
+            let _ = writeln!(out, "  no worker has registered (start `provernet worker`)");
+        } else {
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<8} {:>5} {:>9} {:>12} {:>9}  TASKS",
+                "WORKER", "STATE", "SLOTS", "MEM GIB", "PGUS/S", "HEARTBEAT"
+            );
+            for w in workers {
+                let rate: f64 = w.pgus_per_second.values().sum();
+                let _ = writeln!(
+                    out,
+                    "  {:<16} {:<8} {:>5} {:>9.1} {:>12.0} {:>8.0}s  {}",
+                    w.id,
+                    w.state,
+                    w.slots,
+                    w.memory_bytes as f64 / f64::from(1u32 << 30),
+                    rate,
+                    w.heartbeat_age_secs,
+                    if w.tasks.is_empty() { "-".to_owned() } else { w.tasks.join(", ") }
+                );
+            }
+        }
+    }
+
     let _ = writeln!(out, "\njobs");
     if s.jobs.is_empty() {
         let _ = writeln!(out, "  none");

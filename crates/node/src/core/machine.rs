@@ -589,7 +589,7 @@ mod tests {
     use super::*;
     use crate::{
         Resources,
-        core::{CostPlus, Event, ProofTiming},
+        core::{CostPlus, Event, PoolCapacity, ProofTiming},
     };
 
     const V: &str = "miden-0.23";
@@ -851,5 +851,72 @@ mod tests {
         let mut restarted = core_with(2, 1);
         restarted.restore_calibration(V, core.throughput(V).unwrap());
         assert_eq!(restarted.proving_secs(V, 10_000), Some(2.0));
+    }
+
+    fn pool_of(workers: usize) -> PoolCapacity {
+        let capacity = crate::core::VersionCapacity {
+            workers,
+            largest_memory_bytes: if workers == 0 { 0 } else { 16 << 30 },
+            pgus_per_second: RATE * workers as f64,
+        };
+        PoolCapacity {
+            workers,
+            slots: workers,
+            memory_bytes: workers as u64 * (16 << 30),
+            versions: if workers == 0 {
+                BTreeMap::new()
+            } else {
+                [(V.to_owned(), capacity)].into_iter().collect()
+            },
+        }
+    }
+
+    /// Bids the core makes on `n` offers of 100,000 PGUs due 170 s after the auction.
+    fn bids_on(core: &mut NodeCore, first: u8, n: u8) -> Vec<Action> {
+        (first..first + n)
+            .flat_map(|i| {
+                let offered =
+                    Event::Offered { id: id(i), offer: offer(100_000, 1_170), work: work(100_000) };
+                core.handle(offered, 1_000)
+            })
+            .filter(|a| matches!(a, Action::Bid { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn a_pool_bids_by_its_live_workers_and_a_lost_worker_shrinks_it_at_once() {
+        let mut alone = core_with(2, 1);
+        alone.set_pool(pool_of(1));
+        let one = bids_on(&mut alone, 1, 40);
+        let mut three = core_with(2, 1);
+        three.set_pool(pool_of(3));
+        assert_eq!((three.slots(), three.job_memory_limit(V)), (3, 16 << 30));
+        let many = bids_on(&mut three, 1, 40);
+        // Per-job overhead is not shared out, so a little under three times.
+        assert!(many.len() as f64 >= 2.5 * one.len() as f64, "{} then {}", one.len(), many.len());
+        let price = |a: &Action| match a {
+            Action::Bid { price, .. } => *price,
+            _ => unreachable!(),
+        };
+        assert_eq!(price(&one[0]), price(&many[0]), "the cost per PGU is one worker's");
+        // Two of the three workers die: the work already taken fills the one left.
+        three.set_pool(pool_of(1));
+        assert!(bids_on(&mut three, 100, 5).is_empty(), "no bid it could not finish");
+        // No live worker: nothing fits.
+        three.set_pool(pool_of(0));
+        assert_eq!(three.job_memory_limit(V), 0);
+    }
+
+    #[test]
+    fn a_worker_joining_starts_a_waiting_job() {
+        let mut core = core_with(3, 1);
+        core.set_pool(pool_of(1));
+        for n in [1, 2] {
+            receive(&mut core, n, 5_000, JobState::Assigned);
+            core.handle(Event::Fetched { id: id(n) }, 1_000);
+            core.handle(Event::Executed { id: id(n) }, 1_000);
+        }
+        assert_eq!((core.proving(), core.waiting()), (1, 1));
+        assert_eq!(core.set_pool(pool_of(2)), [Action::Prove { id: id(2), until: 5_000 }]);
     }
 }

@@ -17,6 +17,9 @@
 //! | `PN-GPU-MEMORY`         | WARN     | a GPU's memory use > `gpu_memory_max_percent`           |
 //! | `PN-CALIBRATION-DRIFT`  | WARN     | measured throughput is off the configured one by more   |
 //! |                         |          | than `calibration_drift_percent` (either way)           |
+//! | `PN-WORKER-LOST`        | ERROR    | a proving pool worker missed its lease (no heartbeat), |
+//! |                         |          | or registered without the cluster secret's MAC          |
+//! | `PN-POOL-RETRIES`       | WARN     | pool tasks needed another claim in the last 10 minutes  |
 
 use std::borrow::Cow;
 
@@ -48,11 +51,16 @@ pub const GPU_MEMORY: &str = "PN-GPU-MEMORY";
 /// `calibration_drift_percent`: the config's figure is wrong (the node already prices with the
 /// measured one; fix the config, or `provernet calibrate`).
 pub const CALIBRATION_DRIFT: &str = "PN-CALIBRATION-DRIFT";
+/// A proving pool worker stopped heartbeating within its lease (its tasks go to others), or
+/// registered without the cluster secret.
+pub const WORKER_LOST: &str = "PN-WORKER-LOST";
+/// Pool tasks needed another claim recently (a lost lease, a refused or failed proof).
+pub const POOL_RETRIES: &str = "PN-POOL-RETRIES";
 /// Stands for a code this build does not know, when reading another node's report.
 pub const UNKNOWN: &str = "PN-UNKNOWN";
 
 /// Every code [`evaluate`] can raise.
-pub const CODES: [&str; 10] = [
+pub const CODES: [&str; 12] = [
     DISK_LOW,
     MEMORY_HIGH,
     DEADLINE_AT_RISK,
@@ -63,6 +71,8 @@ pub const CODES: [&str; 10] = [
     GPU_HOT,
     GPU_MEMORY,
     CALIBRATION_DRIFT,
+    WORKER_LOST,
+    POOL_RETRIES,
 ];
 
 /// How bad an alert is: the log level it is raised at.
@@ -237,6 +247,35 @@ pub fn evaluate(
     }
     // Stable: equal severities keep rule order.
     alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
+    alerts
+}
+
+/// The proving pool's alerts: workers lost (or refused), and tasks retried in the last ten
+/// minutes (`retried`).
+pub fn pool(workers: &[crate::pool::WorkerStatus], retried: u64) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    let lost: Vec<String> = workers
+        .iter()
+        .filter(|w| w.state == "lost" || w.state == "refused")
+        .map(|w| match w.state.as_str() {
+            "refused" => format!("{} (not registered with the cluster secret)", w.id),
+            _ => format!("{} (no heartbeat for {:.0} s)", w.id, w.heartbeat_age_secs),
+        })
+        .collect();
+    if !lost.is_empty() {
+        alerts.push(Alert {
+            code: WORKER_LOST,
+            severity: Severity::Error,
+            message: format!("proving pool worker(s) lost: {}", lost.join(", ")),
+        });
+    }
+    if retried > 0 {
+        alerts.push(Alert {
+            code: POOL_RETRIES,
+            severity: Severity::Warn,
+            message: format!("{retried} pool task claim(s) retried in the last 10 minutes"),
+        });
+    }
     alerts
 }
 
@@ -512,5 +551,30 @@ mod tests {
         }
         let off = MonitorConfig { calibration_drift_percent: 0.0, ..MonitorConfig::default() };
         assert_eq!(calibration_drift(&[version(1_000.0, 20)], &off), None, "0 turns it off");
+    }
+
+    #[test]
+    fn pool_alerts_name_the_lost_workers_and_count_recent_retries() {
+        let worker = |id: &str, state: &str| crate::pool::WorkerStatus {
+            id: id.into(),
+            host: String::new(),
+            state: state.into(),
+            versions: vec![],
+            cores: 1,
+            slots: 1,
+            memory_bytes: 0,
+            gpus: 0,
+            pgus_per_second: Default::default(),
+            heartbeat_age_secs: 12.0,
+            tasks: vec![],
+            proved: 0,
+            failed: 0,
+        };
+        assert!(pool(&[worker("a", "live"), worker("b", "gone")], 0).is_empty());
+        let alerts = pool(&[worker("a", "live"), worker("b", "lost")], 2);
+        assert_eq!(alerts.len(), 2);
+        assert_eq!((alerts[0].code, alerts[1].code), (WORKER_LOST, POOL_RETRIES));
+        assert!(alerts[0].message.contains("b (no heartbeat for 12 s)"), "{}", alerts[0].message);
+        assert!(alerts[1].message.contains("2 pool task"), "{}", alerts[1].message);
     }
 }

@@ -137,7 +137,8 @@ pub const CALIBRATION_IN_USE: &str = "node_prover_calibration_in_use";
 /// A finished proof's actual proving seconds over the estimate the node held for it.
 pub const ESTIMATE_ERROR_RATIO: &str = "node_prover_estimate_error_ratio";
 
-/// Workers of the node's proving pool, by state (label `state`: live, lost, stopped, refused).
+/// Workers of the node's proving pool, by state (label `state`: live, lost, gone, stopped,
+/// refused).
 pub const POOL_WORKERS: &str = "node_pool_workers";
 /// Extra claims the pool's tasks needed (a lost lease, a refused or failed proof), since start.
 pub const POOL_TASK_RETRIES_TOTAL: &str = "node_pool_task_retries_total";
@@ -435,7 +436,7 @@ impl NodeMetrics {
             }
         }
         if let Some(workers) = &status.pool {
-            for state in ["live", "lost", "stopped", "refused"] {
+            for state in ["live", "lost", "gone", "stopped", "refused"] {
                 let n = workers.iter().filter(|w| w.state == state).count();
                 self.gauge_with(POOL_WORKERS, &[("state", state.to_owned())]).set(n as f64);
             }

@@ -58,12 +58,30 @@ pub struct NodeHealth {
     last_reload: Mutex<Option<ConfigReload>>,
     economics: Mutex<Economics>,
     pool: Mutex<Option<Vec<crate::pool::WorkerStatus>>>,
+    /// When pool tasks needed another claim (unix seconds, one entry per extra claim).
+    pool_retries: Mutex<std::collections::VecDeque<u64>>,
 }
 
 impl NodeHealth {
     /// Keeps the latest reading of the proving pool's workers.
     pub fn set_pool(&self, workers: Vec<crate::pool::WorkerStatus>) {
         *self.pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(workers);
+    }
+
+    /// A pool task needed `extra` claims beyond its first, seen at unix seconds `now`.
+    pub fn record_pool_retries(&self, now: u64, extra: u32) {
+        self.metrics.pool_task_retried(extra);
+        let mut retries = self.pool_retries.lock().unwrap_or_else(|e| e.into_inner());
+        retries.extend(std::iter::repeat_n(now, extra as usize));
+    }
+
+    /// Extra claims pool tasks needed in the ten minutes before unix seconds `now`.
+    pub fn pool_retries(&self, now: u64) -> u64 {
+        let mut retries = self.pool_retries.lock().unwrap_or_else(|e| e.into_inner());
+        while retries.front().is_some_and(|at| now.saturating_sub(*at) > 600) {
+            retries.pop_front();
+        }
+        retries.len() as u64
     }
 
     /// The latest reading of the proving pool's workers, when the node coordinates one.

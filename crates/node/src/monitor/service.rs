@@ -147,7 +147,12 @@ impl Monitor {
         self.record_status_metrics();
         let config = self.config();
         let mut now = alerts::evaluate(&sample, &health, &config);
-        now.extend(alerts::calibration_drift(&self.health.status().calibration, &config));
+        let status = self.health.status();
+        now.extend(alerts::calibration_drift(&status.calibration, &config));
+        if let Some(workers) = &status.pool {
+            let at = crate::clock::now_secs();
+            now.extend(alerts::pool(workers, self.health.pool_retries(at)));
+        }
         self.health.metrics().alerts(&now);
         let before = {
             let mut state = self.lock();

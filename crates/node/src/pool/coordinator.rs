@@ -18,6 +18,9 @@ pub use crate::core::{PoolCapacity, VersionCapacity};
 /// reconnecting listener).
 const POLL: Duration = Duration::from_secs(1);
 
+/// Seconds without a heartbeat after which a lost worker is taken as gone (no longer alerted).
+const GONE_SECS: f64 = 3_600.0;
+
 /// How long finished, failed and abandoned tasks, and blobs no task names, are kept.
 const KEEP_SECS: i64 = 24 * 3_600;
 
@@ -64,8 +67,9 @@ pub struct WorkerStatus {
     pub id: String,
     /// The host it said it runs on.
     pub host: String,
-    /// `live`, `lost` (no heartbeat within the lease), `stopped`, or `refused` (its
-    /// registration does not carry the cluster secret's MAC).
+    /// `live`, `lost` (no heartbeat within the lease), `gone` (none for an hour: no longer
+    /// alerted on), `stopped`, or `refused` (its registration does not carry the cluster
+    /// secret's MAC).
     pub state: String,
     /// The versions it proves.
     pub versions: Vec<String>,
@@ -453,6 +457,8 @@ impl Coordinator {
             "refused"
         } else if row.try_get::<bool, _>("stopped")? {
             "stopped"
+        } else if age > GONE_SECS {
+            "gone"
         } else if age > f64::from(self.lease_secs) {
             "lost"
         } else {

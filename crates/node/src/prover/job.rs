@@ -335,7 +335,7 @@ impl NodeProver {
         };
         let metrics = self.ctx.health.metrics();
         metrics.proof_done(job.pgus(), handed.secs);
-        metrics.pool_task_retried(handed.attempt.saturating_sub(1));
+        self.ctx.health.record_pool_retries(self.ctx.now(), handed.attempt.saturating_sub(1));
         let cost = proving_cost(self.ctx.config().bidding.cost_per_hour.get(), handed.secs);
         let busy = Entry::Proved { busy_secs: handed.secs, cost };
         self.ctx.health.record_economics(self.ctx.now(), busy);
