@@ -72,6 +72,14 @@ pub struct DevnetArgs {
     /// (they poll, and skip private inputs). Default: 1 when there are 2 or more nodes, else 0.
     #[arg(long)]
     succinct_nodes: Option<u8>,
+    /// Run node-1 as the coordinator of a proving pool with this many `provernet worker`
+    /// processes (one proof at a time each), over the PostgreSQL at `--database-url`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=16))]
+    workers: u8,
+    /// The PostgreSQL the pool of `--workers` lives in (a database the devnet may create
+    /// tables in).
+    #[arg(long, env = "PROVERNET_DEVNET_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 /// A node's cost profile.
@@ -221,6 +229,16 @@ struct Node {
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let mut stream = if args.sp1 { sp1_requests()? } else { Vec::new() };
     stream.extend(plan(usize::from(args.requests)));
+    let pool = match (args.workers, &args.database_url) {
+        (0, _) => None,
+        (_, Some(url)) => Some(url.clone()),
+        (_, None) => bail!(
+            "--workers needs a PostgreSQL for the pool's task queue: give --database-url \
+             postgres://user:password@127.0.0.1/db. To get one on Debian or Ubuntu: `sudo apt-get \
+             install postgresql`, then `sudo -u postgres createuser -s $USER` and `createdb \
+             provernet` (the URL is then postgres:///provernet?host=/var/run/postgresql)"
+        ),
+    };
     let (dir, _temp) = data_dir(args.data_dir.as_ref(), args.keep)?;
     let started = Instant::now();
 
@@ -264,7 +282,8 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         // Profiles rotate so that the Succinct-API node is the budget one: it wins work, and
         // the devnet shows both APIs proving.
         let profile = &PROFILES[(i + succinct) % PROFILES.len()];
-        let node = start_node(&client, &dir, i, profile, args.sp1, api).await?;
+        let pool = pool.as_deref().filter(|_| i == 0);
+        let node = start_node(&client, &dir, i, profile, args.sp1, api, pool).await?;
         eprintln!(
             "{:<11} prover {}  monitor http://{}/status",
             node.name,
@@ -275,6 +294,25 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     }
     let names: HashMap<Address, String> =
         nodes.iter().map(|n| (n.key.address(), n.name.clone())).collect();
+    let mut workers = Vec::new();
+    if let Some(url) = &pool {
+        for k in 1..=args.workers {
+            workers.push(start_worker(&dir, url, k)?);
+        }
+        // The stream starts once node-1 bids by every worker: a request is decided once.
+        let live = || {
+            nodes[0].handle.context.core().pool().map_or(0, |p| p.workers)
+                >= usize::from(args.workers)
+        };
+        let until = Instant::now() + Duration::from_secs(120);
+        while !live() {
+            if Instant::now() > until {
+                bail!("node-1's {} workers did not join its pool within 2 minutes", args.workers);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eprintln!("pool        node-1 coordinates {} worker processes over {url}", args.workers);
+    }
 
     // The requester.
     let requester_key = write_new_key(&dir.join("requester.key"))?;
@@ -308,6 +346,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
     }
     shutdown(nodes, network_stop, network.join).await;
+    drop(workers);
     if !success {
         bail!("some executable requests with a feasible deadline were not fulfilled and verified");
     }
@@ -338,7 +377,26 @@ fn data_dir(
     Ok((temp.path().to_path_buf(), Some(temp)))
 }
 
-/// Funds, registers and launches node `i`.
+/// Starts `provernet worker` number `k` of node-1's pool as a child process (killed when
+/// dropped), one proof at a time.
+fn start_worker(dir: &std::path::Path, url: &str, k: u8) -> anyhow::Result<tokio::process::Child> {
+    let exe = std::env::current_exe().context("cannot find this program to start workers")?;
+    tokio::process::Command::new(exe)
+        .args(["worker", "--database-url", url, "--id", &format!("worker-{k}")])
+        .args(["--cores", "1", "--memory-gib", "4", "--pgus-per-second", "4000"])
+        .arg("--secret-file")
+        .arg(dir.join("node-1").join("cluster.secret"))
+        .arg("--data-dir")
+        .arg(dir.join(format!("worker-{k}")))
+        .env("RUST_LOG", "warn,miden_core::mast::serialization=off")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start worker-{k}"))
+}
+
+/// Funds, registers and launches node `i` (the coordinator of a proving pool at `pool`, if
+/// given).
 async fn start_node(
     client: &NetworkClient,
     dir: &std::path::Path,
@@ -346,6 +404,7 @@ async fn start_node(
     profile: &Profile,
     sp1: bool,
     api: NetworkApi,
+    pool: Option<&str>,
 ) -> anyhow::Result<Node> {
     let name = match api {
         NetworkApi::Provernet => format!("node-{} ({})", i + 1, profile.name),
@@ -385,13 +444,22 @@ async fn start_node(
     // Polled often enough to bid within the stream's 1 s auctions.
     config.network.poll_interval_ms = 250;
     config.monitor.listen = "127.0.0.1:0".into();
+    if let Some(url) = pool {
+        let secret = node_dir.join("cluster.secret");
+        std::fs::write(&secret, provernet_node::pool::ClusterSecret::generate())
+            .with_context(|| format!("cannot write {}", secret.display()))?;
+        config.cluster.database_url = url.to_owned();
+        config.cluster.secret_file = secret;
+    }
     std::fs::write(node_dir.join("node.toml"), config.template())
         .with_context(|| format!("cannot write {name}'s config"))?;
     let monitor = TcpListener::bind("127.0.0.1:0").await.context("cannot bind a loopback port")?;
     let shutdown = CancellationToken::new();
-    let handle = launch_node(config, Some(monitor), shutdown.clone())
-        .await
-        .with_context(|| format!("cannot start {name}"))?;
+    let handle =
+        launch_node(config, Some(monitor), shutdown.clone()).await.with_context(|| match pool {
+            Some(url) => format!("cannot start {name} with its proving pool at {url}"),
+            None => format!("cannot start {name}"),
+        })?;
     Ok(Node { name, key, handle, shutdown })
 }
 

@@ -371,6 +371,7 @@ impl Worker {
                  WHERE (state = 'queued' OR (state = 'claimed' AND lease_until < now()))
                    AND version = ANY($2) AND memory_bytes <= $3
                    AND NOT ($1 = ANY(excluded)) AND attempts < max_attempts
+                   AND deadline > EXTRACT(EPOCH FROM now())
                  ORDER BY deadline, created_at
                  LIMIT 1 FOR UPDATE SKIP LOCKED)
              RETURNING request_id, version, mode, program, inputs, gas_limit, pgus, memory_bytes,
