@@ -11,7 +11,11 @@
 //!   the network accepted the node's bid (`Bid.at_ms`, the network's clock: same machine).
 //!   The auctions are long (an hour), so the node bids on all and proves none.
 //!
-//! Run: `cargo bench -p provernet-node --bench node [-- overhead|bid-latency]`.
+//! - **pool**: the same job mix end to end through a node proving in-process and through a
+//!   node whose one pool worker (same cores and memory, in this process) claims its proofs from
+//!   PostgreSQL (`PROVERNET_BENCH_POSTGRES_URL`), alternated A B B A; their PGUs/s and ratio.
+//!
+//! Run: `cargo bench -p provernet-node --bench node [-- overhead|bid-latency|pool]`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -26,9 +30,13 @@ use std::{
 };
 
 use harness::{Net, NodeSpec, Prover, Requester, now};
+use provernet_node::{
+    Resources,
+    pool::{ClusterSecret, Worker, WorkerConfig},
+};
 use provernet_types::{RequestId, proto, proto::request_event::Event};
 use provernet_zkvm::{
-    MidenBackend, ProofMode, ProveJob, ZkVm,
+    MidenBackend, ProofMode, ProveJob, ZkVm, ZkVmRegistry,
     samples::{FIB, HASHCHAIN},
 };
 
@@ -49,6 +57,9 @@ async fn main() {
     }
     if all || which.iter().any(|w| w == "bid-latency") {
         bid_latency().await;
+    }
+    if all || which.iter().any(|w| w == "pool") {
+        pool().await;
     }
 }
 
@@ -82,46 +93,7 @@ async fn overhead() {
     let prover =
         Prover::register(&net, NodeSpec { pgus_per_second: 6_000.0, ..Default::default() }).await;
     let node = prover.launch().await;
-    let requester = Requester::new(&net).await;
-    let first = requester.spec(&net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
-    let mut specs = Vec::new();
-    for (i, n) in MIX.into_iter().enumerate() {
-        let inputs_artifact_id =
-            requester.upload(&net, inputs(n).as_bytes(), proto::ArtifactKind::Inputs).await;
-        // Distinct bodies, so distinct request ids for repeated sizes.
-        specs.push(provernet_types::RequestSpec {
-            inputs_artifact_id,
-            deadline: now() + 600 + i as u64,
-            ..first.clone()
-        });
-    }
-    let mut events =
-        net.client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
-    let started = Instant::now();
-    let mut open = std::collections::HashSet::new();
-    for spec in &specs {
-        open.insert(requester.request(&net, spec).await);
-    }
-    let mut first_assigned = None;
-    let mut e2e_pgus = 0;
-    while !open.is_empty() {
-        let event = events.message().await.unwrap().unwrap();
-        let Ok(id) = RequestId::from_slice(&event.request_id) else { continue };
-        match event.event {
-            Some(Event::Assigned(_)) => {
-                first_assigned.get_or_insert_with(Instant::now);
-            }
-            Some(Event::Fulfilled(_)) if open.remove(&id) => {
-                e2e_pgus += net.request(&id).await.pgus;
-            }
-            Some(Event::Unfulfillable(u)) if open.contains(&id) => {
-                panic!("request {id} failed: {}", u.reason)
-            }
-            _ => {}
-        }
-    }
-    let e2e_secs = started.elapsed().as_secs_f64();
-    let busy_secs = first_assigned.map_or(e2e_secs, |t| t.elapsed().as_secs_f64());
+    let (e2e_pgus, e2e_secs, busy_secs) = end_to_end(&net).await;
     harness::stop(node).await;
     net.stop().await;
 
@@ -145,6 +117,142 @@ async fn overhead() {
         "end to end (first assignment to last proof)",
         assigned / direct
     );
+}
+
+/// Submits the job mix to `net`, where one node bids; returns the PGUs fulfilled, the seconds
+/// from the first RequestProof to the last Fulfilled event, and from the first assignment.
+async fn end_to_end(net: &Net) -> (u64, f64, f64) {
+    let requester = Requester::new(net).await;
+    let first = requester.spec(net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
+    let mut specs = Vec::new();
+    for (i, n) in MIX.into_iter().enumerate() {
+        let inputs_artifact_id =
+            requester.upload(net, inputs(n).as_bytes(), proto::ArtifactKind::Inputs).await;
+        // Distinct bodies, so distinct request ids for repeated sizes.
+        specs.push(provernet_types::RequestSpec {
+            inputs_artifact_id,
+            deadline: now() + 600 + i as u64,
+            ..first.clone()
+        });
+    }
+    let mut events =
+        net.client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
+    let started = Instant::now();
+    let mut open = std::collections::HashSet::new();
+    for spec in &specs {
+        open.insert(requester.request(net, spec).await);
+    }
+    let mut first_assigned = None;
+    let mut e2e_pgus = 0;
+    while !open.is_empty() {
+        let event = events.message().await.unwrap().unwrap();
+        let Ok(id) = RequestId::from_slice(&event.request_id) else { continue };
+        match event.event {
+            Some(Event::Assigned(_)) => {
+                first_assigned.get_or_insert_with(Instant::now);
+            }
+            Some(Event::Fulfilled(_)) if open.remove(&id) => {
+                e2e_pgus += net.request(&id).await.pgus;
+            }
+            Some(Event::Unfulfillable(u)) if open.contains(&id) => {
+                panic!("request {id} failed: {}", u.reason)
+            }
+            _ => {}
+        }
+    }
+    let e2e_secs = started.elapsed().as_secs_f64();
+    let busy_secs = first_assigned.map_or(e2e_secs, |t| t.elapsed().as_secs_f64());
+    (e2e_pgus, e2e_secs, busy_secs)
+}
+
+/// A fresh database on the PostgreSQL at `admin` (a URL whose path names a database).
+async fn fresh_database(admin: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("pn_pool_bench_{}_{}", std::process::id(), now());
+    let mut connection = sqlx::PgConnection::connect(admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// The proving pool's coordination overhead: the same job mix end to end through a node that
+/// proves in-process, and through a node whose one `Worker` (same cores, same memory) claims
+/// its proofs from PostgreSQL; alternated A, B, B, A so drift in the machine's load falls on
+/// both alike.
+async fn pool() {
+    let Ok(admin) = std::env::var("PROVERNET_BENCH_POSTGRES_URL") else {
+        println!(
+            "pool: not run; set PROVERNET_BENCH_POSTGRES_URL=postgres://user:pw@host/db (a \
+             PostgreSQL it may create a database on)"
+        );
+        return;
+    };
+    let net = Net::start().await;
+    let database = fresh_database(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("cluster.secret");
+    std::fs::write(&secret_file, ClusterSecret::generate()).unwrap();
+    let spec = || NodeSpec { pgus_per_second: 6_000.0, ..Default::default() };
+    let alone = Prover::register(&net, spec()).await;
+    let mut pooled = Prover::register(&net, spec()).await;
+    pooled.config.cluster.database_url = database.clone();
+    pooled.config.cluster.secret_file = secret_file.clone();
+    let mut rows = Vec::new();
+    for round in ["in-process", "pool", "pool", "in-process"] {
+        let node = if round == "pool" { pooled.launch().await } else { alone.launch().await };
+        let worker = if round == "pool" {
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let resources = Resources {
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+                memory_bytes: pooled.config.proving.memory_gib << 30,
+                cores_per_slot: pooled.config.proving.cores_per_slot,
+                gpus: 0,
+                gpu_memory_bytes: 0,
+            };
+            let config = WorkerConfig {
+                id: "bench-worker".into(),
+                host: "bench".into(),
+                database_url: database.clone(),
+                secret: ClusterSecret::read(&secret_file).unwrap(),
+                versions: Vec::new(),
+                resources,
+                pgus_per_second: [("miden-0.23".to_owned(), 6_000.0)].into_iter().collect(),
+                cache_dir: dir.path().join("worker-cache"),
+                cache_bytes: 256 << 20,
+            };
+            let worker = Worker::register(config, ZkVmRegistry::with_default_backends(), &shutdown)
+                .await
+                .unwrap();
+            let run = tokio::spawn(Arc::new(worker).run(shutdown.clone()));
+            // The node bids by the worker once it has read it.
+            while node.0.context.core().pool().map_or(0, |p| p.workers) == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Some((shutdown, run))
+        } else {
+            None
+        };
+        let (pgus, secs, busy) = end_to_end(&net).await;
+        harness::stop(node).await;
+        if let Some((shutdown, run)) = worker {
+            shutdown.cancel();
+            run.await.unwrap().unwrap();
+        }
+        rows.push((round, pgus, secs, busy));
+    }
+    net.stop().await;
+    let rate = |name: &str| {
+        let (pgus, secs) =
+            rows.iter().filter(|r| r.0 == name).fold((0, 0.0), |(p, s), r| (p + r.1, s + r.2));
+        pgus as f64 / secs
+    };
+    println!("proving pool overhead: the job mix ({} PGUs) end to end, A B B A", rows[0].1);
+    println!("  {:<12} {:>8} {:>10} {:>22}", "", "seconds", "PGUs/s", "from first assignment");
+    for (name, pgus, secs, busy) in &rows {
+        println!("  {name:<12} {secs:>8.2} {:>10.0} {busy:>22.2}", *pgus as f64 / secs);
+    }
+    let (alone, pool) = (rate("in-process"), rate("pool"));
+    println!("  one worker through the queue / in-process: {:.3}", pool / alone);
 }
 
 async fn bid_latency() {

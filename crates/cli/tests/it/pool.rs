@@ -139,7 +139,7 @@ fn pool_flags<'a>(database: &'a str, secret: &'a Path) -> Vec<String> {
         "--set".into(),
         format!("cluster.lease_secs={LEASE_SECS}"),
         "--set".into(),
-        "cluster.max_attempts=4".into(),
+        "cluster.max_attempts=5".into(),
     ]
 }
 
@@ -250,7 +250,17 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
         task_field(&db, &first, "state").await.as_deref() == Some("queued")
     })
     .await;
-    let wrong = b"PNPROOF1 not a proof bundle at all".to_vec();
+    // A real proof, that verifies, of the same program on other inputs: a wrong result.
+    let other_inputs = root.path().join("fib40.json");
+    std::fs::write(&other_inputs, r#"{"stack": [40]}"#).unwrap();
+    let wrong_file = root.path().join("wrong.proof");
+    ok({
+        let mut c = provernet();
+        c.arg("prove").arg(program("fib")).arg("--inputs").arg(&other_inputs);
+        c.arg("--output").arg(&wrong_file);
+        c
+    });
+    let wrong = std::fs::read(&wrong_file).unwrap();
     RogueWorker::claim_and_hand_back(&db, &secret, &first, &wrong).await;
     until("the node refuses the rogue's proof and queues the task again", || async {
         task_field(&db, &first, "state").await.as_deref() == Some("queued")
@@ -258,7 +268,22 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
     })
     .await;
     let why = task_field(&db, &first, "last_error").await.unwrap();
-    assert!(why.contains("rogue's proof was refused"), "{why}");
+    assert!(why.contains("rogue's proof was refused") && why.contains("outputs differ"), "{why}");
+    // And one that is not a proof bundle at all, for the request's next claim by the rogue
+    // (excluded now: the claim below is the test's, as a second rogue would make it).
+    sqlx::query("UPDATE pool_tasks SET excluded = '{}' WHERE request_id = $1")
+        .bind(first.as_bytes().to_vec())
+        .execute(&db)
+        .await
+        .unwrap();
+    RogueWorker::claim_and_hand_back(&db, &secret, &first, b"PNPROOF1 not a bundle").await;
+    until("the node refuses the malformed bundle too", || async {
+        task_field(&db, &first, "state").await.as_deref() == Some("queued")
+            && task_field(&db, &first, "excluded").await.as_deref() == Some("{rogue}")
+    })
+    .await;
+    let why = task_field(&db, &first, "last_error").await.unwrap();
+    assert!(why.contains("malformed"), "{why}");
 
     // The task's inputs are corrupted in the pool before a real worker reads them.
     sqlx::query(
@@ -271,8 +296,8 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
     .unwrap();
     let mut one = worker(root.path(), &database, &secret_file, "w1");
     fulfilled_and_verified(&requester, root.path(), &first);
-    // Three claims: the rogue's, the corrupt artifact's, the proof.
-    assert_eq!(metric(&monitor, "node_pool_task_retries_total").await, 2.0);
+    // Four claims: the rogue's two, the corrupt artifact's, the proof.
+    assert_eq!(metric(&monitor, "node_pool_task_retries_total").await, 3.0);
     drop(rogue);
 
     // A second worker; the one holding the larger request is killed mid-proof: its task is
@@ -293,7 +318,7 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
         fulfilled_and_verified(&requester, root.path(), id);
     }
     assert!(
-        metric(&monitor, "node_pool_task_retries_total").await >= 3.0,
+        metric(&monitor, "node_pool_task_retries_total").await >= 4.0,
         "the killed claim counted"
     );
     let status = status_json(&monitor);
@@ -366,4 +391,141 @@ async fn a_worker_with_a_wrong_secret_or_an_unknown_version_is_refused_with_the_
     std::fs::write(&short, "tiny").unwrap();
     let error = refused(&short, &[]);
     assert!(error.contains("at least 16"), "{error}");
+}
+
+/// A TCP proxy to PostgreSQL on a loopback port, which can play the server restarting: every
+/// connection through it is cut, and new ones are refused, for a while.
+struct DatabaseLink {
+    port: u16,
+    restarts: tokio::sync::mpsc::UnboundedSender<(Duration, tokio::sync::oneshot::Sender<usize>)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DatabaseLink {
+    async fn to(database: &str) -> Self {
+        let url = url::Url::parse(database).unwrap();
+        let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        type Restart = (Duration, tokio::sync::oneshot::Sender<usize>);
+        let (restarts, mut commands) = tokio::sync::mpsc::unbounded_channel::<Restart>();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let task = tokio::spawn(async move {
+            let mut listener = Some(listener);
+            let mut cut = tokio_util::sync::CancellationToken::new();
+            loop {
+                let accepted = async {
+                    match &listener {
+                        Some(l) => l.accept().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    Ok((mut inbound, _)) = accepted => {
+                        let target = target.clone();
+                        let cut = cut.clone();
+                        let open = open.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                                return;
+                            };
+                            open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                () = cut.cancelled() => {}
+                            }
+                            open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        });
+                    }
+                    Some((down, done)) = commands.recv() => {
+                        let was_open = open.load(std::sync::atomic::Ordering::SeqCst);
+                        cut.cancel();
+                        cut = tokio_util::sync::CancellationToken::new();
+                        drop(listener.take());
+                        tokio::time::sleep(down).await;
+                        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                        socket.set_reuseaddr(true).unwrap();
+                        socket.bind(([127, 0, 0, 1], port).into()).unwrap();
+                        listener = Some(socket.listen(64).unwrap());
+                        let _ = done.send(was_open);
+                    }
+                }
+            }
+        });
+        Self { port, restarts, task }
+    }
+
+    /// `database` as reached through the link.
+    fn url(&self, database: &str) -> String {
+        let mut url = url::Url::parse(database).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(self.port)).unwrap();
+        url.to_string()
+    }
+
+    /// Cuts every connection and refuses new ones for `down`, as a restarting server does;
+    /// returns how many were cut.
+    async fn restart(&self, down: Duration) -> usize {
+        let (done, restarted) = tokio::sync::oneshot::channel();
+        self.restarts.send((down, done)).unwrap();
+        restarted.await.unwrap()
+    }
+}
+
+impl Drop for DatabaseLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --test it -- --ignored pool:: (.ci/run runs it)"]
+async fn the_node_and_its_worker_ride_out_postgresql_restarting_mid_proof() {
+    let root = tempfile::tempdir().unwrap();
+    let database = fresh_database().await;
+    let db = PgPool::connect(&database).await.unwrap();
+    let link = DatabaseLink::to(&database).await;
+    let through = link.url(&database);
+    let secret_file = root.path().join("cluster.secret");
+    write_secret(&secret_file);
+
+    let network = NetworkProc::start(root.path(), false);
+    let client = NetworkClient::connect(&network.url, Duration::from_secs(5)).await.unwrap();
+    let node = NodeDir::init(root.path(), "node", &network.url, "200000000");
+    let mut flags = pool_flags(&through, &secret_file);
+    // A lease longer than the outage: the worker's claim survives it.
+    flags[5] = "cluster.lease_secs=10".into();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (_node_proc, monitor) = node.run_with(&flags);
+    let _worker = worker(root.path(), &through, &secret_file, "w1");
+    until("the node sees its worker", || async {
+        status_json(&monitor)["status"]["pool"][0]["state"] == "live"
+    })
+    .await;
+    let requester = RequesterCli::new(root.path(), &network.url);
+    let funded: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
+
+    let inputs = root.path().join("big.json");
+    std::fs::write(&inputs, r#"{"stack": [2000, 1, 2, 3, 4]}"#).unwrap();
+    let big = submit(&requester, "hashchain", Some(&inputs));
+    let small: Vec<RequestId> = (0..2).map(|_| submit(&requester, "fib", None)).collect();
+    until("the worker claims the larger request", || async {
+        task_field(&db, &big, "state").await.as_deref() == Some("claimed")
+    })
+    .await;
+    // PostgreSQL "restarts" while the proof runs: every connection of node and worker is cut.
+    let cut = link.restart(Duration::from_secs(3)).await;
+    assert!(cut >= 2, "the node's and the worker's connections were cut: {cut}");
+    for id in std::iter::once(&big).chain(&small) {
+        fulfilled_and_verified(&requester, root.path(), id);
+    }
+    let mut paid = 0u128;
+    for id in std::iter::once(&big).chain(&small) {
+        paid += client.proof_request(id).await.unwrap().paid.parse::<u128>().unwrap();
+    }
+    let left: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
+    assert_eq!(funded - left, paid, "every request was paid exactly once");
+    // Nothing doubled: each request's task was claimed once.
+    assert_eq!(metric(&monitor, "node_pool_task_retries_total").await, 0.0);
+    drop(network);
 }
