@@ -211,7 +211,7 @@ pub struct BiddingConfig {
     pub safety_margin: f64,
     /// Time per job beyond proving (fetch, execute, verify, submit), seconds.
     pub overhead_secs: f64,
-    /// Hard cap on committed PGUs (bid on or won, not yet proven). 0: 8 × the largest job.
+    /// Hard cap on committed PGUs (bid on or won, not yet proven). 0: 8 × the largest job (per worker of a proving pool).
     pub committed_cap_pgus: u64,
 }
 
@@ -550,7 +550,7 @@ surcharge = {surcharge}
 # proving (fetch, execute, verify, submit) in seconds.
 safety_margin = {safety_margin}
 overhead_secs = {overhead_secs}
-# Hard cap on PGUs bid on or won and not yet proven (0: 8 x the largest job memory holds).
+# Hard cap on PGUs bid on or won and not yet proven (0: 8 x the largest job memory holds, per pool worker).
 committed_cap_pgus = {committed_cap_pgus}
 
 [proving]

@@ -107,28 +107,17 @@ impl NodeCore {
         for version in versions {
             self.use_calibration(&version);
         }
-        // What the pool offers stands over the configured throughput; the jobs its slots
-        // start are the pool loop's to dispatch at its next reading.
-        if let Some(pool) = self.pool.clone() {
-            let profiles = &mut self.config.profiles;
-            for (version, offer) in &pool.versions {
-                if let Some(profile) =
-                    profiles.get_mut(version).filter(|_| offer.pgus_per_second > 0.0)
-                {
-                    profile.pgus_per_second = offer.pgus_per_second;
-                    let mean = offer.pgus_per_second / offer.workers.max(1) as f64;
-                    profile.pricing = profile.pricing.recalibrated(mean);
-                }
-            }
-        }
+        // What the pool's workers measured stands over the configured throughput.
+        self.use_pool();
     }
 
     /// Bids and schedules by what a proving pool's live workers offer (`pool`, read again as
     /// workers come and go) instead of the machine's own resources: slots and memory are the
-    /// workers' in all, each version's throughput is the sum of its workers' (a node with three
-    /// workers bids for three times the work), its cost per PGU one worker's, and the largest
-    /// job the largest worker's memory. A version no live worker proves gets no bids. Returns
-    /// the jobs that start in the slots it adds.
+    /// workers' in all, a job is estimated at one worker's mean throughput (it runs on one)
+    /// while the queue ahead of it drains on every worker that proves its version (a node with
+    /// three workers bids for about three times the work), the cost per PGU is one worker's,
+    /// and the largest job the largest worker's memory. A version no live worker proves gets
+    /// no bids. Returns the jobs that start in the slots it adds.
     pub fn set_pool(&mut self, pool: PoolCapacity) -> Vec<Action> {
         let resources = crate::Resources {
             cores: pool.slots.max(1) as u32,
@@ -138,18 +127,31 @@ impl NodeCore {
             gpu_memory_bytes: 0,
         };
         self.resources.set_resources(resources);
+        self.pool = Some(pool);
+        self.use_pool();
+        let mut out = Vec::new();
+        self.wake(&mut out);
+        out
+    }
+
+    /// Prices and schedules each version a live worker proves at one worker's mean
+    /// throughput.
+    fn use_pool(&mut self) {
+        let Some(pool) = &self.pool else { return };
         for (version, profile) in &mut self.config.profiles {
             let Some(offer) = pool.versions.get(version).filter(|v| v.pgus_per_second > 0.0) else {
                 continue;
             };
-            profile.pgus_per_second = offer.pgus_per_second;
             let mean = offer.pgus_per_second / offer.workers.max(1) as f64;
+            profile.pgus_per_second = mean;
             profile.pricing = profile.pricing.recalibrated(mean);
         }
-        self.pool = Some(pool);
-        let mut out = Vec::new();
-        self.wake(&mut out);
-        out
+    }
+
+    /// How many of `version`'s jobs run side by side, each at the profile's throughput: the
+    /// pool's workers that prove it; one machine alone.
+    fn machines(&self, version: &str) -> usize {
+        self.pool.as_ref().map_or(1, |p| p.versions.get(version).map_or(1, |v| v.workers.max(1)))
     }
 
     /// What the pool's live workers offer, when the node coordinates one.
@@ -257,10 +259,39 @@ impl NodeCore {
         JobCost { pgus: work.pgus, memory: work.memory, gpu_memory: work.gpu_memory, secs }
     }
 
+    /// Seconds of committed work ahead of a new job. One machine: all of it. A pool: the
+    /// work not yet proving, drained by its workers side by side, plus, when no slot is left
+    /// for the new job, the wait for the first proof running to end (at most the shortest of
+    /// them): a proof running holds a worker of its own and delays only what waits for one.
+    fn queue_secs(&self, machines: usize) -> f64 {
+        let all = self.book.queue_secs();
+        if self.pool.is_none() {
+            return all;
+        }
+        let proving: Vec<f64> = self
+            .tracks
+            .values()
+            .filter(|t| t.stage == Stage::Proving)
+            .map(|t| t.cost.secs)
+            .collect();
+        let waiting =
+            (self.book.jobs.len() + self.book.outstanding.len()).saturating_sub(proving.len());
+        let free = self.resources.slots().saturating_sub(self.resources.running());
+        let slot_wait = if free > waiting || proving.is_empty() {
+            0.0
+        } else {
+            proving.iter().copied().fold(f64::INFINITY, f64::min)
+        };
+        let not_started = (all - proving.iter().sum::<f64>()).max(0.0);
+        not_started / machines as f64 + slot_wait
+    }
+
     /// The node as the bid decision sees it for `work` under `profile`.
     pub fn node_state(&self, work: &Work, profile: &VersionProfile) -> NodeState {
+        // By default eight of the largest jobs per machine: a pool's workers each count.
+        let machines = self.machines(&work.version);
         let cap = match self.config.committed_cap_pgus {
-            0 => work.max_pgus.saturating_mul(8),
+            0 => work.max_pgus.saturating_mul(8).saturating_mul(machines as u64),
             cap => cap,
         };
         NodeState {
@@ -268,7 +299,7 @@ impl NodeCore {
             max_pgus: work.max_pgus,
             committed_pgus: self.book.committed_pgus(),
             committed_cap: cap,
-            queue_secs: self.book.queue_secs(),
+            queue_secs: self.queue_secs(machines),
             pgus_per_second: profile.pgus_per_second,
             // A node whose proofs vary keeps more in hand.
             safety_margin: self.config.safety_margin
@@ -918,5 +949,34 @@ mod tests {
         }
         assert_eq!((core.proving(), core.waiting()), (1, 1));
         assert_eq!(core.set_pool(pool_of(2)), [Action::Prove { id: id(2), until: 5_000 }]);
+    }
+
+    #[test]
+    fn a_proof_running_on_its_own_worker_does_not_delay_a_job_a_free_worker_takes() {
+        let mut core = core_with(2, 1);
+        core.set_pool(pool_of(2));
+        let big = Work { pgus: 100_000, memory: 1 << 30, ..work(100_000) };
+        core.handle(
+            Event::JobReceived { id: id(1), work: big, deadline: 5_000, state: JobState::Assigned },
+            1_000,
+        );
+        core.handle(Event::Fetched { id: id(1) }, 1_000);
+        core.handle(Event::Executed { id: id(1) }, 1_000);
+        assert_eq!(core.proving(), 1);
+        // 1 s of proving + 1 s overhead, × 1.5: 3 s of the 5 left; the 11 s proof beside it
+        // holds the other worker.
+        let offered = |n: u8| Event::Offered {
+            id: id(n),
+            offer: Offer { auction_end: 1_000, ..offer(10_000, 1_005) },
+            work: work(10_000),
+        };
+        let bid = core.handle(offered(2), 1_000);
+        assert!(matches!(bid.as_slice(), [Action::Bid { .. }]), "{bid:?}");
+        // With both workers taken, the next waits for a proof to end: too late.
+        let skip = core.handle(offered(3), 1_000);
+        assert!(
+            matches!(skip.as_slice(), [Action::Skip { skip: Skip::DeadlineInfeasible { .. }, .. }]),
+            "{skip:?}"
+        );
     }
 }

@@ -71,7 +71,7 @@ pub struct CoreConfig {
     pub bidding: bool,
     /// Extra time kept in hand, as a share of the estimated time (0.5 = 50% more).
     pub safety_margin: f64,
-    /// Cap on committed PGUs; 0 means 8 × the largest job of the request's version.
+    /// Cap on committed PGUs; 0 means 8 × the largest job of the request's version (per pool worker).
     pub committed_cap_pgus: u64,
     /// Jobs fetched and executed ahead of a slot (at least 1).
     pub prefetch: usize,

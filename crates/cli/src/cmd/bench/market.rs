@@ -150,6 +150,8 @@ pub fn run(args: MarketArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     let study = calibration_study(&plan_for_study, args.nodes, args.seed)?;
+    let study = format!("{study}\n{}", cluster_study(&plan_for_study, args.nodes, args.seed)?);
+
     let cheapest = (0..args.nodes)
         .map(|i| pricing(&bidding(i), &proving).cost_per_pgu().get())
         .min()
@@ -180,6 +182,40 @@ fn our_market(nodes: usize, proving: &ProvingConfig, calibrate: bool) -> Vec<Box
             Box::new(node) as Box<dyn NodeModel>
         })
         .collect()
+}
+
+/// One identity with a proving pool against separate nodes: the same stream through a market of
+/// `nodes` separate nodes (all the standard profile, so that only the shape differs) and
+/// through one node of that profile coordinating `nodes` workers of the same machines.
+fn cluster_study(plan: &[workload::Planned], nodes: usize, seed: u64) -> anyhow::Result<String> {
+    let proving = proving();
+    let separate: Vec<Box<dyn NodeModel>> = (0..nodes)
+        .map(|i| Box::new(OurNode::new(i, &bidding(1), &proving, MEMORY_GIB)) as Box<dyn NodeModel>)
+        .collect();
+    let pooled = OurNode::new(0, &bidding(1), &proving, MEMORY_GIB).with_pool(
+        nodes,
+        CALIBRATED_PGUS_PER_SECOND,
+        MEMORY_GIB,
+    );
+    let mut out = format!(
+        "one node with a pool of {nodes} workers against {nodes} separate nodes (same machines, \
+         the standard profile)\n\n\
+         | market | fulfilled | missed deadlines | revenue |\n|---|---:|---:|---:|\n"
+    );
+    for (what, market, count) in [
+        (format!("{nodes} separate nodes"), separate, nodes),
+        (format!("1 node, {nodes} workers"), vec![Box::new(pooled) as Box<dyn NodeModel>], 1),
+    ] {
+        let result = engine::run(plan.to_vec(), market, seed)?;
+        let s = Summary::of(&result, count, result.end_ms);
+        out.push_str(&format!(
+            "| {what} | {} | {} | {} |\n",
+            s.fulfilled,
+            s.missed,
+            s.revenue.iter().sum::<u128>()
+        ));
+    }
+    Ok(out)
 }
 
 /// Self-calibration against a wrong config: the same stream through markets of our nodes whose

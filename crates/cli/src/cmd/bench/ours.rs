@@ -20,7 +20,10 @@ use provernet_node::{
     Resources,
     config::{BiddingConfig, ProvingConfig, Sp1Config},
     context::core_config,
-    core::{Action, Event as CoreEvent, JobState, NodeCore, Offer, ProofTiming, Work},
+    core::{
+        Action, Event as CoreEvent, JobState, NodeCore, Offer, PoolCapacity, ProofTiming,
+        VersionCapacity, Work,
+    },
 };
 use provernet_types::Amount;
 use provernet_zkvm::{ProofMode, miden::BYTES_PER_PGU};
@@ -67,6 +70,27 @@ impl OurNode {
             proving: BTreeMap::new(),
             calibrate: true,
         }
+    }
+
+    /// The same node as the coordinator of a proving pool of `workers` machines like its own
+    /// (each `pgus_per_second`, one slot per its cores, its memory): the core bids and
+    /// schedules by the pool, as the live node does from its live workers. Calibration is the
+    /// workers' own, so none reaches the core.
+    pub fn with_pool(mut self, workers: usize, pgus_per_second: f64, memory_gib: u64) -> Self {
+        let slots_per_machine = self.core.slots();
+        let memory = memory_gib << 30;
+        let version = VersionCapacity {
+            workers,
+            largest_memory_bytes: memory,
+            pgus_per_second: pgus_per_second * workers as f64,
+        };
+        self.core.set_pool(PoolCapacity {
+            workers,
+            slots: slots_per_machine * workers,
+            memory_bytes: memory * workers as u64,
+            versions: [(ZKVM_VERSION.to_owned(), version)].into_iter().collect(),
+        });
+        Self { calibrate: false, ..self }
     }
 
     /// The same node with self-calibration off: it keeps the configured throughput whatever
