@@ -370,7 +370,7 @@ impl Worker {
                  SELECT request_id FROM pool_tasks
                  WHERE (state = 'queued' OR (state = 'claimed' AND lease_until < now()))
                    AND version = ANY($2) AND memory_bytes <= $3
-                   AND NOT ($1 = ANY(excluded)) AND attempts < max_attempts
+                   AND NOT ($1 = ANY(excluded)) AND attempts < max_attempts AND NOT blob_fault
                    AND deadline > EXTRACT(EPOCH FROM now())
                  ORDER BY deadline, created_at
                  LIMIT 1 FOR UPDATE SKIP LOCKED)
