@@ -93,7 +93,9 @@ async fn overhead() {
     let prover =
         Prover::register(&net, NodeSpec { pgus_per_second: 6_000.0, ..Default::default() }).await;
     let node = prover.launch().await;
-    let (e2e_pgus, e2e_secs, busy_secs) = end_to_end(&net).await;
+    let requester = Requester::new(&net).await;
+    let first = requester.spec(&net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
+    let (e2e_pgus, e2e_secs, busy_secs) = end_to_end(&net, &requester, &first).await;
     harness::stop(node).await;
     net.stop().await;
 
@@ -121,9 +123,11 @@ async fn overhead() {
 
 /// Submits the job mix to `net`, where one node bids; returns the PGUs fulfilled, the seconds
 /// from the first RequestProof to the last Fulfilled event, and from the first assignment.
-async fn end_to_end(net: &Net) -> (u64, f64, f64) {
-    let requester = Requester::new(net).await;
-    let first = requester.spec(net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
+async fn end_to_end(
+    net: &Net,
+    requester: &Requester,
+    first: &provernet_types::RequestSpec,
+) -> (u64, f64, f64) {
     let mut specs = Vec::new();
     for (i, n) in MIX.into_iter().enumerate() {
         let inputs_artifact_id =
@@ -197,6 +201,9 @@ async fn pool() {
     let mut pooled = Prover::register(&net, spec()).await;
     pooled.config.cluster.database_url = database.clone();
     pooled.config.cluster.secret_file = secret_file.clone();
+    // One requester and program for every round (a program is registered once).
+    let requester = Requester::new(&net).await;
+    let first = requester.spec(&net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
     let mut rows = Vec::new();
     for round in ["in-process", "pool", "pool", "in-process"] {
         let node = if round == "pool" { pooled.launch().await } else { alone.launch().await };
@@ -232,7 +239,7 @@ async fn pool() {
         } else {
             None
         };
-        let (pgus, secs, busy) = end_to_end(&net).await;
+        let (pgus, secs, busy) = end_to_end(&net, &requester, &first).await;
         harness::stop(node).await;
         if let Some((shutdown, run)) = worker {
             shutdown.cancel();
