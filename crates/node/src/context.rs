@@ -158,6 +158,11 @@ impl NodeContext {
         for (version, measured) in store.calibration().await? {
             core.restore_calibration(&version, measured);
         }
+        // A coordinator proves nothing itself: until its first reading of the workers, it has
+        // no capacity to bid with.
+        if pool.is_some() {
+            core.set_pool(crate::core::PoolCapacity::default());
+        }
         Ok(Arc::new(Self {
             data_dir: config.data_dir.clone(),
             config: Mutex::new(config),
