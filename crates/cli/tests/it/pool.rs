@@ -86,6 +86,46 @@ where
     }
 }
 
+/// Waits (bounded) until `id`'s task is in `state`.
+async fn until_task(db: &PgPool, id: &RequestId, state: &str, what: &str) {
+    until(what, || async { task_field(db, id, "state").await.as_deref() == Some(state) }).await;
+}
+
+/// The inputs of a 2^16-row hashchain request: seconds of proving, time to kill something.
+fn big_inputs(root: &Path) -> PathBuf {
+    let inputs = root.join("big.json");
+    std::fs::write(&inputs, r#"{"stack": [2000, 1, 2, 3, 4]}"#).unwrap();
+    inputs
+}
+
+/// Submits a 2^16-row hashchain request and `small` fib ones.
+fn submit_mix(requester: &RequesterCli, root: &Path, small: usize) -> (RequestId, Vec<RequestId>) {
+    let big = submit(requester, "hashchain", Some(&big_inputs(root)));
+    (big, (0..small).map(|_| submit(requester, "fib", None)).collect())
+}
+
+async fn balance(client: &NetworkClient, requester: &RequesterCli) -> u128 {
+    client.account(&requester.address).await.unwrap().balance.parse().unwrap()
+}
+
+/// Each of `ids` fulfilled and paid once: what the requester spent since it had `funded` is
+/// what the network says it paid for them.
+async fn assert_paid_once(
+    client: &NetworkClient,
+    requester: &RequesterCli,
+    funded: u128,
+    ids: &[RequestId],
+) {
+    let mut paid = 0u128;
+    for id in ids {
+        let request = client.proof_request(id).await.unwrap();
+        assert_eq!(request.status, proto::RequestStatus::Fulfilled as i32);
+        paid += request.paid.parse::<u128>().unwrap();
+    }
+    let spent = funded - balance(client, requester).await;
+    assert_eq!(spent, paid, "every request was paid exactly once");
+}
+
 async fn task_field(db: &PgPool, id: &RequestId, column: &str) -> Option<String> {
     let sql = format!("SELECT {column}::text FROM pool_tasks WHERE request_id = $1");
     sqlx::query_scalar::<_, Option<String>>(&sql)
@@ -230,7 +270,7 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let (mut node_proc, monitor) = node.run_with(&flags);
     let requester = RequesterCli::new(root.path(), &network.url);
-    let funded: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
+    let funded = balance(&client, &requester).await;
 
     // With no worker, the pool holds nothing (the node bids on nothing).
     until("the node reads the empty pool", || async {
@@ -246,10 +286,7 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
     })
     .await;
     let first = submit(&requester, "fib", None);
-    until("the node queues the task", || async {
-        task_field(&db, &first, "state").await.as_deref() == Some("queued")
-    })
-    .await;
+    until_task(&db, &first, "queued", "the node queues the task").await;
     // A real proof, that verifies, of the same program on other inputs: a wrong result.
     let other_inputs = root.path().join("fib40.json");
     std::fs::write(&other_inputs, r#"{"stack": [40]}"#).unwrap();
@@ -303,14 +340,8 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
     // A second worker; the one holding the larger request is killed mid-proof: its task is
     // claimed again after the lease, and every request is fulfilled once.
     let mut two = worker(root.path(), &database, &secret_file, "w2");
-    let inputs = root.path().join("big.json");
-    std::fs::write(&inputs, r#"{"stack": [2000, 1, 2, 3, 4]}"#).unwrap();
-    let big = submit(&requester, "hashchain", Some(&inputs));
-    let small: Vec<RequestId> = (0..3).map(|_| submit(&requester, "fib", None)).collect();
-    until("a worker claims the larger request", || async {
-        task_field(&db, &big, "state").await.as_deref() == Some("claimed")
-    })
-    .await;
+    let (big, small) = submit_mix(&requester, root.path(), 3);
+    until_task(&db, &big, "claimed", "a worker claims the larger request").await;
     let holder = task_field(&db, &big, "worker_id").await.unwrap();
     let (killed, survivor) = if holder == "w1" { (&mut one, "w2") } else { (&mut two, "w1") };
     killed.kill();
@@ -332,28 +363,15 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
 
     // The node SIGKILLed while a worker holds its task: the worker hands the proof back, and
     // the restarted node submits it once.
-    let last = submit(&requester, "hashchain", Some(&inputs));
-    until("the survivor claims the last request", || async {
-        task_field(&db, &last, "state").await.as_deref() == Some("claimed")
-    })
-    .await;
+    let last = submit(&requester, "hashchain", Some(&big_inputs(root.path())));
+    until_task(&db, &last, "claimed", "the survivor claims the last request").await;
     node_proc.kill();
-    until("the survivor hands the proof back with the node down", || async {
-        task_field(&db, &last, "state").await.as_deref() == Some("proved")
-    })
-    .await;
+    until_task(&db, &last, "proved", "the survivor hands the proof back with the node down").await;
     let (restarted, _) = node.run_with(&flags);
     fulfilled_and_verified(&requester, root.path(), &last);
 
-    // Each request paid once: what the requester spent is what the network says it paid.
-    let mut paid = 0u128;
-    for id in [first, big, last].iter().chain(&small) {
-        let request = client.proof_request(id).await.unwrap();
-        assert_eq!(request.status, proto::RequestStatus::Fulfilled as i32);
-        paid += request.paid.parse::<u128>().unwrap();
-    }
-    let left: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
-    assert_eq!(funded - left, paid, "every request was paid exactly once");
+    let ids: Vec<RequestId> = [first, big, last].into_iter().chain(small).collect();
+    assert_paid_once(&client, &requester, funded, &ids).await;
     drop((restarted, one, two, network));
 }
 
@@ -503,28 +521,18 @@ async fn the_node_and_its_worker_ride_out_postgresql_restarting_mid_proof() {
     })
     .await;
     let requester = RequesterCli::new(root.path(), &network.url);
-    let funded: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
+    let funded = balance(&client, &requester).await;
 
-    let inputs = root.path().join("big.json");
-    std::fs::write(&inputs, r#"{"stack": [2000, 1, 2, 3, 4]}"#).unwrap();
-    let big = submit(&requester, "hashchain", Some(&inputs));
-    let small: Vec<RequestId> = (0..2).map(|_| submit(&requester, "fib", None)).collect();
-    until("the worker claims the larger request", || async {
-        task_field(&db, &big, "state").await.as_deref() == Some("claimed")
-    })
-    .await;
+    let (big, small) = submit_mix(&requester, root.path(), 2);
+    until_task(&db, &big, "claimed", "the worker claims the larger request").await;
     // PostgreSQL "restarts" while the proof runs: every connection of node and worker is cut.
     let cut = link.restart(Duration::from_secs(3)).await;
     assert!(cut >= 2, "the node's and the worker's connections were cut: {cut}");
     for id in std::iter::once(&big).chain(&small) {
         fulfilled_and_verified(&requester, root.path(), id);
     }
-    let mut paid = 0u128;
-    for id in std::iter::once(&big).chain(&small) {
-        paid += client.proof_request(id).await.unwrap().paid.parse::<u128>().unwrap();
-    }
-    let left: u128 = client.account(&requester.address).await.unwrap().balance.parse().unwrap();
-    assert_eq!(funded - left, paid, "every request was paid exactly once");
+    let ids: Vec<RequestId> = std::iter::once(big).chain(small).collect();
+    assert_paid_once(&client, &requester, funded, &ids).await;
     // Nothing doubled: each request's task was claimed once.
     assert_eq!(metric(&monitor, "node_pool_task_retries_total").await, 0.0);
     drop(network);

@@ -72,6 +72,8 @@ struct Claim {
     pgus: u64,
     memory_bytes: u64,
     attempt: u32,
+    /// Stops its proof when the heartbeat finds the claim is no longer ours.
+    cancel: CancellationToken,
 }
 
 /// A task being proven here: stopped when the claim is no longer ours.
@@ -402,8 +404,9 @@ impl Worker {
             pgus: row.try_get::<i64, _>("pgus")?.max(0) as u64,
             memory_bytes: row.try_get::<i64, _>("memory_bytes")?.max(0) as u64,
             attempt: row.try_get::<i32, _>("attempts")?.max(0) as u32,
+            cancel: CancellationToken::new(),
         };
-        let held = Held { cancel: CancellationToken::new(), claimed_at: Instant::now() };
+        let held = Held { cancel: claim.cancel.clone(), claimed_at: Instant::now() };
         self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(id, held);
         tracing::info!(request = %id, pgus = claim.pgus, attempt = claim.attempt, "claimed");
         Ok(Some(claim))
@@ -411,14 +414,7 @@ impl Worker {
 
     /// Proves a claim and hands it back, or gives it back with the reason.
     async fn prove(&self, claim: Claim) {
-        let cancel = self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&claim.id)
-            .map(|h| h.cancel.clone())
-            .unwrap_or_default();
-        let outcome = self.proof(&claim, &cancel).await;
+        let outcome = self.proof(&claim).await;
         self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&claim.id);
         let result = match outcome {
             Ok((bundle, secs)) => self.hand_back(&claim, &bundle, secs).await,
@@ -431,11 +427,8 @@ impl Worker {
         }
     }
 
-    async fn proof(
-        &self,
-        claim: &Claim,
-        cancel: &CancellationToken,
-    ) -> Result<(Vec<u8>, f64), Failure> {
+    async fn proof(&self, claim: &Claim) -> Result<(Vec<u8>, f64), Failure> {
+        let cancel = &claim.cancel;
         let program = self.blob(&claim.program).await?;
         let inputs = self.blob(&claim.inputs).await?;
         let backend =

@@ -333,8 +333,7 @@ impl NodeProver {
                 return Err(JobError::DeadlinePassed);
             }
         };
-        let metrics = self.ctx.health.metrics();
-        metrics.proof_done(job.pgus(), handed.secs);
+        self.ctx.health.metrics().proof_done(job.pgus(), handed.secs);
         self.ctx.health.record_pool_retries(self.ctx.now(), handed.attempt.saturating_sub(1));
         let cost = proving_cost(self.ctx.config().bidding.cost_per_hour.get(), handed.secs);
         let busy = Entry::Proved { busy_secs: handed.secs, cost };
