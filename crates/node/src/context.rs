@@ -94,7 +94,13 @@ impl NodeContext {
         let operator = read_key(&config.key_file)?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| NodeError::Io { what: "create the data folder", source })?;
-        let store = JobStore::open(&config.data_dir.join("jobs.db")).await?;
+        // A pool's coordinator keeps its state beside the pool's queue (see `store`).
+        let store = match config.cluster.enabled() {
+            false => JobStore::open(&config.data_dir.join("jobs.db")).await?,
+            true => JobStore::connect(&config.cluster.database_url).await.map_err(|e| {
+                NodeError::Setup(format!("{e} (is PostgreSQL at cluster.database_url running?)"))
+            })?,
+        };
         let cache =
             ArtifactCache::open(config.data_dir.join("cache"), config.proving.cache_mib << 20)
                 .await

@@ -1,21 +1,43 @@
-//! The node's job store (SQLite): every assignment's state, so a restarted node resumes where it
-//! stopped and never submits twice, and every bid decision, for `provernet node status`.
+//! The node's job store: every assignment's state and proof, so a restarted node resumes where
+//! it stopped and never submits twice; every bid decision, for `provernet node status`; and
+//! the node's throughput estimate (self-calibration).
 //!
-//! A job's row holds the network's record of its request (the `ProofRequest` message of the API
-//! it came from, as the node last read it, and that API's name) and the job's own state; the proof itself is a file beside the database,
-//! written before the state says `proved`.
+//! Two engines, the same statements: a SQLite file in the data folder (the default, for a node
+//! that proves on its own machine) or, for the coordinator of a proving pool
+//! (`[cluster] database_url`), the pool's PostgreSQL, so the node's whole state lives beside
+//! its task queue and a node started on another machine with the same key and database
+//! carries on where the last one stopped. The tables are `node_jobs`, `node_bids`,
+//! `node_calibration` and `node_proofs` (prefixed, as the network's own tables may share the
+//! database).
+//!
+//! A job's row holds the network's record of its request (the `ProofRequest` message of the
+//! API it came from, as the node last read it, and that API's name) and the job's own state.
+//! Its proof is stored before the state says `proved`, and deleted once the job is final.
+//!
+//! PostgreSQL is a server that can restart under the node: a statement that finds the
+//! connection gone is tried again for [`OUTAGE`] before it fails (a failed store write leaves
+//! its job for the next start).
 
-use std::path::Path;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 pub use crate::core::JobState;
 use crate::{config::NetworkApi, core::Throughput, driver::RequestRecord};
 use provernet_types::{Amount, RequestId};
 use sqlx::{
-    Row,
+    postgres::{PgPool, PgPoolOptions},
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
 };
+
+/// How long a PostgreSQL statement is tried again while the server is away (a restart).
+pub const OUTAGE: Duration = Duration::from_secs(60);
+
+/// Pause between tries of a statement while the server is away.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Why the job store failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +55,14 @@ pub enum StoreError {
         api: String,
         /// How many.
         jobs: u64,
+    },
+    /// A proof file kept by an older version of the store cannot be read.
+    #[error("proof file {path}: {source}")]
+    ProofFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
     },
     /// A row holds something this version cannot read.
     #[error("job store row for {id} is corrupt: {reason}")]
@@ -90,18 +120,75 @@ pub struct BidRecord {
     pub reason: Option<String>,
 }
 
-/// The job store.
+/// The engine a store is on.
 #[derive(Debug, Clone)]
-pub struct JobStore {
-    pool: SqlitePool,
+enum Engine {
+    Sqlite {
+        pool: SqlitePool,
+        /// Where stores made before proofs moved into the database kept them as files.
+        legacy_proofs: PathBuf,
+    },
+    Postgres(PgPool),
 }
 
-/// A job row's columns, named: a store migrated by `ALTER TABLE` has them in another order
-/// than a new one, and a connection may have read the table before the migration.
+/// The job store. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct JobStore {
+    engine: Engine,
+}
+
+/// Runs `$statement` (an expression on `$db`, the engine's pool, giving a
+/// `Result<_, sqlx::Error>` of the same type on both engines) on the store's engine; on
+/// PostgreSQL, again while the connection is gone, for up to [`OUTAGE`].
+macro_rules! on_engine {
+    ($store:expr, |$db:ident| $statement:expr) => {
+        match &$store.engine {
+            Engine::Sqlite { pool: $db, .. } => $statement,
+            Engine::Postgres($db) => {
+                let until = tokio::time::Instant::now() + OUTAGE;
+                loop {
+                    match $statement {
+                        Err(e) if is_outage(&e) && tokio::time::Instant::now() < until => {
+                            tracing::warn!("the job store's database is away, retrying: {e}");
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                        done => break done,
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// Whether `e` says the PostgreSQL connection is gone or the server is restarting, rather than
+/// that the statement is wrong.
+fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exception; 57P01-03: the server shutting down or starting up.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// A job row's columns, named: a SQLite store migrated by `ALTER TABLE` has them in another
+/// order than a new one.
 const JOB_COLUMNS: &str = "request_id, request, state, price_per_pgu, error, updated_at, api";
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS jobs (
+/// A job row as read.
+type JobRow = (String, Vec<u8>, String, String, Option<String>, i64, String);
+
+/// A bid row as read.
+type BidRow = (String, i64, Option<String>, i64, String, Option<String>);
+
+const SQLITE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS node_jobs (
     request_id TEXT PRIMARY KEY,
     request BLOB NOT NULL,
     state TEXT NOT NULL,
@@ -110,8 +197,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at INTEGER NOT NULL,
     api TEXT NOT NULL DEFAULT 'provernet'
 );
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
-CREATE TABLE IF NOT EXISTS bids (
+CREATE INDEX IF NOT EXISTS jobs_by_state ON node_jobs (state);
+CREATE TABLE IF NOT EXISTS node_bids (
     request_id TEXT PRIMARY KEY,
     at INTEGER NOT NULL,
     price_per_pgu TEXT,
@@ -119,18 +206,62 @@ CREATE TABLE IF NOT EXISTS bids (
     outcome TEXT NOT NULL,
     reason TEXT
 );
-CREATE INDEX IF NOT EXISTS bids_by_time ON bids (at);
-CREATE TABLE IF NOT EXISTS calibration (
+CREATE INDEX IF NOT EXISTS bids_by_time ON node_bids (at);
+CREATE TABLE IF NOT EXISTS node_calibration (
     version TEXT PRIMARY KEY,
     samples INTEGER NOT NULL,
     pgus_per_second REAL NOT NULL,
     variance REAL NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS node_proofs (
+    request_id TEXT PRIMARY KEY,
+    bundle BLOB NOT NULL
+);
 ";
 
+/// The same tables on PostgreSQL. `node_bids.rowid` stands for SQLite's implicit rowid, so
+/// both engines order bids of the same second by when they were first recorded.
+const POSTGRES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS node_jobs (
+    request_id TEXT PRIMARY KEY,
+    request BYTEA NOT NULL,
+    state TEXT NOT NULL,
+    price_per_pgu TEXT NOT NULL,
+    error TEXT,
+    updated_at BIGINT NOT NULL,
+    api TEXT NOT NULL DEFAULT 'provernet'
+);
+CREATE INDEX IF NOT EXISTS node_jobs_by_state ON node_jobs (state);
+CREATE TABLE IF NOT EXISTS node_bids (
+    request_id TEXT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    price_per_pgu TEXT,
+    pgus BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    rowid BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX IF NOT EXISTS node_bids_by_time ON node_bids (at);
+CREATE TABLE IF NOT EXISTS node_calibration (
+    version TEXT PRIMARY KEY,
+    samples BIGINT NOT NULL,
+    pgus_per_second DOUBLE PRECISION NOT NULL,
+    variance DOUBLE PRECISION NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS node_proofs (
+    request_id TEXT PRIMARY KEY,
+    bundle BYTEA NOT NULL
+);
+";
+
+/// The advisory lock PostgreSQL's schema is created under, so two processes starting together
+/// do not race on `CREATE TABLE IF NOT EXISTS`.
+const POSTGRES_SCHEMA_LOCK: i64 = 0x7072_6f76_6e65_7402;
+
 impl JobStore {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the SQLite store at `path`.
     ///
     /// # Errors
     /// [`StoreError::Database`] if the file cannot be opened or the schema created.
@@ -142,17 +273,62 @@ impl JobStore {
             // Every state change is a commit a restart relies on.
             .synchronous(SqliteSynchronous::Full);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        let mut tx = pool.begin().await?;
+        // Stores made before the tables were prefixed (to share a PostgreSQL with the network).
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut *tx)
+                .await?;
+        for old in ["jobs", "bids", "calibration"] {
+            let new = format!("node_{old}");
+            if tables.iter().any(|t| t == old) && !tables.contains(&new) {
+                sqlx::raw_sql(&format!("ALTER TABLE {old} RENAME TO {new}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::raw_sql(SQLITE_SCHEMA).execute(&mut *tx).await?;
         // Stores made before the Succinct API hold provernet records only.
-        let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('jobs')")
-            .fetch_all(&pool)
-            .await?;
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('node_jobs')")
+                .fetch_all(&mut *tx)
+                .await?;
         if !columns.iter().any(|c| c == "api") {
-            sqlx::query("ALTER TABLE jobs ADD COLUMN api TEXT NOT NULL DEFAULT 'provernet'")
-                .execute(&pool)
+            sqlx::query("ALTER TABLE node_jobs ADD COLUMN api TEXT NOT NULL DEFAULT 'provernet'")
+                .execute(&mut *tx)
                 .await?;
         }
-        Ok(Self { pool })
+        tx.commit().await?;
+        let folder = path.parent().unwrap_or(Path::new("."));
+        Ok(Self { engine: Engine::Sqlite { pool, legacy_proofs: folder.join("proofs") } })
+    }
+
+    /// Connects to the PostgreSQL at `url` (`postgres://…`), creating the tables if need be.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] if the server cannot be reached or the schema created.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(POSTGRES_SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(POSTGRES_SCHEMA).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Self { engine: Engine::Postgres(pool) })
+    }
+
+    /// Which engine the store is on, for logs and status: `sqlite` or `postgres`.
+    pub fn engine(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite { .. } => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
     }
 
     /// Checks that no unfinished job was taken under another API than `api`: such a job could
@@ -161,13 +337,13 @@ impl JobStore {
     /// # Errors
     /// [`StoreError::OtherApi`] naming the API and how many jobs; [`StoreError::Database`].
     pub async fn check_api(&self, api: NetworkApi) -> Result<(), StoreError> {
-        let other: Option<(String, i64)> = sqlx::query_as(
-            "SELECT api, COUNT(*) FROM jobs WHERE state NOT IN ('done', 'failed') AND api <> ?
-             GROUP BY api LIMIT 1",
+        let other: Option<(String, i64)> = on_engine!(self, |db| sqlx::query_as(
+            "SELECT api, COUNT(*) FROM node_jobs WHERE state NOT IN ('done', 'failed')
+             AND api <> $1 GROUP BY api LIMIT 1",
         )
         .bind(api.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         match other {
             Some((other, jobs)) => Err(StoreError::OtherApi { api: other, jobs: jobs as u64 }),
             None => Ok(()),
@@ -188,25 +364,29 @@ impl JobStore {
             id: "(the request's id)".into(),
             reason: e.to_string(),
         })?;
-        sqlx::query(
-            "INSERT INTO jobs (request_id, request, state, price_per_pgu, error, updated_at, api)
-             VALUES (?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+        let encoded = request.encode();
+        on_engine!(self, |db| sqlx::query(
+            "INSERT INTO node_jobs (request_id, request, state, price_per_pgu, error, updated_at,
+                 api)
+             VALUES ($1, $2, $3, $4, NULL, $5, $6) ON CONFLICT (request_id) DO NOTHING",
         )
         .bind(id.to_string())
-        .bind(request.encode())
+        .bind(&encoded)
         .bind(JobState::Assigned.as_str())
         .bind(price_per_pgu.to_string())
         .bind(now as i64)
         .bind(request.api().as_str())
-        .execute(&self.pool)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         self.job(&id).await?.ok_or_else(|| StoreError::Corrupt {
             id: id.to_string(),
             reason: "vanished after insert".into(),
         })
     }
 
-    /// Moves job `id` to `state`, recording `error` for a failure.
+    /// Moves job `id` to `state`, recording `error` for a failure. A final state deletes the
+    /// job's proof: it is the network's record now.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -217,13 +397,23 @@ impl JobStore {
         error: Option<&str>,
         now: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE request_id = ?")
-            .bind(state.as_str())
-            .bind(error)
-            .bind(now as i64)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        on_engine!(self, |db| sqlx::query(
+            "UPDATE node_jobs SET state = $1, error = $2, updated_at = $3 WHERE request_id = $4"
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now as i64)
+        .bind(id.to_string())
+        .execute(db)
+        .await
+        .map(drop))?;
+        if state.is_final() {
+            on_engine!(self, |db| sqlx::query("DELETE FROM node_proofs WHERE request_id = $1")
+                .bind(id.to_string())
+                .execute(db)
+                .await
+                .map(drop))?;
+        }
         Ok(())
     }
 
@@ -232,11 +422,12 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn job(&self, id: &RequestId) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = ?"))
+        let sql = format!("SELECT {JOB_COLUMNS} FROM node_jobs WHERE request_id = $1");
+        let row: Option<JobRow> = on_engine!(self, |db| sqlx::query_as(&sql)
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| job_from_row(&r)).transpose()
+            .fetch_optional(db)
+            .await)?;
+        row.map(job_from_row).transpose()
     }
 
     /// Every job not yet done or failed, oldest first.
@@ -244,13 +435,12 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE state NOT IN ('done', 'failed') \
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM node_jobs WHERE state NOT IN ('done', 'failed') \
              ORDER BY updated_at"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+        );
+        let rows: Vec<JobRow> = on_engine!(self, |db| sqlx::query_as(&sql).fetch_all(db).await)?;
+        rows.into_iter().map(job_from_row).collect()
     }
 
     /// The `limit` most recently changed jobs.
@@ -258,13 +448,53 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn recent_jobs(&self, limit: u32) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs ORDER BY updated_at DESC LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+        let sql = format!("SELECT {JOB_COLUMNS} FROM node_jobs ORDER BY updated_at DESC LIMIT $1");
+        let rows: Vec<JobRow> =
+            on_engine!(self, |db| sqlx::query_as(&sql).bind(i64::from(limit)).fetch_all(db).await)?;
+        rows.into_iter().map(job_from_row).collect()
+    }
+
+    /// Keeps job `id`'s proof bundle, replacing any kept before.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn put_proof(&self, id: &RequestId, bundle: &[u8]) -> Result<(), StoreError> {
+        on_engine!(self, |db| sqlx::query(
+            "INSERT INTO node_proofs (request_id, bundle) VALUES ($1, $2)
+             ON CONFLICT (request_id) DO UPDATE SET bundle = excluded.bundle",
+        )
+        .bind(id.to_string())
+        .bind(bundle)
+        .execute(db)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Job `id`'s proof bundle, if one is kept.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn proof(&self, id: &RequestId) -> Result<Option<Vec<u8>>, StoreError> {
+        let kept: Option<Vec<u8>> = on_engine!(self, |db| sqlx::query_scalar(
+            "SELECT bundle FROM node_proofs WHERE request_id = $1"
+        )
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await)?;
+        match (kept, &self.engine) {
+            (Some(bundle), _) => Ok(Some(bundle)),
+            // A proof made before proofs moved into the database.
+            (None, Engine::Sqlite { legacy_proofs, .. }) => {
+                let path = legacy_proofs.join(format!("{id}.proof"));
+                match tokio::fs::read(&path).await {
+                    Ok(bundle) => Ok(Some(bundle)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(source) => Err(StoreError::ProofFile { path, source }),
+                }
+            }
+            (None, Engine::Postgres(_)) => Ok(None),
+        }
     }
 
     /// Records (or updates) the decision on a request.
@@ -272,9 +502,9 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn record_bid(&self, bid: &BidRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO bids (request_id, at, price_per_pgu, pgus, outcome, reason)
-             VALUES (?, ?, ?, ?, ?, ?)
+        on_engine!(self, |db| sqlx::query(
+            "INSERT INTO node_bids (request_id, at, price_per_pgu, pgus, outcome, reason)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (request_id) DO UPDATE SET outcome = excluded.outcome,
                  reason = excluded.reason
              -- A bid's answer can come after its auction's outcome: never undo the outcome.
@@ -286,8 +516,9 @@ impl JobStore {
         .bind(bid.pgus as i64)
         .bind(&bid.outcome)
         .bind(&bid.reason)
-        .execute(&self.pool)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         Ok(())
     }
 
@@ -296,27 +527,28 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn recent_bids(&self, limit: u32) -> Result<Vec<BidRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM bids ORDER BY at DESC, rowid DESC LIMIT ?")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("request_id")?;
+        let rows: Vec<BidRow> = on_engine!(self, |db| sqlx::query_as(
+            "SELECT request_id, at, price_per_pgu, pgus, outcome, reason FROM node_bids
+             ORDER BY at DESC, rowid DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await)?;
+        rows.into_iter()
+            .map(|(id, at, price, pgus, outcome, reason)| {
                 let corrupt = |reason: String| StoreError::Corrupt { id: id.clone(), reason };
-                let price: Option<String> = r.try_get("price_per_pgu")?;
                 Ok(BidRecord {
                     id: id
                         .parse()
                         .map_err(|e: provernet_types::Hex32Error| corrupt(e.to_string()))?,
-                    at: r.try_get::<i64, _>("at")? as u64,
+                    at: at as u64,
                     price_per_pgu: price
                         .map(|p| p.parse::<Amount>())
                         .transpose()
                         .map_err(|e| corrupt(e.to_string()))?,
-                    pgus: r.try_get::<i64, _>("pgus")? as u64,
-                    outcome: r.try_get("outcome")?,
-                    reason: r.try_get("reason")?,
+                    pgus: pgus as u64,
+                    outcome,
+                    reason,
                 })
             })
             .collect()
@@ -332,9 +564,10 @@ impl JobStore {
         measured: &Throughput,
         now: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO calibration (version, samples, pgus_per_second, variance, updated_at)
-             VALUES (?, ?, ?, ?, ?)
+        on_engine!(self, |db| sqlx::query(
+            "INSERT INTO node_calibration (version, samples, pgus_per_second, variance,
+                 updated_at)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (version) DO UPDATE SET samples = excluded.samples,
                  pgus_per_second = excluded.pgus_per_second, variance = excluded.variance,
                  updated_at = excluded.updated_at",
@@ -344,8 +577,9 @@ impl JobStore {
         .bind(measured.pgus_per_second)
         .bind(measured.variance)
         .bind(i64::try_from(now).unwrap_or(i64::MAX))
-        .execute(&self.pool)
-        .await?;
+        .execute(db)
+        .await
+        .map(drop))?;
         Ok(())
     }
 
@@ -355,10 +589,11 @@ impl JobStore {
     /// # Errors
     /// [`StoreError`].
     pub async fn calibration(&self) -> Result<Vec<(String, Throughput)>, StoreError> {
-        let rows: Vec<(String, i64, f64, f64)> =
-            sqlx::query_as("SELECT version, samples, pgus_per_second, variance FROM calibration")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, i64, f64, f64)> = on_engine!(self, |db| sqlx::query_as(
+            "SELECT version, samples, pgus_per_second, variance FROM node_calibration"
+        )
+        .fetch_all(db)
+        .await)?;
         Ok(rows
             .into_iter()
             .filter(|(_, samples, rate, variance)| {
@@ -376,17 +611,18 @@ impl JobStore {
 
     /// Closes the database after every write is flushed.
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.engine {
+            Engine::Sqlite { pool, .. } => pool.close().await,
+            Engine::Postgres(pool) => pool.close().await,
+        }
     }
 }
 
-fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, StoreError> {
-    let id: String = row.try_get("request_id")?;
+fn job_from_row(
+    (id, request, state, price, error, updated_at, api): JobRow,
+) -> Result<Job, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { id: id.clone(), reason };
-    let request: Vec<u8> = row.try_get("request")?;
-    let api: NetworkApi = row.try_get::<String, _>("api")?.parse().map_err(&corrupt)?;
-    let state: String = row.try_get("state")?;
-    let price: String = row.try_get("price_per_pgu")?;
+    let api: NetworkApi = api.parse().map_err(&corrupt)?;
     Ok(Job {
         id: id.parse().map_err(|e: provernet_types::Hex32Error| corrupt(e.to_string()))?,
         request: RequestRecord::decode(api, &request).map_err(|e| corrupt(e.to_string()))?,
@@ -394,8 +630,8 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, StoreError> {
         price_per_pgu: price
             .parse()
             .map_err(|e: provernet_types::AmountError| corrupt(e.to_string()))?,
-        error: row.try_get("error")?,
-        updated_at: row.try_get::<i64, _>("updated_at")? as u64,
+        error,
+        updated_at: updated_at as u64,
     })
 }
 
@@ -423,42 +659,73 @@ mod tests {
         }))
     }
 
-    #[tokio::test]
-    async fn a_store_from_before_the_api_column_reads_as_provernet() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jobs.db");
-        {
-            let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
-            let pool = SqlitePool::connect_with(options).await.unwrap();
-            sqlx::raw_sql(
-                "CREATE TABLE jobs (request_id TEXT PRIMARY KEY, request BLOB NOT NULL,
-                     state TEXT NOT NULL, price_per_pgu TEXT NOT NULL, error TEXT,
-                     updated_at INTEGER NOT NULL)",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-            sqlx::query("INSERT INTO jobs VALUES (?, ?, 'proved', '7', NULL, 10)")
-                .bind(request(1).id().unwrap().to_string())
-                .bind(request(1).encode())
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        let store = JobStore::open(&path).await.unwrap();
-        let open = store.unfinished().await.unwrap();
-        assert_eq!(open.len(), 1);
-        assert_eq!(open[0].request, request(1));
-        store.check_api(NetworkApi::Provernet).await.unwrap();
-        let err = store.check_api(NetworkApi::Succinct).await.unwrap_err().to_string();
-        assert!(err.contains("PN-JOBS-OTHER-API") && err.contains("provernet"), "{err}");
+    /// Where a test's store lives: a SQLite file in a temporary folder, or a schema of its own
+    /// in the PostgreSQL at `PROVERNET_TEST_POSTGRES_URL`.
+    enum Place {
+        Sqlite(tempfile::TempDir),
+        Postgres(String),
     }
 
-    #[tokio::test]
-    async fn a_succinct_job_round_trips_and_holds_its_api() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JobStore::open(&dir.path().join("jobs.db")).await.unwrap();
+    impl Place {
+        fn sqlite() -> Self {
+            Self::Sqlite(tempfile::tempdir().unwrap())
+        }
+
+        /// A fresh schema, so tests run side by side and leave nothing for the next run.
+        async fn postgres() -> Self {
+            let url = std::env::var("PROVERNET_TEST_POSTGRES_URL")
+                .expect("PROVERNET_TEST_POSTGRES_URL must name a PostgreSQL server (postgres://…)");
+            let schema = format!("jobs_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+            let admin = PgPool::connect(&url).await.unwrap();
+            sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+            admin.close().await;
+            let glue = if url.contains('?') { '&' } else { '?' };
+            Self::Postgres(format!("{url}{glue}options[search_path]={schema}"))
+        }
+
+        async fn open(&self) -> JobStore {
+            match self {
+                Self::Sqlite(dir) => JobStore::open(&dir.path().join("jobs.db")).await.unwrap(),
+                Self::Postgres(url) => JobStore::connect(url).await.unwrap(),
+            }
+        }
+    }
+
+    /// Runs `sql` on the store's database, as an operator's hand would.
+    async fn raw(store: &JobStore, sql: &str) {
+        on_engine!(store, |db| sqlx::raw_sql(sql).execute(db).await.map(drop)).unwrap();
+    }
+
+    /// Each named check, as a test on SQLite and an `#[ignore]`d one on PostgreSQL.
+    macro_rules! on_both_engines {
+        ($($check:ident),* $(,)?) => {
+            mod sqlite {
+                $(#[tokio::test]
+                async fn $check() {
+                    super::$check(&super::Place::sqlite()).await;
+                })*
+            }
+            mod postgres {
+                $(#[tokio::test]
+                #[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test -p provernet-node --lib store:: -- --ignored"]
+                async fn $check() {
+                    super::$check(&super::Place::postgres().await).await;
+                })*
+            }
+        };
+    }
+
+    on_both_engines!(
+        a_succinct_job_round_trips_and_holds_its_api,
+        jobs_survive_a_reopen_and_insert_is_idempotent,
+        a_proof_is_kept_until_its_job_is_final,
+        bids_are_recorded_and_their_outcome_updated,
+        a_corrupt_row_is_named,
+        calibration_survives_a_reopen_and_a_bad_row_is_left_out,
+    );
+
+    async fn a_succinct_job_round_trips_and_holds_its_api(place: &Place) {
+        let store = place.open().await;
         let job = store.insert_job(&succinct(4), Amount::new(3), 10).await.unwrap();
         assert_eq!(job.request, succinct(4));
         assert_eq!((job.pgus(), job.deadline()), (2048, 600));
@@ -470,11 +737,8 @@ mod tests {
         store.check_api(NetworkApi::Provernet).await.unwrap();
     }
 
-    #[tokio::test]
-    async fn jobs_survive_a_reopen_and_insert_is_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jobs.db");
-        let store = JobStore::open(&path).await.unwrap();
+    async fn jobs_survive_a_reopen_and_insert_is_idempotent(place: &Place) {
+        let store = place.open().await;
         let a = store.insert_job(&request(1), Amount::new(7), 10).await.unwrap();
         assert_eq!(a.state, JobState::Assigned);
         assert_eq!((a.pgus(), a.deadline()), (1024, 500));
@@ -486,7 +750,7 @@ mod tests {
         store.set_state(&b.id, JobState::Failed, Some("no"), 14).await.unwrap();
         store.close().await;
 
-        let store = JobStore::open(&path).await.unwrap();
+        let store = place.open().await;
         let open = store.unfinished().await.unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!((open[0].id, open[0].state), (a.id, JobState::Proved));
@@ -495,10 +759,23 @@ mod tests {
         assert_eq!(store.recent_jobs(10).await.unwrap()[0].id, b.id);
     }
 
-    #[tokio::test]
-    async fn bids_are_recorded_and_their_outcome_updated() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JobStore::open(&dir.path().join("jobs.db")).await.unwrap();
+    async fn a_proof_is_kept_until_its_job_is_final(place: &Place) {
+        let store = place.open().await;
+        let job = store.insert_job(&request(1), Amount::new(7), 10).await.unwrap();
+        assert_eq!(store.proof(&job.id).await.unwrap(), None);
+        store.put_proof(&job.id, b"first").await.unwrap();
+        // A proof made again (a restart between proving and recording `proved`) replaces it.
+        store.put_proof(&job.id, b"second").await.unwrap();
+        store.set_state(&job.id, JobState::Proved, None, 11).await.unwrap();
+        store.close().await;
+        let store = place.open().await;
+        assert_eq!(store.proof(&job.id).await.unwrap().as_deref(), Some(&b"second"[..]));
+        store.set_state(&job.id, JobState::Done, None, 12).await.unwrap();
+        assert_eq!(store.proof(&job.id).await.unwrap(), None);
+    }
+
+    async fn bids_are_recorded_and_their_outcome_updated(place: &Place) {
+        let store = place.open().await;
         let id = RequestId::from_slice(&[3; 32]).unwrap();
         let mut bid = BidRecord {
             id,
@@ -523,33 +800,85 @@ mod tests {
             ..bid.clone()
         };
         store.record_bid(&skipped).await.unwrap();
-        assert_eq!(store.recent_bids(10).await.unwrap(), vec![skipped, bid]);
+        // Decisions of the same second, newest first.
+        let same_second =
+            BidRecord { id: RequestId::from_slice(&[1; 32]).unwrap(), ..skipped.clone() };
+        store.record_bid(&same_second).await.unwrap();
+        assert_eq!(store.recent_bids(10).await.unwrap(), vec![same_second, skipped, bid]);
     }
 
-    #[tokio::test]
-    async fn a_corrupt_row_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JobStore::open(&dir.path().join("jobs.db")).await.unwrap();
+    async fn a_corrupt_row_is_named(place: &Place) {
+        let store = place.open().await;
         let job = store.insert_job(&request(1), Amount::new(7), 10).await.unwrap();
-        sqlx::query("UPDATE jobs SET state = 'weird'").execute(&store.pool).await.unwrap();
+        raw(&store, "UPDATE node_jobs SET state = 'weird'").await;
         let err = store.job(&job.id).await.unwrap_err().to_string();
         assert!(err.contains(&job.id.to_string()) && err.contains("weird"), "{err}");
     }
 
-    #[tokio::test]
-    async fn calibration_survives_a_reopen_and_a_bad_row_is_left_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jobs.db");
-        let store = JobStore::open(&path).await.unwrap();
+    async fn calibration_survives_a_reopen_and_a_bad_row_is_left_out(place: &Place) {
+        let store = place.open().await;
         let measured = Throughput { samples: 7, pgus_per_second: 4_321.5, variance: 12.25 };
         store.save_calibration("miden-0.23", &Throughput::default(), 1).await.unwrap();
         store.save_calibration("miden-0.23", &measured, 2).await.unwrap();
-        sqlx::query("INSERT INTO calibration VALUES ('sp1-v6', 3, -1.0, 0.0, 3)")
-            .execute(&store.pool)
+        raw(&store, "INSERT INTO node_calibration VALUES ('sp1-v6', 3, -1.0, 0.0, 3)").await;
+        store.close().await;
+        let store = place.open().await;
+        assert_eq!(store.calibration().await.unwrap(), [("miden-0.23".to_owned(), measured)]);
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_the_prefix_and_the_api_column_reads_as_provernet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let proved = request(1).id().unwrap();
+        {
+            let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE jobs (request_id TEXT PRIMARY KEY, request BLOB NOT NULL,
+                     state TEXT NOT NULL, price_per_pgu TEXT NOT NULL, error TEXT,
+                     updated_at INTEGER NOT NULL);
+                 CREATE TABLE bids (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL,
+                     price_per_pgu TEXT, pgus INTEGER NOT NULL, outcome TEXT NOT NULL,
+                     reason TEXT);",
+            )
+            .execute(&pool)
             .await
             .unwrap();
-        store.close().await;
+            sqlx::query("INSERT INTO jobs VALUES (?, ?, 'proved', '7', NULL, 10)")
+                .bind(proved.to_string())
+                .bind(request(1).encode())
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO bids VALUES (?, 9, '7', 1024, 'won', NULL)")
+                .bind(proved.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            // Its proof, a file beside the database as that version kept it.
+            std::fs::create_dir(dir.path().join("proofs")).unwrap();
+            std::fs::write(dir.path().join("proofs").join(format!("{proved}.proof")), b"old")
+                .unwrap();
+        }
         let store = JobStore::open(&path).await.unwrap();
-        assert_eq!(store.calibration().await.unwrap(), [("miden-0.23".to_owned(), measured)]);
+        let open = store.unfinished().await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].request, request(1));
+        assert_eq!(store.recent_bids(10).await.unwrap()[0].outcome, "won");
+        assert_eq!(store.proof(&proved).await.unwrap().as_deref(), Some(&b"old"[..]));
+        store.check_api(NetworkApi::Provernet).await.unwrap();
+        let err = store.check_api(NetworkApi::Succinct).await.unwrap_err().to_string();
+        assert!(err.contains("PN-JOBS-OTHER-API") && err.contains("provernet"), "{err}");
+    }
+
+    #[test]
+    fn a_lost_connection_is_an_outage_and_a_wrong_statement_is_not() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(is_outage(&sqlx::Error::Io(io)));
+        assert!(is_outage(&sqlx::Error::PoolTimedOut));
+        assert!(!is_outage(&sqlx::Error::RowNotFound));
+        assert!(!is_outage(&sqlx::Error::ColumnNotFound("x".into())));
     }
 }

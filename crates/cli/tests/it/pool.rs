@@ -362,13 +362,31 @@ async fn a_node_with_a_pool_refuses_a_wrong_proof_survives_a_corrupt_artifact_an
     assert_eq!(state("rogue").as_deref(), Some("lost"), "{status}");
 
     // The node SIGKILLed while a worker holds its task: the worker hands the proof back, and
-    // the restarted node submits it once.
+    // the node restarted on another machine (its key and config, an empty data folder) finds
+    // the job in the cluster's database and submits the proof once.
     let last = submit(&requester, "hashchain", Some(&big_inputs(root.path())));
     until_task(&db, &last, "claimed", "the survivor claims the last request").await;
     node_proc.kill();
+    let job_state = |id: RequestId| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT state FROM node_jobs WHERE request_id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(job_state(last).await.is_some(), "the won job is in the cluster's database");
     until_task(&db, &last, "proved", "the survivor hands the proof back with the node down").await;
+    std::fs::remove_dir_all(node.dir.join("data")).unwrap();
     let (restarted, _) = node.run_with(&flags);
     fulfilled_and_verified(&requester, root.path(), &last);
+    until("the restarted node records the job done", || async {
+        job_state(last).await.as_deref() == Some("done")
+    })
+    .await;
+    assert!(!node.dir.join("data").join("jobs.db").exists(), "no SQLite store beside the pool");
 
     let ids: Vec<RequestId> = [first, big, last].into_iter().chain(small).collect();
     assert_paid_once(&client, &requester, funded, &ids).await;

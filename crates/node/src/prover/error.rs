@@ -56,12 +56,9 @@ pub enum JobError {
     /// The job was stopped while it waited on a step.
     #[error("cancelled while {0}")]
     Cancelled(&'static str),
-    /// The proof file written earlier is lost.
-    #[error("proof file lost: {0}")]
-    ProofLost(std::io::Error),
-    /// The proof file could not be written: the disk, not the job, is in trouble.
-    #[error("cannot write the proof: {0}")]
-    ProofWrite(std::io::Error),
+    /// The job store keeps no proof for a job that says it has one.
+    #[error("the job store lost the proof")]
+    ProofLost,
     /// Whether a submitted proof landed could not be learnt (the network kept failing).
     #[error("the submitted proof's fate is unknown: {0}")]
     Unconfirmed(Box<JobError>),
@@ -82,6 +79,6 @@ impl JobError {
     /// Whether the job should be left for the next start rather than failed: the node, not the
     /// job, is in trouble.
     pub fn keeps_job(&self) -> bool {
-        matches!(self, Self::Store(_) | Self::ProofWrite(_) | Self::Unconfirmed(_))
+        matches!(self, Self::Store(_) | Self::Unconfirmed(_))
     }
 }

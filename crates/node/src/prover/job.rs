@@ -2,7 +2,6 @@
 //! and feeds what happened back to the core.
 
 use std::{
-    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -148,10 +147,6 @@ impl NodeProver {
         self.finish(job.id, JobState::Failed);
     }
 
-    fn proof_path(&self, job: &Job) -> PathBuf {
-        self.ctx.data_dir().join("proofs").join(format!("{}.proof", job.id))
-    }
-
     /// Program and inputs, as the network's driver fetches and checks them.
     async fn fetch(&self, job: &mut Job, cancel: &CancellationToken) -> Result<Files, JobError> {
         let files = tokio::select! {
@@ -228,9 +223,7 @@ impl NodeProver {
                 bundle
             }
         };
-        write_atomically(&self.proof_path(job), &bundle.encode())
-            .await
-            .map_err(JobError::ProofWrite)?;
+        self.ctx.store.put_proof(&job.id, &bundle.encode()).await?;
         self.advance(job, JobState::Proved).await?;
         if let Some(pool) = &self.ctx.pool
             && let Err(e) = pool.taken(&job.id).await
@@ -411,7 +404,7 @@ impl NodeProver {
     /// Sends the proof, retrying transient failures; then waits for the network's verifier and
     /// takes what the network paid from its record.
     async fn submit(&self, job: &mut Job, cancel: &CancellationToken) -> Result<Event, JobError> {
-        let bundle = tokio::fs::read(self.proof_path(job)).await.map_err(JobError::ProofLost)?;
+        let bundle = self.ctx.store.proof(&job.id).await?.ok_or(JobError::ProofLost)?;
         if job.state == JobState::Proved {
             self.advance(job, JobState::Submitted).await?;
         }
@@ -446,17 +439,4 @@ impl NodeProver {
 
 fn lost_files() -> JobError {
     JobError::Malformed("the job's files were not loaded before this step".into())
-}
-
-/// Writes `bytes` to `path` through a temporary sibling, so a crash never leaves half a file.
-async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut file = tokio::fs::File::create(&tmp).await?;
-    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
-    file.sync_all().await?;
-    drop(file);
-    tokio::fs::rename(&tmp, path).await
 }
