@@ -76,8 +76,8 @@ pub struct DevnetArgs {
     /// processes (one proof at a time each), over the PostgreSQL at `--database-url`.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=16))]
     workers: u8,
-    /// The PostgreSQL the pool of `--workers` lives in (a database the devnet may create
-    /// tables in).
+    /// The PostgreSQL that node-1's pool and job store live in: each run creates a schema of
+    /// its own there (`devnet_…`, dropped at the end unless `--keep`).
     #[arg(long, env = "PROVERNET_DEVNET_DATABASE_URL")]
     database_url: Option<String>,
 }
@@ -240,6 +240,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         ),
     };
     let (dir, _temp) = data_dir(args.data_dir.as_ref(), args.keep)?;
+    // Each run has its own schema: a pool (or job) left by an earlier run is not this one's.
+    let pool = match pool {
+        Some(url) => Some(RunSchema::create(&url).await?),
+        None => None,
+    };
     let started = Instant::now();
 
     // The network, with its ArtifactStore embedded.
@@ -282,7 +287,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         // Profiles rotate so that the Succinct-API node is the budget one: it wins work, and
         // the devnet shows both APIs proving.
         let profile = &PROFILES[(i + succinct) % PROFILES.len()];
-        let pool = pool.as_deref().filter(|_| i == 0);
+        let pool = pool.as_ref().map(|p| p.url.as_str()).filter(|_| i == 0);
         let node = start_node(&client, &dir, i, profile, args.sp1, api, pool).await?;
         eprintln!(
             "{:<11} prover {}  monitor http://{}/status",
@@ -295,9 +300,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let names: HashMap<Address, String> =
         nodes.iter().map(|n| (n.key.address(), n.name.clone())).collect();
     let mut workers = Vec::new();
-    if let Some(url) = &pool {
+    if let Some(schema) = &pool {
         for k in 1..=args.workers {
-            workers.push(start_worker(&dir, url, k)?);
+            workers.push(start_worker(&dir, &schema.url, k)?);
         }
         // The stream starts once node-1 bids by every worker: a request is decided once.
         let live = || {
@@ -311,7 +316,10 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        eprintln!("pool        node-1 coordinates {} worker processes over {url}", args.workers);
+        eprintln!(
+            "pool        node-1 coordinates {} worker processes in PostgreSQL schema {}",
+            args.workers, schema.name
+        );
     }
 
     // The requester.
@@ -347,6 +355,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     }
     shutdown(nodes, network_stop, network.join).await;
     drop(workers);
+    if let Some(schema) = pool
+        && !args.keep
+    {
+        schema.drop().await;
+    }
     if !success {
         bail!("some executable requests with a feasible deadline were not fulfilled and verified");
     }
@@ -375,6 +388,47 @@ fn data_dir(
         return Ok((path, None));
     }
     Ok((temp.path().to_path_buf(), Some(temp)))
+}
+
+/// The PostgreSQL schema a devnet run's pool and node-1's job store live in.
+struct RunSchema {
+    /// The `--database-url` it was made in.
+    base: String,
+    /// Its name.
+    name: String,
+    /// The URL that puts a connection in it.
+    url: String,
+}
+
+impl RunSchema {
+    /// Creates a schema named for this run in the database at `base`.
+    async fn create(base: &str) -> anyhow::Result<Self> {
+        let name = format!("devnet_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let db = sqlx::PgPool::connect(base)
+            .await
+            .context("cannot reach the PostgreSQL at --database-url")?;
+        sqlx::raw_sql(&format!("CREATE SCHEMA {name}"))
+            .execute(&db)
+            .await
+            .with_context(|| format!("cannot create the run's schema {name} at --database-url"))?;
+        db.close().await;
+        let glue = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{glue}options[search_path]={name}");
+        Ok(Self { base: base.to_owned(), name, url })
+    }
+
+    /// Drops the schema and everything in it (the run is over).
+    async fn drop(self) {
+        let dropped = async {
+            let db = sqlx::PgPool::connect(&self.base).await?;
+            sqlx::raw_sql(&format!("DROP SCHEMA {} CASCADE", self.name)).execute(&db).await?;
+            db.close().await;
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("warning: cannot drop the run's schema {}: {e}", self.name);
+        }
+    }
 }
 
 /// Starts `provernet worker` number `k` of node-1's pool as a child process (killed when
