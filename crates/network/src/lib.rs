@@ -13,6 +13,7 @@
 //! - [`serve`]: [`launch`], which wires it all on given listeners.
 
 pub mod config;
+pub mod leader;
 pub mod market;
 pub mod metrics;
 pub mod serve;
@@ -20,4 +21,4 @@ pub mod service;
 pub mod store;
 
 pub use config::{NetworkConfig, RateLimit, SuccinctApiConfig};
-pub use serve::{NetworkHandle, launch};
+pub use serve::{NetworkHandle, launch, launch_leading};

@@ -16,6 +16,8 @@ const RATE_LIMITED: &str = "network_rate_limited_total";
 const SUBSCRIPTIONS_REFUSED: &str = "network_subscriptions_refused_total";
 const LOAD_SHED: &str = "network_load_shed_total";
 const PROOFS_DELETED: &str = "network_proofs_deleted_total";
+const LEADER: &str = "network_leader";
+const LEADER_EPOCH: &str = "network_leader_epoch";
 
 /// Registers the help text and unit of every metric (call once at start).
 pub fn describe() {
@@ -36,6 +38,8 @@ pub fn describe() {
     describe_counter!(RATE_LIMITED, "State-changing calls refused by an account's rate limit.");
     describe_counter!(SUBSCRIPTIONS_REFUSED, "Subscriptions refused by the per-connection limit.");
     describe_counter!(PROOFS_DELETED, "Accepted proofs deleted by the proof retention.");
+    describe_gauge!(LEADER, "1 while this process leads the network, 0 while it stands by.");
+    describe_gauge!(LEADER_EPOCH, "The leader epoch this process last held or saw (hot standby).");
     describe_counter!(
         LOAD_SHED,
         "Calls refused because a background queue was full (label queue)."
@@ -110,4 +114,10 @@ pub fn load_shed(queue: &'static str) {
 /// The proof retention deleted an accepted proof.
 pub fn proof_deleted() {
     counter!(PROOFS_DELETED).increment(1);
+}
+
+/// Whether this process leads the network (hot standby), and at which epoch.
+pub fn leading(leads: bool, epoch: i64) {
+    gauge!(LEADER).set(f64::from(u8::from(leads)));
+    gauge!(LEADER_EPOCH).set(epoch as f64);
 }

@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     NetworkConfig,
+    leader::Leadership,
     market::Market,
     service::{Background, NetworkService, NetworkState, succinct::SuccinctService},
-    store::{SqlStore, StoreWriter},
+    store::{Backend, SqlStore, StoreWriter},
 };
 
 /// Why the network could not start or stopped with an error.
@@ -37,6 +38,9 @@ pub enum LaunchError {
     /// The TLS certificate or key cannot serve.
     #[error("{0}")]
     Tls(String),
+    /// Stopped while standing by (another network process led the database throughout).
+    #[error("stopped while standing by: another network process leads the database")]
+    StoodBy,
 }
 
 /// A running network.
@@ -51,12 +55,33 @@ pub struct NetworkHandle {
     pub join: JoinHandle<()>,
 }
 
-/// Starts the network on `grpc` and `artifacts` listeners; it runs until `cancel` fires.
+/// Starts the network on `grpc` and `artifacts` listeners; it runs until `cancel` fires. On
+/// PostgreSQL it first waits to lead the database ([`crate::leader`]).
 ///
 /// # Errors
 /// A database that cannot be opened or loaded, or an ArtifactStore that cannot be set up.
 pub async fn launch(
     config: NetworkConfig,
+    grpc: TcpListener,
+    artifacts: TcpListener,
+    cancel: CancellationToken,
+) -> Result<NetworkHandle, LaunchError> {
+    launch_leading(config, None, grpc, artifacts, cancel).await
+}
+
+/// Who holds the leadership, for operators reading `network_leader`.
+pub fn holder(grpc: &str) -> String {
+    format!("pid {} serving {grpc}", std::process::id())
+}
+
+/// [`launch`] by a process that may lead already: the `network` command waits for the lead
+/// before it binds its ports, so a standby refuses connections and clients go to the leader.
+///
+/// # Errors
+/// As [`launch`].
+pub async fn launch_leading(
+    config: NetworkConfig,
+    leadership: Option<Leadership>,
     grpc: TcpListener,
     artifacts: TcpListener,
     cancel: CancellationToken,
@@ -78,6 +103,22 @@ pub async fn launch(
     let grpc_addr = grpc.local_addr()?;
     let artifacts_addr = artifacts.local_addr()?;
     let store = SqlStore::open(&config.database_url).await?;
+    let leadership = match (store.backend(), leadership) {
+        (Backend::Sqlite, _) => None,
+        (Backend::Postgres, Some(held)) => Some(held),
+        (Backend::Postgres, None) => {
+            let holder = holder(&grpc_addr.to_string());
+            match Leadership::acquire(&config.database_url, &holder, &cancel).await? {
+                Some(held) => Some(held),
+                None => return Err(LaunchError::StoodBy),
+            }
+        }
+    };
+    // Loaded after the epoch moved on: every commit of the last leader is in.
+    let store = match &leadership {
+        Some(held) => store.fenced(held.epoch()),
+        None => store,
+    };
     let snapshot = store.load().await?;
     let requests = snapshot.requests.len();
     let market = Market::new(config.market.clone(), snapshot);
@@ -180,6 +221,10 @@ pub async fn launch(
         }
         result
     });
+    // Released after the writer's last commit, so a standby loads every one of them.
+    let release = CancellationToken::new();
+    let leader_task =
+        leadership.map(|held| tokio::spawn(held.hold(release.clone(), cancel.clone())));
     let join = tokio::spawn(async move {
         if let Ok(Err(e)) = grpc_task.await {
             tracing::error!(target: "provernet::network", %e, "gRPC server failed");
@@ -189,6 +234,10 @@ pub async fn launch(
             tracing::error!(target: "provernet::network", %e, "artifact store failed");
         }
         let _ = writer_task.await;
+        release.cancel();
+        if let Some(task) = leader_task {
+            let _ = task.await;
+        }
     });
     Ok(NetworkHandle { grpc_addr, artifacts_addr, state, join })
 }

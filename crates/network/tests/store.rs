@@ -22,6 +22,7 @@ use std::{
 
 use futures::FutureExt;
 use provernet_network::{
+    leader::{self, Leadership},
     market::{Account, Assignment, Bid, Execution, Program, Prover, Request, RequestQuery, Status},
     store::{
         CHANGES_CHANNEL_CAPACITY, Changes, LedgerTotals, NewBid, Snapshot, SqlStore, StoreError,
@@ -291,6 +292,48 @@ on_both_engines!(
     bids_are_inserted_once,
     rows_from_before_the_bids_table_are_upgraded,
 );
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test -p provernet-network --test store -- --ignored"]
+async fn postgres_one_leader_at_a_time_and_a_deposed_one_commits_nothing() {
+    on_postgres(one_leader_at_a_time_and_a_deposed_one_commits_nothing).await
+}
+
+/// Hot standby: the second process waits while the first leads; once it leads, the first
+/// one's commits are refused whatever connection they use, and the second's land.
+async fn one_leader_at_a_time_and_a_deposed_one_commits_nothing(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    let never = CancellationToken::new();
+    let first = Leadership::acquire(&url, "first", &never).await.unwrap().unwrap();
+    assert_eq!(first.epoch(), 1);
+    let old = store.clone().fenced(first.epoch());
+    old.commit(&[accounts_only(vec![account(1, 1)])]).await.unwrap();
+
+    // The second waits while the first holds the lock, and gives up when told to.
+    let stop = CancellationToken::new();
+    let waiting = tokio::spawn({
+        let (url, stop) = (url.clone(), stop.clone());
+        async move { Leadership::acquire(&url, "second", &stop).await.unwrap().map(|l| l.epoch()) }
+    });
+    tokio::time::sleep(leader::POLL * 3).await;
+    assert!(!waiting.is_finished(), "a standby took over from a live leader");
+    stop.cancel();
+    assert_eq!(waiting.await.unwrap(), None);
+
+    // The first's lock connection goes (its process died, or a partition); its store's pooled
+    // connections still work, but not its commits.
+    let (release, step_down) = (CancellationToken::new(), CancellationToken::new());
+    release.cancel();
+    first.hold(release, step_down).await;
+    let second = Leadership::acquire(&url, "second", &never).await.unwrap().unwrap();
+    assert_eq!(second.epoch(), 2);
+    let refused = old.commit(&[accounts_only(vec![account(1, 7)])]).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Deposed { ours: 1, current: Some(2) }), "{refused:?}");
+    assert!(refused.to_string().contains("PN-STORE-012"), "{refused}");
+    let new = store.fenced(second.epoch());
+    new.commit(&[accounts_only(vec![account(2, 1)])]).await.unwrap();
+    assert_eq!(new.load().await.unwrap().accounts, vec![account(1, 1), account(2, 1)]);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Checks

@@ -49,7 +49,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
-    /// The ProverNetwork's gRPC URL.
+    /// The ProverNetwork's gRPC URL; for a network with hot standby, each of its processes'
+    /// URLs separated by commas (the node follows the one that leads).
     pub network_url: String,
     /// The operator key file (hex secret, mode 0600): signs bids and proofs. Relative paths are
     /// relative to the config file.
@@ -504,11 +505,20 @@ impl NodeConfig {
         if self.monitor.interval_secs == 0 {
             return Err(ConfigError::Invalid("monitor.interval_secs must be at least 1".into()));
         }
-        if !self.network_url.starts_with("http://") && !self.network_url.starts_with("https://") {
+        let urls = provernet_types::client::network_urls(&self.network_url);
+        if urls.is_empty()
+            || urls.iter().any(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+        {
             return Err(ConfigError::Invalid(format!(
-                "network_url {:?} must start with http:// or https://",
+                "network_url {:?} must be an http:// or https:// URL, or several separated by \
+                 commas",
                 self.network_url
             )));
+        }
+        if urls.len() > 1 && self.network.api == NetworkApi::Succinct {
+            return Err(ConfigError::Invalid(
+                "network_url lists several URLs: the Succinct API follows one (give one)".into(),
+            ));
         }
         Ok(())
     }
@@ -527,7 +537,8 @@ impl NodeConfig {
 # PROVERNET_NODE_<SECTION>_<NAME> (PROVERNET_NODE_BIDDING_MARGIN=0.3) or as a flag
 # (--set bidding.margin=0.3); flags win over the environment, which wins over this file.
 
-# The ProverNetwork's gRPC endpoint.
+# The ProverNetwork's gRPC endpoint; for a network with hot standby, every process's URL,
+# separated by commas (the node follows whichever leads).
 network_url = "{network_url}"
 # The operator key (hex secret, mode 0600): signs bids and proofs. Relative to this file.
 key_file = "{key_file}"
@@ -760,6 +771,8 @@ mod tests {
             ("bidding.margin", "-1", "bidding.margin"),
             ("bidding.cost_per_hour", "1.5", "bidding.cost_per_hour"),
             ("network_url", "ftp://x", "network_url"),
+            ("network_url", "http://a:1,ftp://b", "network_url"),
+            ("network_url", " , ", "network_url"),
             ("prover", "0x12", "prover"),
             ("sp1.pgus_per_second", "0", "sp1.pgus_per_second"),
         ] {
@@ -767,6 +780,8 @@ mod tests {
             assert!(err.contains(says) || err.contains(key), "{key}={value}: {err}");
             assert_eq!(config, before, "a refused setting changes nothing");
         }
+        // A network with hot standby: its processes' URLs.
+        config.set("network_url", "http://10.0.0.1:50051, http://10.0.0.2:50051").unwrap();
     }
 
     #[test]

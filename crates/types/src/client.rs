@@ -11,7 +11,7 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use tonic::{
     Code, Status,
-    transport::{Channel, Endpoint},
+    transport::{Channel, Endpoint, channel::Change},
 };
 
 use crate::{
@@ -160,6 +160,18 @@ pub async fn connect_channel_trusting(
     timeout: Duration,
     extra_ca: Option<&[u8]>,
 ) -> Result<Channel, ClientError> {
+    endpoint(url, timeout, extra_ca)?
+        .connect()
+        .await
+        .map_err(|source| ClientError::Unreachable { url: url.to_owned(), source })
+}
+
+/// The endpoint of `url`, with TLS for `https://` (trusting `extra_ca` beside the system's).
+fn endpoint(
+    url: &str,
+    timeout: Duration,
+    extra_ca: Option<&[u8]>,
+) -> Result<Endpoint, ClientError> {
     let url_err = |source| ClientError::Url { url: url.to_owned(), source };
     let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(url_err)?;
     if url.starts_with("https:") {
@@ -169,12 +181,62 @@ pub async fn connect_channel_trusting(
         }
         endpoint = endpoint.tls_config(tls).map_err(url_err)?;
     }
-    endpoint
-        .connect_timeout(timeout)
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|source| ClientError::Unreachable { url: url.to_owned(), source })
+    Ok(endpoint.connect_timeout(timeout).tcp_nodelay(true))
+}
+
+/// How often a client of several network addresses checks which of them serve.
+pub const FAILOVER_PROBE: Duration = Duration::from_millis(250);
+
+/// A channel to whichever of `endpoints` accept connections: a task checks each every
+/// [`FAILOVER_PROBE`] and keeps only those that do in the channel's set, so calls go to the
+/// network's leader (a standby keeps its ports closed) and follow a new one. The task ends
+/// with the channel.
+fn failover_channel(endpoints: Vec<Endpoint>) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<usize>(endpoints.len());
+    tokio::spawn(async move {
+        let mut serving = vec![false; endpoints.len()];
+        loop {
+            for (k, endpoint) in endpoints.iter().enumerate() {
+                let uri = endpoint.uri();
+                let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                });
+                let address = (uri.host().unwrap_or("localhost").trim_matches(['[', ']']), port);
+                let up = matches!(
+                    tokio::time::timeout(
+                        Duration::from_secs(1),
+                        tokio::net::TcpStream::connect(address)
+                    )
+                    .await,
+                    Ok(Ok(_))
+                );
+                if up == serving[k] {
+                    continue;
+                }
+                serving[k] = up;
+                let change = match up {
+                    true => Change::Insert(k, endpoint.clone()),
+                    false => Change::Remove(k),
+                };
+                if changes.send(change).await.is_err() {
+                    return;
+                }
+            }
+            if changes.is_closed() {
+                return;
+            }
+            tokio::time::sleep(FAILOVER_PROBE).await;
+        }
+    });
+    channel
+}
+
+/// The network's addresses in `urls`: one URL, or several separated by commas (the processes
+/// of a network with hot standby, [`NetworkClient::connect`]).
+pub fn network_urls(urls: &str) -> Vec<&str> {
+    urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
 }
 
 impl NetworkClient {
@@ -183,15 +245,37 @@ impl NetworkClient {
     ///
     /// # Errors
     /// [`ClientError::Url`], [`ClientError::Unreachable`], or the GetNetworkInfo call's error.
+    ///
+    /// `url` may list several addresses separated by commas, the processes of one network with
+    /// hot standby: the client then keeps a connection to whichever of them serves (a standby
+    /// keeps its ports closed until it leads) and moves to the new leader by itself when the
+    /// old one goes (a call already sent to one that died fails as unavailable, which callers
+    /// retry); a call made while none serves waits for one (the first for `timeout`).
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let channel = connect_channel(url, timeout).await?;
+        let urls = network_urls(url);
+        let channel = match urls[..] {
+            [] | [_] => connect_channel(url.trim(), timeout).await?,
+            _ => {
+                let extra_ca = extra_ca()?;
+                let endpoints = urls
+                    .iter()
+                    .map(|u| endpoint(u, timeout, extra_ca.as_deref()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                failover_channel(endpoints)
+            }
+        };
         let mut rpc =
             ProverNetworkClient::new(channel).max_decoding_message_size(MAX_DECODING_BYTES);
-        let info = rpc
-            .get_network_info(proto::GetNetworkInfoRequest {})
-            .await
-            .map_err(|status| ClientError::Rpc { call: "GetNetworkInfo", status })?
-            .into_inner();
+        let info =
+            tokio::time::timeout(timeout, rpc.get_network_info(proto::GetNetworkInfoRequest {}))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Status::unavailable(format!(
+                        "no process of the network at {url} answered within {timeout:?}"
+                    )))
+                })
+                .map_err(|status| ClientError::Rpc { call: "GetNetworkInfo", status })?
+                .into_inner();
         Ok(Self {
             rpc,
             url: url.to_owned(),

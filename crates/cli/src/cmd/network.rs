@@ -2,10 +2,10 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use axum::http::header;
 use metrics_exporter_prometheus::PrometheusHandle;
-use provernet_network::{NetworkConfig, SuccinctApiConfig, launch};
+use provernet_network::{NetworkConfig, SuccinctApiConfig, launch_leading, leader::Leadership};
 use provernet_types::{Address, Amount};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -110,6 +110,43 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
         println!("metrics     http://{}/metrics", listener.local_addr()?);
         tokio::spawn(serve_metrics(listener, handle));
     }
+    // On PostgreSQL, several network processes may share the database: one leads, the others
+    // stand by with their ports closed (clients given every address go to the leader).
+    let cancel = CancellationToken::new();
+    let database_url = args.database_url.clone().unwrap_or_default();
+    let leadership = if database_url.starts_with("postgres") {
+        let holder = provernet_network::serve::holder(&args.listen.to_string());
+        let stop = cancel.clone();
+        let waiting = async {
+            tokio::select! {
+                () = shutdown_signal() => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        };
+        let acquire = Leadership::acquire(&database_url, &holder, &cancel);
+        tokio::pin!(acquire);
+        // Said once the lock is not free at once: a lone network leads without a word.
+        let held = tokio::select! {
+            held = &mut acquire => held,
+            () = tokio::time::sleep(provernet_network::leader::POLL * 2) => {
+                println!("standby     another network process leads this database; waiting to take over");
+                tokio::select! {
+                    held = &mut acquire => held,
+                    () = waiting => return Ok(()),
+                }
+            }
+        }
+        .context("cannot reach the database to lead the network")?;
+        match held {
+            Some(held) => {
+                println!("leader      epoch {} of this database", held.epoch());
+                Some(held)
+            }
+            None => return Ok(()),
+        }
+    } else {
+        None
+    };
     let grpc = TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {}: is another network running?", args.listen)
     })?;
@@ -151,8 +188,7 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
         succinct.chain_id = args.succinct_chain_id;
         config.succinct = Some(succinct);
     }
-    let cancel = CancellationToken::new();
-    let handle = launch(config, grpc, artifacts, cancel.clone())
+    let handle = launch_leading(config, leadership, grpc, artifacts, cancel.clone())
         .await
         .context("cannot start the network")?;
     // grpc:// for plain h2c, as scripts expect; https:// with TLS.
@@ -162,9 +198,18 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
         println!("succinct    NETWORK_RPC_URL={scheme}://{}", handle.grpc_addr);
     }
     println!("artifacts   {artifacts_url}");
-    shutdown_signal().await;
+    let stopped_itself = tokio::select! {
+        () = shutdown_signal() => false,
+        () = cancel.cancelled() => true,
+    };
     cancel.cancel();
     handle.join.await.context("network task failed")?;
+    if stopped_itself {
+        bail!(
+            "the network stopped: another process leads the database now, or its store failed \
+             (see the log above)"
+        );
+    }
     Ok(())
 }
 

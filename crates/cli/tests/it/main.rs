@@ -8,4 +8,5 @@ mod observability;
 mod pool;
 mod procs;
 mod requester;
+mod standby;
 mod status;

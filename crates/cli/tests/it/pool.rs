@@ -30,7 +30,7 @@ const LEASE_SECS: &str = "3";
 
 /// A fresh database on the test PostgreSQL (`PROVERNET_TEST_POSTGRES_URL`, which `.ci/run`
 /// sets), left for the CI machine to discard.
-async fn fresh_database() -> String {
+pub(crate) async fn fresh_database() -> String {
     let admin = std::env::var("PROVERNET_TEST_POSTGRES_URL").expect(
         "PROVERNET_TEST_POSTGRES_URL names a PostgreSQL these tests may create databases on \
          (.ci/run sets it up)",
@@ -104,13 +104,13 @@ fn submit_mix(requester: &RequesterCli, root: &Path, small: usize) -> (RequestId
     (big, (0..small).map(|_| submit(requester, "fib", None)).collect())
 }
 
-async fn balance(client: &NetworkClient, requester: &RequesterCli) -> u128 {
+pub(crate) async fn balance(client: &NetworkClient, requester: &RequesterCli) -> u128 {
     client.account(&requester.address).await.unwrap().balance.parse().unwrap()
 }
 
 /// Each of `ids` fulfilled and paid once: what the requester spent since it had `funded` is
 /// what the network says it paid for them.
-async fn assert_paid_once(
+pub(crate) async fn assert_paid_once(
     client: &NetworkClient,
     requester: &RequesterCli,
     funded: u128,
@@ -136,7 +136,7 @@ async fn task_field(db: &PgPool, id: &RequestId, column: &str) -> Option<String>
         .flatten()
 }
 
-fn submit(requester: &RequesterCli, name: &str, inputs: Option<&Path>) -> RequestId {
+pub(crate) fn submit(requester: &RequesterCli, name: &str, inputs: Option<&Path>) -> RequestId {
     ok({
         let mut c = requester.cmd(&SUBMIT);
         c.arg(program(name));
@@ -151,7 +151,7 @@ fn submit(requester: &RequesterCli, name: &str, inputs: Option<&Path>) -> Reques
 }
 
 /// Waits until `id` is fulfilled and checks its proof with `request get`.
-fn fulfilled_and_verified(requester: &RequesterCli, root: &Path, id: &RequestId) {
+pub(crate) fn fulfilled_and_verified(requester: &RequesterCli, root: &Path, id: &RequestId) {
     ok(requester.cmd(&["request", "wait", &id.to_string(), "--timeout-secs", "300"]));
     let proof = root.join(format!("{id}.proof"));
     let out = ok({

@@ -120,6 +120,19 @@ pub enum StoreError {
     )]
     WriterStopped,
 
+    /// Another network process leads the database now (hot standby): this one's commits are
+    /// fenced off, and it must stop.
+    #[error(
+        "[PN-STORE-012] deposed: this process led at epoch {ours}, the database's leader epoch \
+         is {current:?}; another network process leads now"
+    )]
+    Deposed {
+        /// The epoch this process led at.
+        ours: i64,
+        /// The database's epoch.
+        current: Option<i64>,
+    },
+
     /// Any other database error.
     #[error("[PN-STORE-011] database error: {0}")]
     Other(#[source] Arc<dyn StdError + Send + Sync>),

@@ -37,7 +37,7 @@ pub mod sql;
 mod upsert;
 pub mod writer;
 
-pub use error::StoreError;
+pub use error::{StoreError, redact_url};
 pub use rows::program_key;
 pub use sql::{Backend, SqlStore};
 pub use writer::{

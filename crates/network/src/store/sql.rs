@@ -77,6 +77,9 @@ pub struct SqlStore {
     pool: AnyPool,
     /// The URL it was opened from, password redacted.
     url: Arc<str>,
+    /// The leader's epoch every commit checks (hot standby, [`crate::leader`]); none for a
+    /// store that does not lead a network (SQLite, tools, tests).
+    fence: Option<i64>,
 }
 
 impl SqlStore {
@@ -153,7 +156,7 @@ impl SqlStore {
             // sqlx takes an advisory lock for this, so replicas starting together are safe.
             POSTGRES_MIGRATOR.run(&pool).await.map_err(migrate_err)?;
             while let Some(rows) = upgrade_batch(&pool).await? {
-                commit_postgres(&pool, rows).await?;
+                commit_postgres(&pool, rows, None).await?;
             }
             AnyPool::Postgres(pool)
         } else {
@@ -164,7 +167,14 @@ impl SqlStore {
             )));
         };
         tracing::debug!(target: "provernet::store", url = %redacted, "database opened");
-        Ok(SqlStore { pool, url: redacted })
+        Ok(SqlStore { pool, url: redacted, fence: None })
+    }
+
+    /// This store, committing only while the network's leader epoch is `epoch`: a commit
+    /// after another process has taken over fails with [`StoreError::Deposed`].
+    pub fn fenced(mut self, epoch: i64) -> Self {
+        self.fence = Some(epoch);
+        self
     }
 
     /// Which engine this store uses.
@@ -226,7 +236,7 @@ impl SqlStore {
             }
             match &self.pool {
                 AnyPool::Sqlite(pool) => commit_sqlite(pool, rows).await,
-                AnyPool::Postgres(pool) => commit_postgres(pool, rows).await,
+                AnyPool::Postgres(pool) => commit_postgres(pool, rows, self.fence).await,
             }
         }
     }

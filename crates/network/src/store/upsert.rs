@@ -14,7 +14,10 @@
 
 use sqlx::{PgPool, SqlitePool};
 
-use super::{error::Result, rows::Rows};
+use super::{
+    error::{Result, StoreError},
+    rows::Rows,
+};
 
 const SQLITE_UPSERT_ACCOUNT: &str = "INSERT INTO accounts (address, data) VALUES ($1, $2) \
      ON CONFLICT (address) DO UPDATE SET data = excluded.data";
@@ -156,8 +159,18 @@ const POSTGRES_INSERT_BIDS: &str = "INSERT INTO bids \
      ON CONFLICT (request_id, seq) DO NOTHING";
 
 /// Writes `rows` to PostgreSQL in one transaction: one statement per table.
-pub(super) async fn commit_postgres(pool: &PgPool, rows: Rows) -> Result<()> {
+pub(super) async fn commit_postgres(pool: &PgPool, rows: Rows, fence: Option<i64>) -> Result<()> {
     let mut tx = pool.begin().await?;
+    if let Some(ours) = fence {
+        // Shared with other commits, exclusive of a standby taking over (its increment waits).
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT epoch FROM network_leader WHERE id = 1 FOR SHARE")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current != Some(ours) {
+            return Err(StoreError::Deposed { ours, current });
+        }
+    }
     if !rows.accounts.is_empty() {
         let (mut address, mut data) = (Vec::new(), Vec::new());
         for row in rows.accounts {
