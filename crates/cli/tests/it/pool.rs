@@ -73,8 +73,8 @@ fn worker_cmd(root: &Path, database: &str, secret: &Path, id: &str) -> Command {
     c
 }
 
-/// Waits (bounded) until `check` holds, reading the pool's tables.
-async fn until<F, Fut>(what: &str, check: F)
+/// Waits (bounded) until `check` holds (a poll: what it reads has no event to await).
+pub(crate) async fn until<F, Fut>(what: &str, check: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -92,7 +92,7 @@ async fn until_task(db: &PgPool, id: &RequestId, state: &str, what: &str) {
 }
 
 /// The inputs of a 2^16-row hashchain request: seconds of proving, time to kill something.
-fn big_inputs(root: &Path) -> PathBuf {
+pub(crate) fn big_inputs(root: &Path) -> PathBuf {
     let inputs = root.join("big.json");
     std::fs::write(&inputs, r#"{"stack": [2000, 1, 2, 3, 4]}"#).unwrap();
     inputs

@@ -1,6 +1,7 @@
 //! Hot standby as processes over a real PostgreSQL: two `provernet network` processes on one
-//! database, a node and a requester given both addresses; the leader is SIGKILLed mid-stream
-//! and the standby takes over.
+//! database, a node and a requester given both addresses; the leader is SIGKILLed between
+//! requests, mid-auction and mid-proof, each time the standby takes over and the killed process
+//! comes back as the standby.
 //!
 //! `#[ignore]`d in `cargo test --workspace`, as it needs PostgreSQL; `.ci/run` runs it:
 //! `PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --workspace --test it -- --ignored
@@ -13,11 +14,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use provernet_types::NetworkClient;
+use provernet_types::{NetworkClient, RequestId, proto};
 
 use crate::{
-    e2e::{NodeDir, RequesterCli, STEP},
-    pool::{assert_paid_once, balance, fresh_database, fulfilled_and_verified, submit},
+    e2e::{NodeDir, RequesterCli, STEP, SUBMIT, ok, program},
+    pool::{
+        assert_paid_once, balance, big_inputs, fresh_database, fulfilled_and_verified, submit,
+        until,
+    },
     procs::{Proc, provernet},
 };
 
@@ -49,15 +53,17 @@ fn network(root: &Path, name: &str, database: &str, port: u16, artifacts: u16) -
 async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
     let root = tempfile::tempdir().unwrap();
     let database = fresh_database().await;
-    let (a_port, b_port, artifacts) = (free_port(), free_port(), free_port());
-    let mut leader = network(root.path(), "a", &database, a_port, artifacts);
-    let epoch = leader.line_after("leader      epoch ", STEP);
-    assert!(epoch.starts_with("1 "), "{epoch}");
+    let ports = [free_port(), free_port()];
+    let artifacts = free_port();
+    let start = |k: usize| network(root.path(), &format!("n{k}"), &database, ports[k], artifacts);
+    let mut leader = start(0);
+    assert!(leader.line_after("leader      epoch ", STEP).starts_with("1 "));
     leader.line_after("network     grpc://", STEP);
-    let standby = network(root.path(), "b", &database, b_port, artifacts);
+    let mut standby = start(1);
     standby.line_after("standby     ", STEP);
+    let mut serving = 0;
 
-    let urls = format!("http://127.0.0.1:{a_port},http://127.0.0.1:{b_port}");
+    let urls = format!("http://127.0.0.1:{},http://127.0.0.1:{}", ports[0], ports[1]);
     let client = NetworkClient::connect(&urls, Duration::from_secs(5)).await.unwrap();
     let node = NodeDir::init(root.path(), "node", &urls, "200000000");
     let (_node, _) = node.run();
@@ -66,21 +72,56 @@ async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
     let first = submit(&requester, "fib", None);
     fulfilled_and_verified(&requester, root.path(), &first);
 
-    // The leader dies; the standby loads what it committed and serves in its place.
-    let killed = Instant::now();
-    leader.kill();
-    let epoch = standby.line_after("leader      epoch ", STEP);
-    assert!(epoch.starts_with("2 "), "{epoch}");
-    standby.line_after("network     grpc://", STEP);
-    eprintln!(
-        "standby serving {:.1} s after the leader was killed",
-        killed.elapsed().as_secs_f64()
-    );
+    // Kills the leader: the standby loads what it committed and serves in its place, and the
+    // killed process comes back as the standby.
+    let mut epoch = 1;
+    let mut fail_over = || {
+        let killed = Instant::now();
+        leader.kill();
+        epoch += 1;
+        let took = standby.line_after("leader      epoch ", STEP);
+        assert!(took.starts_with(&format!("{epoch} ")), "{took}");
+        standby.line_after("network     grpc://", STEP);
+        eprintln!(
+            "epoch {epoch}: serving {:.2} s after the leader was killed",
+            killed.elapsed().as_secs_f64()
+        );
+        serving = 1 - serving;
+        leader = std::mem::replace(&mut standby, start(1 - serving));
+        standby.line_after("standby     ", STEP);
+    };
 
-    // Everything the old leader accepted is there, and the node and requester carry on
-    // through the same client addresses.
+    // Between requests: everything the old leader accepted is there, and the node and the
+    // requester carry on through the same addresses.
+    fail_over();
     let second = submit(&requester, "fib", None);
     fulfilled_and_verified(&requester, root.path(), &second);
     fulfilled_and_verified(&requester, root.path(), &first);
-    assert_paid_once(&client, &requester, funded, &[first, second]).await;
+
+    // Mid-auction: the new leader re-arms the auction, which settles on the node's bid.
+    let auctioned: RequestId = ok({
+        let mut c = requester.cmd(&SUBMIT);
+        c.args(["--auction-secs", "4"]).arg(program("fib"));
+        c
+    })
+    .trim()
+    .parse()
+    .unwrap();
+    fail_over();
+    fulfilled_and_verified(&requester, root.path(), &auctioned);
+
+    // Mid-proof: the node proves through the failover and submits to the new leader, once.
+    let proving = submit(&requester, "hashchain", Some(&big_inputs(root.path())));
+    until("the node wins the larger request", || async {
+        client
+            .proof_request(&proving)
+            .await
+            .is_ok_and(|r| r.status == proto::RequestStatus::Assigned as i32)
+    })
+    .await;
+    fail_over();
+    fulfilled_and_verified(&requester, root.path(), &proving);
+
+    assert_paid_once(&client, &requester, funded, &[first, second, auctioned, proving]).await;
+    drop((leader, standby));
 }
