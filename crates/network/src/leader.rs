@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::store::StoreError;
 
 /// How often a standby tries for the lock.
-pub const POLL: Duration = Duration::from_millis(200);
+pub const POLL: Duration = Duration::from_millis(100);
 
 /// How often the leader checks that its lock connection is alive.
 pub const WATCH: Duration = Duration::from_secs(1);

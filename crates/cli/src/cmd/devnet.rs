@@ -390,19 +390,20 @@ fn data_dir(
     Ok((temp.path().to_path_buf(), Some(temp)))
 }
 
-/// The PostgreSQL schema a devnet run's pool and node-1's job store live in.
-struct RunSchema {
+/// A PostgreSQL schema of a run's own (a devnet's pool and node-1's job store, a benchmark's
+/// network), in a database others may use.
+pub(crate) struct RunSchema {
     /// The `--database-url` it was made in.
     base: String,
     /// Its name.
     name: String,
     /// The URL that puts a connection in it.
-    url: String,
+    pub(crate) url: String,
 }
 
 impl RunSchema {
     /// Creates a schema named for this run in the database at `base`.
-    async fn create(base: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn create(base: &str) -> anyhow::Result<Self> {
         let name = format!("devnet_{}", hex::encode(rand::random::<[u8; 6]>()));
         let db = sqlx::PgPool::connect(base)
             .await
@@ -418,7 +419,7 @@ impl RunSchema {
     }
 
     /// Drops the schema and everything in it (the run is over).
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         let dropped = async {
             let db = sqlx::PgPool::connect(&self.base).await?;
             sqlx::raw_sql(&format!("DROP SCHEMA {} CASCADE", self.name)).execute(&db).await?;

@@ -431,14 +431,14 @@ async fn a_worker_with_a_wrong_secret_or_an_unknown_version_is_refused_with_the_
 
 /// A TCP proxy to PostgreSQL on a loopback port, which can play the server restarting: every
 /// connection through it is cut, and new ones are refused, for a while.
-struct DatabaseLink {
+pub(crate) struct DatabaseLink {
     port: u16,
     restarts: tokio::sync::mpsc::UnboundedSender<(Duration, tokio::sync::oneshot::Sender<usize>)>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl DatabaseLink {
-    async fn to(database: &str) -> Self {
+    pub(crate) async fn to(database: &str) -> Self {
         let url = url::Url::parse(database).unwrap();
         let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -492,7 +492,7 @@ impl DatabaseLink {
     }
 
     /// `database` as reached through the link.
-    fn url(&self, database: &str) -> String {
+    pub(crate) fn url(&self, database: &str) -> String {
         let mut url = url::Url::parse(database).unwrap();
         url.set_host(Some("127.0.0.1")).unwrap();
         url.set_port(Some(self.port)).unwrap();
@@ -501,7 +501,7 @@ impl DatabaseLink {
 
     /// Cuts every connection and refuses new ones for `down`, as a restarting server does;
     /// returns how many were cut.
-    async fn restart(&self, down: Duration) -> usize {
+    pub(crate) async fn restart(&self, down: Duration) -> usize {
         let (done, restarted) = tokio::sync::oneshot::channel();
         self.restarts.send((down, done)).unwrap();
         restarted.await.unwrap()

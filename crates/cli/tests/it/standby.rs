@@ -1,7 +1,8 @@
 //! Hot standby as processes over a real PostgreSQL: two `provernet network` processes on one
 //! database, a node and a requester given both addresses; the leader is SIGKILLed between
 //! requests, mid-auction and mid-proof, each time the standby takes over and the killed process
-//! comes back as the standby.
+//! comes back as the standby. And one network process riding out PostgreSQL restarting while
+//! auctions settle.
 //!
 //! `#[ignore]`d in `cargo test --workspace`, as it needs PostgreSQL; `.ci/run` runs it:
 //! `PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --workspace --test it -- --ignored
@@ -19,8 +20,8 @@ use provernet_types::{NetworkClient, RequestId, proto};
 use crate::{
     e2e::{NodeDir, RequesterCli, STEP, SUBMIT, ok, program},
     pool::{
-        assert_paid_once, balance, big_inputs, fresh_database, fulfilled_and_verified, submit,
-        until,
+        DatabaseLink, assert_paid_once, balance, big_inputs, fresh_database,
+        fulfilled_and_verified, submit, until,
     },
     procs::{Proc, provernet},
 };
@@ -124,4 +125,47 @@ async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
 
     assert_paid_once(&client, &requester, funded, &[first, second, auctioned, proving]).await;
     drop((leader, standby));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --test it -- --ignored standby:: (.ci/run runs it)"]
+async fn a_network_on_postgresql_rides_out_the_database_restarting_under_load() {
+    let root = tempfile::tempdir().unwrap();
+    let database = fresh_database().await;
+    let link = DatabaseLink::to(&database).await;
+    let (port, artifacts) = (free_port(), free_port());
+    let mut network = network(root.path(), "n0", &link.url(&database), port, artifacts);
+    assert!(network.line_after("leader      epoch ", STEP).starts_with("1 "));
+    network.line_after("network     grpc://", STEP);
+    let url = format!("http://127.0.0.1:{port}");
+    let client = NetworkClient::connect(&url, Duration::from_secs(5)).await.unwrap();
+    let node = NodeDir::init(root.path(), "node", &url, "200000000");
+    let (_node, _) = node.run();
+    let requester = RequesterCli::new(root.path(), &url);
+    let funded = balance(&client, &requester).await;
+
+    // Auctions that settle while the database is away: their assignments (and the node's bids
+    // on them) wait for it, and land once it is back.
+    let ids: Vec<RequestId> = (0..3)
+        .map(|_| {
+            ok({
+                let mut c = requester.cmd(&SUBMIT);
+                c.args(["--auction-secs", "2"]).arg(program("fib"));
+                c
+            })
+            .trim()
+            .parse()
+            .unwrap()
+        })
+        .collect();
+    let cut = link.restart(Duration::from_secs(4)).await;
+    assert!(cut >= 1, "the network's connections were cut: {cut}");
+    for id in &ids {
+        fulfilled_and_verified(&requester, root.path(), id);
+    }
+    let after = submit(&requester, "fib", None);
+    fulfilled_and_verified(&requester, root.path(), &after);
+    let all: Vec<RequestId> = ids.into_iter().chain([after]).collect();
+    assert_paid_once(&client, &requester, funded, &all).await;
+    assert!(network.child.try_wait().unwrap().is_none(), "the network kept its lead and ran on");
 }

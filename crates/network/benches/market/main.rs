@@ -14,7 +14,12 @@
 //!   `MARKET_BENCH_PERIOD` (2 s): each settlement run. It runs twice: on an idle network, then
 //!   while all but 6 provers bid on the other open requests as fast as they can.
 //!
-//! The network ([`provernet_network::launch`], SQLite file and artifacts in a temp dir) runs in
+//! State (env): SQLite by default; `MARKET_BENCH_DATABASE_URL=postgres://…` runs on a fresh
+//! schema of that PostgreSQL, twice in the same run: the network alone, then with a standby
+//! process on the same database (hot standby: its leader fences every commit); both
+//! `MARKET_BENCH_ROUNDS` (1) times, alternating.
+//!
+//! The network ([`provernet_network::launch`], its database and artifacts in a temp dir) runs in
 //! this process on a tokio runtime of its own (threads `pn-server`, plus sqlx's SQLite threads),
 //! the clients on another (`pn-client`), each client on its own connection. Every message is
 //! signed before the timed loop (signing is reported apart), and every client sends its next
@@ -36,7 +41,7 @@ use std::{
 use provernet_network::market::Execution;
 use provernet_types::{RequestId, open, proto, proto::SignedMessage};
 use settle::{Actors, BIDDERS_PER_AUCTION, Load};
-use setup::{Account, Net, Program, Prover};
+use setup::{Account, Database, Net, Program, Prover};
 use stats::{Role, Throughput, cpu_by_thread, cpu_delta, thread_cpu};
 use tokio::sync::{Barrier, Mutex};
 
@@ -109,12 +114,40 @@ fn main() -> Result<()> {
     };
     let server = runtime(SERVER_THREADS)?;
     let client = runtime(CLIENT_THREADS)?;
-    let dir = tempfile::tempdir()?;
-    client.block_on(run(&sizes, server.handle(), dir.path()))
+    let rounds: usize = match std::env::var("MARKET_BENCH_ROUNDS") {
+        Ok(text) => text.parse().map_err(|_| format!("MARKET_BENCH_ROUNDS={text:?}"))?,
+        Err(_) => 1,
+    };
+    // Alone and with a standby alternate, so neither has the warmer database every time.
+    let databases = match std::env::var("MARKET_BENCH_DATABASE_URL") {
+        Ok(url) => [false, true]
+            .repeat(rounds)
+            .into_iter()
+            .map(|standby| Database::Postgres { url: url.clone(), standby })
+            .collect(),
+        Err(_) => vec![Database::Sqlite],
+    };
+    for database in &databases {
+        if let Database::Postgres { standby, .. } = database {
+            println!();
+            println!(
+                "## PostgreSQL, {}",
+                if *standby { "with a standby process on the same database" } else { "alone" }
+            );
+        }
+        let dir = tempfile::tempdir()?;
+        client.block_on(run(&sizes, server.handle(), dir.path(), database))?;
+    }
+    Ok(())
 }
 
-async fn run(sizes: &Sizes, server: &tokio::runtime::Handle, dir: &std::path::Path) -> Result<()> {
-    let net = Net::start(server, dir).await?;
+async fn run(
+    sizes: &Sizes,
+    server: &tokio::runtime::Handle,
+    dir: &std::path::Path,
+    database: &Database,
+) -> Result<()> {
+    let net = Net::start(server, dir, database).await?;
     let mut rpc = net.connect().await?;
     eprintln!("setup: {} requesters, {} provers, the fib program", sizes.requesters, sizes.provers);
     let mut requesters: Vec<Account> = (0..sizes.requesters).map(|_| Account::random()).collect();

@@ -42,36 +42,85 @@ pub struct Net {
     pub state: Arc<NetworkState>,
     cancel: CancellationToken,
     join: JoinHandle<()>,
+    /// A second network process on the same PostgreSQL, standing by (hot standby).
+    standby: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+/// Where the network keeps its state.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// SQLite in the bench's temp dir.
+    Sqlite,
+    /// A fresh schema in the PostgreSQL at this URL; with a standby process beside the leader
+    /// when `standby` holds.
+    Postgres { url: String, standby: bool },
+}
+
+impl Database {
+    /// The config's database URL: for PostgreSQL, a schema made for this run.
+    async fn url(&self) -> Result<Option<String>> {
+        let Self::Postgres { url, .. } = self else { return Ok(None) };
+        let schema = format!("market_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let admin = sqlx::PgPool::connect(url).await?;
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await?;
+        admin.close().await;
+        let glue = if url.contains('?') { '&' } else { '?' };
+        Ok(Some(format!("{url}{glue}options[search_path]={schema}")))
+    }
 }
 
 impl Net {
-    /// Launches the network on the `server` runtime with SQLite and artifacts in `dir`.
-    pub async fn start(server: &Handle, dir: &Path) -> Result<Self> {
-        let dir = dir.to_owned();
+    /// Launches the network on the `server` runtime with its state in `database` and
+    /// artifacts in `dir`.
+    pub async fn start(server: &Handle, dir: &Path, database: &Database) -> Result<Self> {
         let cancel = CancellationToken::new();
-        let stop = cancel.clone();
+        let database_url = database.url().await?;
+        let config = |dir: &Path, artifacts: &TcpListener| -> Result<NetworkConfig> {
+            let url = format!("http://{}", artifacts.local_addr()?);
+            let mut config = NetworkConfig::local(dir, NETWORK_ID, &url, SECRET);
+            // The benchmark's provers bid as fast as they can, above any one account's
+            // rate limit: it measures the market, not the limiter.
+            config.account_rate_limit = None;
+            // Likewise the executor's queue: every RequestProof of phase 1 is taken at once.
+            config.max_queued_executions = usize::MAX;
+            if let Some(url) = &database_url {
+                config.database_url.clone_from(url);
+            }
+            Ok(config)
+        };
         // Listeners and every task of the network belong to the server runtime.
+        let grpc = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
+        let artifacts = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
+        let leader = config(dir, &artifacts)?;
+        let stop = cancel.clone();
         let handle = server
-            .spawn(async move {
-                let grpc = TcpListener::bind("127.0.0.1:0").await?;
-                let artifacts = TcpListener::bind("127.0.0.1:0").await?;
-                let url = format!("http://{}", artifacts.local_addr()?);
-                let mut config = NetworkConfig::local(&dir, NETWORK_ID, &url, SECRET);
-                // The benchmark's provers bid as fast as they can, above any one account's
-                // rate limit: it measures the market, not the limiter.
-                config.account_rate_limit = None;
-                let launched: Result<_> =
-                    launch(config, grpc, artifacts, stop).await.map_err(|e| e.to_string().into());
-                launched
-            })
-            .await
-            .map_err(|e| e.to_string())??;
+            .spawn(async move { launch(leader, grpc, artifacts, stop).await })
+            .await?
+            .map_err(|e| e.to_string())?;
+        // The standby: the same database, its own listeners; it waits in `launch` for the lead.
+        let standby = match database {
+            Database::Postgres { standby: true, .. } => {
+                let grpc = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
+                let artifacts = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
+                let config = config(&dir.join("standby"), &artifacts)?;
+                let stop = CancellationToken::new();
+                let waiting = stop.clone();
+                let task = server.spawn(async move {
+                    if let Ok(took_over) = launch(config, grpc, artifacts, waiting).await {
+                        let _ = took_over.join.await;
+                    }
+                });
+                Some((stop, task))
+            }
+            _ => None,
+        };
         Ok(Self {
             domain: Domain::new(NETWORK_ID),
             grpc_url: format!("http://{}", handle.grpc_addr),
             state: handle.state,
             cancel,
             join: handle.join,
+            standby,
         })
     }
 
@@ -83,6 +132,10 @@ impl Net {
 
     /// Stops the network and waits for its tasks.
     pub async fn stop(self) -> Result<()> {
+        if let Some((stop, task)) = self.standby {
+            stop.cancel();
+            task.await?;
+        }
         self.cancel.cancel();
         self.join.await?;
         Ok(())

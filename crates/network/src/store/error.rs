@@ -145,6 +145,12 @@ impl StoreError {
         matches!(self, Self::Busy { .. } | Self::PoolTimeout | Self::Connection { .. })
     }
 
+    /// Whether the database could not be reached (the connection broke, or none could be
+    /// had): a server restarting, rather than a statement it refused.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::PoolTimeout | Self::Connection { .. })
+    }
+
     /// Maps a driver error from an operation on an open database.
     pub fn from_sqlx(err: sqlx::Error) -> Self {
         match err {

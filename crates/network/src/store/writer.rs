@@ -25,7 +25,8 @@
 //!   change anyway (over capacity): the queue is then bounded by the capacity plus the number of
 //!   callers awaiting their changes, which the server's concurrency limit bounds.
 //!
-//! **Failure.** If a commit fails (after [`COMMIT_ATTEMPTS`] tries for a retryable error),
+//! **Failure.** If a commit fails (after [`COMMIT_ATTEMPTS`] tries for a retryable error, or
+//! for [`COMMIT_OUTAGE`] while the database cannot be reached: a PostgreSQL restart),
 //! every waiter of that batch gets the error, every change still queued gets
 //! [`StoreError::WriterStopped`], and the writer stops, returning the error. Memory then holds
 //! changes the database does not: the network must shut down, and on restart it reloads its
@@ -57,8 +58,16 @@ pub const MAX_BATCH_CHANGES: usize = 1_024;
 /// upsert of an entity's whole state, so writing the batch again is safe.
 pub const COMMIT_ATTEMPTS: u32 = 3;
 
-/// Pause before the second try of a failed commit; doubled before each later one.
+/// Pause before the second try of a failed commit; doubled before each later one, up to
+/// [`COMMIT_RETRY_MAX_BACKOFF`].
 const COMMIT_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest pause between tries of a failed commit.
+const COMMIT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How long a commit is tried again while the database cannot be reached (a server restart):
+/// the batch's callers wait meanwhile; then the writer stops as for any failed commit.
+pub const COMMIT_OUTAGE: Duration = Duration::from_secs(60);
 
 /// One submitted [`Changes`] and whom to tell when it is written.
 struct Job {
@@ -192,9 +201,14 @@ impl StoreWriter {
     async fn commit_with_retries(&self, batch: &[Changes]) -> Result<(), StoreError> {
         let mut backoff = COMMIT_RETRY_BACKOFF;
         let mut attempt = 1;
+        let started = std::time::Instant::now();
         loop {
             match self.store.commit(batch).await {
-                Err(err) if err.is_retryable() && attempt < COMMIT_ATTEMPTS => {
+                Err(err)
+                    if err.is_retryable()
+                        && (attempt < COMMIT_ATTEMPTS
+                            || (err.is_unreachable() && started.elapsed() < COMMIT_OUTAGE)) =>
+                {
                     tracing::warn!(
                         target: "provernet::store",
                         %err,
@@ -202,7 +216,7 @@ impl StoreWriter {
                         "batch commit failed, retrying"
                     );
                     tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    backoff = (backoff * 2).min(COMMIT_RETRY_MAX_BACKOFF);
                     attempt += 1;
                 }
                 result => return result,

@@ -3,6 +3,9 @@
 //! `bench history` starts `provernet network` on seeded histories of closed requests and
 //! measures its memory, restart time and history reads (`history`).
 //!
+//! `bench failover` runs two `provernet network` processes on one PostgreSQL and times the hot
+//! standby's takeovers (`failover`).
+//!
 //! `bench market` is a deterministic, seeded market simulation on a simulated clock: the real
 //! market rules ([`provernet_network::market::Market`]), our default node's own decision core
 //! ([`provernet_node::core::NodeCore`]: bidding, prefetch, slots, give-up, job transitions), and a
@@ -27,6 +30,7 @@
 mod baseline;
 mod chart;
 mod engine;
+mod failover;
 mod history;
 mod market;
 mod oracle;
@@ -50,6 +54,13 @@ pub enum BenchCommand {
     /// straight into SQLite); print its restart time, RSS, and history read latency.
     #[command(after_help = "Example:\n  provernet bench history --sizes 0,100000,1000000")]
     History(history::HistoryArgs),
+    /// Run two `provernet network` processes on one PostgreSQL (hot standby) and kill the
+    /// leader again and again; print the time from each kill to the first write the new leader
+    /// accepts (p50, p99).
+    #[command(
+        after_help = "Example:\n  provernet bench failover --database-url postgres://user:pw@127.0.0.1/db --kills 20"
+    )]
+    Failover(failover::FailoverArgs),
 }
 
 /// Runs `command`.
@@ -57,5 +68,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Market(args) => market::run(args),
         BenchCommand::History(args) => history::run(args).await,
+        BenchCommand::Failover(args) => failover::run(args).await,
     }
 }
