@@ -127,6 +127,10 @@ impl NodeContext {
             backends: backends.clone(),
         };
         let (driver, prover) = driver::connect(&config, parts, &shutdown).await?;
+        // Before anything is decided: deadlines are the network's.
+        if let Some(now) = driver.network_time().await {
+            clock.observe_network(now);
+        }
         store.check_api(config.network.api).await?;
         let pool = match config.cluster.enabled() {
             false => None,

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     NodeConfig, bidder,
-    clock::{Clock, SystemClock},
+    clock::{Clock, NetworkTime, SystemClock},
     context::NodeContext,
     error::NodeError,
     monitor::{
@@ -101,7 +101,8 @@ pub async fn launch(
     monitor: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<NodeHandle, NodeError> {
-    launch_with_clock(config, monitor, shutdown, Arc::new(SystemClock)).await
+    launch_with_clock(config, monitor, shutdown, Arc::new(NetworkTime::new(Arc::new(SystemClock))))
+        .await
 }
 
 /// [`launch`] on `clock`: the time the node's decisions are taken at.
@@ -149,6 +150,7 @@ pub async fn launch_with_clock(
     let bidding = tokio::spawn(bidder::run::run(ctx.clone(), commands, subscribed_tx));
     let status = tokio::spawn(publish_status(ctx.clone()));
     let stake = tokio::spawn(watch_stake(ctx.clone()));
+    let clock = tokio::spawn(watch_clock(ctx.clone()));
     // Up means subscribed: every request published from now on is seen.
     tokio::select! {
         () = ctx.shutdown.cancelled() => {}
@@ -171,6 +173,7 @@ pub async fn launch_with_clock(
             let _ = proving.await;
             status.abort();
             stake.abort();
+            clock.abort();
             if let Some(pool) = pool {
                 pool.abort();
             }
@@ -184,6 +187,22 @@ pub async fn launch_with_clock(
         })
     };
     Ok(NodeHandle { context: ctx, prover, monitor_addr, subscribed, join, monitor: node_monitor })
+}
+
+/// How often the network's clock is read again (a machine's clock drifts).
+const CLOCK_EVERY: Duration = Duration::from_secs(60);
+
+/// Reads the network's clock every [`CLOCK_EVERY`], so the node keeps deciding by the
+/// network's time (an API that does not tell it leaves the machine's clock as it is).
+async fn watch_clock(ctx: Arc<NodeContext>) {
+    let mut tick = tokio::time::interval(CLOCK_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Some(now) = ctx.driver.network_time().await {
+            ctx.clock.observe_network(now);
+        }
+    }
 }
 
 /// How often the prover's stake is read for the economics.
@@ -279,6 +298,7 @@ async fn publish_status(ctx: Arc<NodeContext>) {
             prover: ctx.prover.to_string(),
             operator: ctx.operator.address().to_string(),
             network_url: ctx.driver.url().to_owned(),
+            clock_offset_secs: ctx.clock.offset_secs(),
             network_api: ctx.driver.api().to_string(),
             limitations: ctx.driver.limitations().iter().map(|l| (*l).to_owned()).collect(),
             versions: ctx.versions.clone(),

@@ -121,6 +121,13 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
     for limitation in &s.limitations {
         line("  limitation", limitation.clone());
     }
+    if s.clock_offset_secs != 0 {
+        let (by, side) = (
+            s.clock_offset_secs.abs(),
+            if s.clock_offset_secs > 0 { "behind" } else { "ahead of" },
+        );
+        line("clock", format!("this machine's is {by} s {side} the network's (corrected)"));
+    }
     line("versions", if s.versions.is_empty() { "-".into() } else { s.versions.join(", ") });
     if s.started_at > 0 {
         line("uptime", duration(now.saturating_sub(s.started_at)));
@@ -396,6 +403,7 @@ mod tests {
             status: NodeStatus {
                 prover: "0xprover".into(),
                 network_url: "http://127.0.0.1:50051".into(),
+                clock_offset_secs: -30,
                 versions: vec!["miden-0.23".into()],
                 started_at: 1000,
                 bidding: true,
@@ -494,6 +502,7 @@ mod tests {
         );
         for want in [
             "prover       0xprover",
+            "clock        this machine's is 30 s ahead of the network's (corrected)",
             "uptime       1m 00s",
             "config       reloaded 30s ago: bidding.margin",
             "economics    since start: paid 12345, cost 2345, margin 10000; bids 4 (won 3, lost 1, expired 0, refused 0), win rate 75%; skipped 0; missed 0",

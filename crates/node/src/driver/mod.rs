@@ -141,6 +141,11 @@ pub trait NetworkDriver: Send + Sync + std::fmt::Debug {
 
     /// The prover's stake now; none where the API cannot tell.
     async fn stake(&self) -> Result<Option<Stake>, ClientError>;
+
+    /// The network's clock now (unix seconds); none where the API does not tell it.
+    async fn network_time(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A prover's stake as the network reports it.

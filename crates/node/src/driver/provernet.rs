@@ -342,6 +342,10 @@ impl NetworkDriver for ProvernetDriver {
         self.client.fail(&self.operator, &self.prover, id, reason).await
     }
 
+    async fn network_time(&self) -> Option<u64> {
+        self.client.network_info().await.ok().map(|info| info.now)
+    }
+
     async fn stake(&self) -> Result<Option<Stake>, ClientError> {
         let call = "GetAccount";
         let Some(info) = self.client.account(&self.prover).await?.prover else {

@@ -208,6 +208,9 @@ pub struct NodeStatus {
     pub operator: String,
     /// The network's URL.
     pub network_url: String,
+    /// Seconds the node adds to this machine's clock to read the network's (its deadlines).
+    #[serde(default)]
+    pub clock_offset_secs: i64,
     /// The API the node speaks to it (`provernet`, `succinct`).
     #[serde(default)]
     pub network_api: String,

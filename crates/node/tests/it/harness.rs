@@ -203,6 +203,19 @@ impl Prover {
         let node = provernet_node::launch(self.config.clone(), None, cancel.clone()).await.unwrap();
         (node, cancel)
     }
+
+    /// [`Self::launch`] on `clock`.
+    pub async fn launch_with_clock(
+        &self,
+        clock: std::sync::Arc<dyn provernet_node::clock::Clock>,
+    ) -> (NodeHandle, CancellationToken) {
+        let cancel = CancellationToken::new();
+        let node =
+            provernet_node::launch_with_clock(self.config.clone(), None, cancel.clone(), clock)
+                .await
+                .unwrap();
+        (node, cancel)
+    }
 }
 
 /// Launches a node that must be refused; what it said.

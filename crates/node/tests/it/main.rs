@@ -384,3 +384,35 @@ async fn a_node_configured_far_too_fast_learns_its_speed_from_its_proofs() {
     })
     .await;
 }
+
+/// A machine clock `.0` seconds ahead of the real one.
+#[derive(Debug)]
+struct Ahead(u64);
+
+impl provernet_node::clock::Clock for Ahead {
+    fn now_secs(&self) -> u64 {
+        now() + self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_clock_is_30_s_ahead_decides_by_the_networks_time() {
+    use provernet_node::clock::{Clock, NetworkTime};
+    bounded(async {
+        let net = Net::start().await;
+        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let time = std::sync::Arc::new(NetworkTime::new(std::sync::Arc::new(Ahead(30))));
+        let node = prover.launch_with_clock(time.clone()).await;
+        assert!((-31..=-29).contains(&time.offset_secs()), "{}", time.offset_secs());
+        let requester = Requester::new(&net).await;
+        // 25 s to the deadline: past already by the machine's clock.
+        let spec = requester.spec(&net, &FIB, FIB.inputs, 25).await;
+        let id = requester.request(&net, &spec).await;
+        let done = net.wait_until(&id, "fulfilled", is_closed).await;
+        assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
+        assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
