@@ -416,3 +416,107 @@ async fn a_node_whose_clock_is_30_s_ahead_decides_by_the_networks_time() {
     })
     .await;
 }
+
+/// A TCP link to `target` that delays every chunk it carries by `delay` each way, and can cut
+/// every connection through it (as a flaky route does).
+struct SlowLink {
+    url: String,
+    /// Connections made through the link so far.
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cut: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowLink {
+    async fn to(target: std::net::SocketAddr, delay: std::time::Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut cuts = cuts.clone();
+                cuts.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    let (a_read, a_write) = inbound.into_split();
+                    let (b_read, b_write) = outbound.into_split();
+                    tokio::select! {
+                        () = carry(a_read, b_write, delay) => {}
+                        () = carry(b_read, a_write, delay) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { url, connections, cut, task }
+    }
+
+    /// Cuts every connection through the link (new ones go through).
+    fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, each chunk `delay` late.
+async fn carry(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: std::time::Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buffer).await {
+        if n == 0 {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_a_slow_link_that_is_cut_carries_on_and_is_paid_once_each() {
+    bounded(async {
+        let net = Net::start().await;
+        let mut prover = Prover::register(&net, NodeSpec::default()).await;
+        // 100 ms each way between the node and the network.
+        let link = SlowLink::to(net.handle.grpc_addr, std::time::Duration::from_millis(100)).await;
+        prover.config.network_url = link.url.clone();
+        let node = prover.launch().await;
+        let requester = Requester::new(&net).await;
+        let before = net.balance(&prover.address()).await;
+        let mut paid = 0;
+        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        for round in 0..3 {
+            let id = requester.request(&net, &spec).await;
+            let connections = link.connections.load(std::sync::atomic::Ordering::SeqCst);
+            if round == 1 {
+                // Mid-auction: the node's subscription and calls in flight break.
+                link.cut();
+            }
+            let done = net.wait_until(&id, "fulfilled", is_closed).await;
+            assert_eq!(status(&done), RequestStatus::Fulfilled, "round {round}: {done:?}");
+            if round == 1 {
+                let now = link.connections.load(std::sync::atomic::Ordering::SeqCst);
+                assert!(now > connections, "the node connected again after the cut");
+            }
+            let price = provernet_types::Amount::new(done.winning_price_per_pgu.parse().unwrap());
+            paid += spec.cost(price, done.pgus).unwrap().get();
+        }
+        assert_eq!(net.balance(&prover.address()).await, before + paid, "each paid once");
+        stop(node).await;
+        net.stop().await;
+    })
+    .await;
+}
