@@ -102,22 +102,24 @@ pub async fn launch_leading(
     };
     let grpc_addr = grpc.local_addr()?;
     let artifacts_addr = artifacts.local_addr()?;
-    let store = SqlStore::open(&config.database_url).await?;
-    let leadership = match (store.backend(), leadership) {
-        (Backend::Sqlite, _) => None,
-        (Backend::Postgres, Some(held)) => Some(held),
-        (Backend::Postgres, None) => {
+    // On PostgreSQL, lead first: a standby writes nothing, not even the schema's upgrades.
+    let postgres = config.database_url.starts_with("postgres");
+    let leadership = match leadership {
+        Some(held) => Some(held),
+        None if postgres => {
             let holder = holder(&grpc_addr.to_string());
             match Leadership::acquire(&config.database_url, &holder, &cancel).await? {
                 Some(held) => Some(held),
                 None => return Err(LaunchError::StoodBy),
             }
         }
+        None => None,
     };
+    let store = SqlStore::open(&config.database_url).await?;
     // Loaded after the epoch moved on: every commit of the last leader is in.
-    let store = match &leadership {
-        Some(held) => store.fenced(held.epoch()),
-        None => store,
+    let store = match (&leadership, store.backend()) {
+        (Some(held), Backend::Postgres) => store.fenced(held.epoch()),
+        _ => store,
     };
     let snapshot = store.load().await?;
     let requests = snapshot.requests.len();
