@@ -176,6 +176,11 @@ pub enum ApiError {
     /// The upload body broke off before its end.
     #[error("upload interrupted")]
     UploadInterrupted,
+    /// The storage has no room for the upload (a disk full); nothing was stored.
+    #[error(
+        "the artifact store's storage is full; nothing was stored: try again once space is freed"
+    )]
+    StorageFull,
     /// A server-side failure; details are logged, not shown.
     #[error("internal storage error")]
     Internal,
@@ -194,6 +199,7 @@ impl ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Mismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -216,6 +222,7 @@ impl ApiError {
             Self::Mismatch { .. } => "hash_mismatch",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::UploadInterrupted => "upload_interrupted",
+            Self::StorageFull => "storage_full",
             Self::Internal => "internal",
         }
     }
@@ -231,12 +238,34 @@ impl From<StorageError> for ApiError {
                 tracing::debug!(target: "provernet::artifacts", %id, %source, "upload interrupted");
                 Self::UploadInterrupted
             }
+            err if is_storage_full(&err) => {
+                tracing::error!(target: "provernet::artifacts", %err, "storage full");
+                Self::StorageFull
+            }
             err => {
                 tracing::error!(target: "provernet::artifacts", %err, "storage failure");
                 Self::Internal
             }
         }
     }
+}
+
+/// Whether `err` comes from a disk with no space left (ENOSPC, or a quota), anywhere in its
+/// chain of sources.
+fn is_storage_full(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl IntoResponse for ApiError {

@@ -254,7 +254,8 @@ impl NetworkClient {
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
         let urls = network_urls(url);
         let channel = match urls[..] {
-            [] | [_] => connect_channel(url.trim(), timeout).await?,
+            [] => connect_channel(url.trim(), timeout).await?,
+            [one] => connect_channel(one, timeout).await?,
             _ => {
                 let extra_ca = extra_ca()?;
                 let endpoints = urls

@@ -10,6 +10,7 @@ mod retry;
 mod roundtrip;
 mod s3;
 mod signatures;
+mod storage_full;
 
 use std::{future::Future, path::Path, time::Duration};
 
