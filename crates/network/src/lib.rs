@@ -5,12 +5,15 @@
 //! - [`market`]: the rules, as a deterministic state machine over accounts, provers, programs
 //!   and requests.
 //! - [`store`]: persistence of the market (SQLite by default, PostgreSQL by URL).
+//! - [`leader`]: hot standby on PostgreSQL: which of the processes sharing a database leads,
+//!   and the epoch that fences a deposed one's commits.
 //! - [`service`]: the gRPC service (`rpc`) and the network's stages: the executor (runs each new
 //!   request within its gas limit), the verifier (judges each submitted proof off the RPC
 //!   path), the auction and deadline timers, and the self-protection limits.
 //! - [`metrics`]: every metric the network records, with its help text and unit.
 //! - [`config`]: the [`NetworkConfig`].
-//! - [`serve`]: [`launch`], which wires it all on given listeners.
+//! - [`serve`]: [`launch`], which wires it all on given listeners (on PostgreSQL, once this
+//!   process leads).
 
 pub mod config;
 pub mod leader;
