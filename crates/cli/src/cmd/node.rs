@@ -166,6 +166,9 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
 }
 
 async fn run_node(args: RunArgs) -> anyhow::Result<()> {
+    // The bytes the running config was read from: a change from here on is a change, even one
+    // made while the node starts.
+    let loaded = std::fs::read(&args.config.config).ok();
     let config = load(&args.config)?;
     // From the start: a SIGHUP's default action ends the process.
     let hangups = Hangups::listen();
@@ -192,7 +195,7 @@ async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     }
     println!("prover    {}", node.context.prover);
     println!("network   {} ({} API)", node.context.driver.url(), node.context.driver.api());
-    let reloads = tokio::spawn(reload_on_change(args.config, node.reloader(), hangups));
+    let reloads = tokio::spawn(reload_on_change(args.config, loaded, node.reloader(), hangups));
     node.join.await.context("node task failed")?;
     reloads.abort();
     signal.abort();
@@ -237,18 +240,22 @@ impl Hangups {
 /// How often the config file is read to see whether it changed.
 const CONFIG_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a changed config file must hold still before it is read as the new config.
+const CONFIG_SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Reloads the node's config (file, environment, flags) on SIGHUP and whenever the file's
-/// bytes change: what a running node can take takes effect, anything else is refused with the
+/// bytes differ from those last read (`loaded` at start): what a running node can take takes effect, anything else is refused with the
 /// reason and the running config kept ([`provernet_node::Reloader::reload`]).
 async fn reload_on_change(
     args: ConfigArgs,
+    loaded: Option<Vec<u8>>,
     reloader: provernet_node::Reloader,
     mut hangups: Hangups,
 ) {
     // Bytes, not the modification time: editors that replace the file, and two writes within
     // the clock's granularity, are both seen.
     let read = || std::fs::read(&args.config).ok();
-    let mut seen = read();
+    let mut seen = loaded;
     let mut tick = tokio::time::interval(CONFIG_CHECK_EVERY);
     loop {
         tokio::select! {
@@ -256,9 +263,19 @@ async fn reload_on_change(
                 tracing::info!("SIGHUP: reloading the config");
             }
             _ = tick.tick() => {
-                let now = read();
+                let mut now = read();
                 if now == seen {
                     continue;
+                }
+                // A file still being written (an editor saving in place) is read once it
+                // holds still, not half-written.
+                loop {
+                    tokio::time::sleep(CONFIG_SETTLE).await;
+                    let again = read();
+                    if again == now {
+                        break;
+                    }
+                    now = again;
                 }
                 seen = now;
                 tracing::info!(path = %args.config.display(), "the config file changed: reloading it");
