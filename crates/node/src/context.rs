@@ -5,7 +5,6 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
 };
 
@@ -35,8 +34,6 @@ pub struct NodeContext {
     /// The configuration in force: what the node started with, and the settings a reload
     /// changed since ([`Self::reload`]). A std mutex: only copied in or out.
     config: Mutex<NodeConfig>,
-    /// Where the job store, proofs and cache live (fixed while the node runs).
-    data_dir: PathBuf,
     /// The operator key: signs bids, proofs and failures.
     pub operator: Signer,
     /// The prover account the node works for.
@@ -174,7 +171,6 @@ impl NodeContext {
             core.set_pool(crate::core::PoolCapacity::default());
         }
         Ok(Arc::new(Self {
-            data_dir: config.data_dir.clone(),
             config: Mutex::new(config),
             operator,
             prover,
@@ -196,11 +192,6 @@ impl NodeContext {
     /// The configuration in force.
     pub fn config(&self) -> NodeConfig {
         self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Where the job store, proofs and cache live.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     /// Takes the reloadable settings of `new` (pricing, bidding limits, throughput; alert

@@ -145,19 +145,37 @@ macro_rules! on_engine {
         match &$store.engine {
             Engine::Sqlite { pool: $db, .. } => $statement,
             Engine::Postgres($db) => {
-                let until = tokio::time::Instant::now() + OUTAGE;
-                loop {
-                    match $statement {
-                        Err(e) if is_outage(&e) && tokio::time::Instant::now() < until => {
-                            tracing::warn!("the job store's database is away, retrying: {e}");
-                            tokio::time::sleep(RETRY_PAUSE).await;
-                        }
-                        done => break done,
-                    }
-                }
+                ride_out("the job store", OUTAGE, RETRY_PAUSE, is_outage, || async { $statement })
+                    .await
             }
         }
     };
+}
+
+/// Runs `statement` again, `pause` apart, while its error is one that `retry` says may pass
+/// and `patience` has not run out since the first try (a database restarting); `what` names
+/// the database's user in the log.
+pub(crate) async fn ride_out<F, Fut, T>(
+    what: &str,
+    patience: Duration,
+    pause: Duration,
+    retry: fn(&sqlx::Error) -> bool,
+    statement: F,
+) -> Result<T, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let until = tokio::time::Instant::now() + patience;
+    loop {
+        match statement().await {
+            Err(e) if retry(&e) && tokio::time::Instant::now() < until => {
+                tracing::warn!("{what}'s database is away, retrying: {e}");
+                tokio::time::sleep(pause).await;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Whether `e` says the PostgreSQL connection is gone or the server is restarting, rather than
@@ -321,14 +339,6 @@ impl JobStore {
         sqlx::raw_sql(POSTGRES_SCHEMA).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Self { engine: Engine::Postgres(pool) })
-    }
-
-    /// Which engine the store is on, for logs and status: `sqlite` or `postgres`.
-    pub fn engine(&self) -> &'static str {
-        match self.engine {
-            Engine::Sqlite { .. } => "sqlite",
-            Engine::Postgres(_) => "postgres",
-        }
     }
 
     /// Checks that no unfinished job was taken under another API than `api`: such a job could

@@ -585,15 +585,5 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
 {
-    let until = Instant::now() + MUST_LAND;
-    loop {
-        match statement().await {
-            Ok(done) => return Ok(done),
-            Err(e) if Instant::now() < until => {
-                tracing::warn!("the pool's database is away, retrying: {e}");
-                tokio::time::sleep(POLL).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    Ok(crate::store::ride_out("the pool", MUST_LAND, POLL, |_| true, statement).await?)
 }
