@@ -95,7 +95,7 @@ fn settle(c: &mut Criterion) {
     for bids in [1, 10, 100] {
         let (m, id) = market(bids, bids);
         let outcome = m.clone().settle(id, after);
-        assert_eq!(outcome.events.len(), 1, "the auction settles");
+        assert_eq!(outcome.changes.events.len(), 1, "the auction settles");
         group.bench_function(format!("settle, {bids} bids"), |b| {
             b.iter_batched_ref(
                 || m.clone(),

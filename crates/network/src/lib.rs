@@ -24,4 +24,4 @@ pub mod service;
 pub mod store;
 
 pub use config::{NetworkConfig, RateLimit, SuccinctApiConfig};
-pub use serve::{NetworkHandle, launch, launch_leading};
+pub use serve::{NetworkHandle, Role, launch};

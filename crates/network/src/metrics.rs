@@ -18,6 +18,7 @@ const LOAD_SHED: &str = "network_load_shed_total";
 const PROOFS_DELETED: &str = "network_proofs_deleted_total";
 const LEADER: &str = "network_leader";
 const LEADER_EPOCH: &str = "network_leader_epoch";
+const STANDBY_LAG: &str = "network_standby_lag_seconds";
 
 /// Registers the help text and unit of every metric (call once at start).
 pub fn describe() {
@@ -40,6 +41,11 @@ pub fn describe() {
     describe_counter!(PROOFS_DELETED, "Accepted proofs deleted by the proof retention.");
     describe_gauge!(LEADER, "1 while this process leads the network, 0 while it stands by.");
     describe_gauge!(LEADER_EPOCH, "The leader epoch this process last held or saw (hot standby).");
+    describe_gauge!(
+        STANDBY_LAG,
+        Unit::Seconds,
+        "How long ago the leader committed the last change this standby applied."
+    );
     describe_counter!(
         LOAD_SHED,
         "Calls refused because a background queue was full (label queue)."
@@ -120,4 +126,9 @@ pub fn proof_deleted() {
 pub fn leading(leads: bool, epoch: i64) {
     gauge!(LEADER).set(f64::from(u8::from(leads)));
     gauge!(LEADER_EPOCH).set(epoch as f64);
+}
+
+/// A standby applied a change the leader committed `seconds` ago.
+pub fn standby_lag(seconds: f64) {
+    gauge!(STANDBY_LAG).set(seconds);
 }

@@ -187,30 +187,28 @@ fn endpoint(
 /// How often a client of several network addresses checks which of them serve.
 pub const FAILOVER_PROBE: Duration = Duration::from_millis(250);
 
-/// A channel to whichever of `endpoints` accept connections: a task checks each every
-/// [`FAILOVER_PROBE`] and keeps only those that do in the channel's set, so calls go to the
-/// network's leader (a standby keeps its ports closed) and follow a new one. The task ends
-/// with the channel.
+/// A channel to whichever of `endpoints` leads the network: a task asks each for its health
+/// every [`FAILOVER_PROBE`] (the standard gRPC health check of the `ProverNetwork` service,
+/// which a standby reports NOT_SERVING while it serves reads) and keeps only those SERVING in
+/// the channel's set, so calls go to the leader and follow a new one. The task ends with the
+/// channel.
 fn failover_channel(endpoints: Vec<Endpoint>) -> Channel {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     let (channel, changes) = Channel::balance_channel::<usize>(endpoints.len());
     tokio::spawn(async move {
+        let mut probes: Vec<HealthClient<Channel>> =
+            endpoints.iter().map(|e| HealthClient::new(e.connect_lazy())).collect();
         let mut serving = vec![false; endpoints.len()];
         loop {
             for (k, endpoint) in endpoints.iter().enumerate() {
-                let uri = endpoint.uri();
-                let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") {
-                    443
-                } else {
-                    80
+                let check = probes[k].check(HealthCheckRequest {
+                    service: proto::prover_network_server::SERVICE_NAME.to_owned(),
                 });
-                let address = (uri.host().unwrap_or("localhost").trim_matches(['[', ']']), port);
                 let up = matches!(
-                    tokio::time::timeout(
-                        Duration::from_secs(1),
-                        tokio::net::TcpStream::connect(address)
-                    )
-                    .await,
-                    Ok(Ok(_))
+                    tokio::time::timeout(Duration::from_secs(1), check).await,
+                    Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32
                 );
                 if up == serving[k] {
                     continue;
@@ -247,9 +245,9 @@ impl NetworkClient {
     /// [`ClientError::Url`], [`ClientError::Unreachable`], or the GetNetworkInfo call's error.
     ///
     /// `url` may list several addresses separated by commas, the processes of one network with
-    /// hot standby: the client then keeps a connection to whichever of them serves (a standby
-    /// keeps its ports closed until it leads) and moves to the new leader by itself when the
-    /// old one goes (a call already sent to one that died fails as unavailable, which callers
+    /// hot standby: the client then keeps a connection to whichever of them leads (by their
+    /// gRPC health checks: a standby serves reads but reports NOT_SERVING) and moves to the new
+    /// leader by itself when the old one goes (a call already sent to one that died fails as unavailable, which callers
     /// retry); a call made while none serves waits for one (the first for `timeout`).
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
         let urls = network_urls(url);

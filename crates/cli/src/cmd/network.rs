@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use anyhow::{Context, bail};
 use axum::http::header;
 use metrics_exporter_prometheus::PrometheusHandle;
-use provernet_network::{NetworkConfig, SuccinctApiConfig, launch_leading, leader::Leadership};
+use provernet_network::{NetworkConfig, Role, SuccinctApiConfig, launch, serve::ArtifactsListener};
 use provernet_types::{Address, Amount};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -110,55 +110,32 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
         println!("metrics     http://{}/metrics", listener.local_addr()?);
         tokio::spawn(serve_metrics(listener, handle));
     }
-    // On PostgreSQL, several network processes may share the database: one leads, the others
-    // stand by with their ports closed (clients given every address go to the leader).
     let cancel = CancellationToken::new();
-    let database_url = args.database_url.clone().unwrap_or_default();
-    let leadership = if database_url.starts_with("postgres") {
-        let holder = provernet_network::serve::holder(&args.listen.to_string());
-        let stop = cancel.clone();
-        let waiting = async {
-            tokio::select! {
-                () = shutdown_signal() => stop.cancel(),
-                () = stop.cancelled() => {}
-            }
-        };
-        let acquire = Leadership::acquire(&database_url, &holder, &cancel);
-        tokio::pin!(acquire);
-        // Said once the lock is not free at once: a lone network leads without a word.
-        let held = tokio::select! {
-            held = &mut acquire => held,
-            () = tokio::time::sleep(provernet_network::leader::POLL * 2) => {
-                println!("standby     another network process leads this database; waiting to take over");
-                tokio::select! {
-                    held = &mut acquire => held,
-                    () = waiting => return Ok(()),
-                }
-            }
-        }
-        .context("cannot reach the database to lead the network")?;
-        match held {
-            Some(held) => {
-                println!("leader      epoch {} of this database", held.epoch());
-                Some(held)
-            }
-            None => return Ok(()),
-        }
-    } else {
-        None
-    };
     let grpc = TcpListener::bind(args.listen).await.with_context(|| {
         format!("cannot listen on {}: is another network running?", args.listen)
     })?;
-    let artifacts = TcpListener::bind(args.artifacts_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.artifacts_listen))?;
+    // Several processes on one PostgreSQL may share the ArtifactStore's address: each binds it
+    // once it leads. Port 0 (any free port) is bound now, to know it.
+    let shared = args.database_url.as_deref().is_some_and(|url| url.starts_with("postgres"))
+        && args.artifacts_listen.port() != 0;
+    let artifacts = if shared {
+        ArtifactsListener::WhenLeading(args.artifacts_listen)
+    } else {
+        ArtifactsListener::Bound(
+            TcpListener::bind(args.artifacts_listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.artifacts_listen))?,
+        )
+    };
     let tls = args.tls.identity()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // From the bound address, so that port 0 (any free port) works.
-    let artifacts_url = match args.artifacts_url {
-        Some(url) => url,
-        None => format!("{scheme}://{}", artifacts.local_addr()?),
+    let artifacts_url = match (args.artifacts_url, &artifacts) {
+        (Some(url), _) => url,
+        (None, ArtifactsListener::Bound(listener)) => {
+            format!("{scheme}://{}", listener.local_addr()?)
+        }
+        (None, ArtifactsListener::WhenLeading(addr)) => format!("{scheme}://{addr}"),
     };
     let mut config =
         NetworkConfig::local(&args.data_dir, &args.network_id, &artifacts_url, &secret);
@@ -188,9 +165,25 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
         succinct.chain_id = args.succinct_chain_id;
         config.succinct = Some(succinct);
     }
-    let handle = launch_leading(config, leadership, grpc, artifacts, cancel.clone())
-        .await
-        .context("cannot start the network")?;
+    // On PostgreSQL, several network processes may share the database: one leads, the others
+    // stand by (serving reads) and take over when it goes. Ctrl-C while the database is being
+    // opened or the market loaded stops at once.
+    let launching = launch(config, grpc, artifacts, cancel.clone());
+    let handle = tokio::select! {
+        launched = launching => launched,
+        () = shutdown_signal() => return Ok(()),
+    };
+    let handle = match handle {
+        Err(provernet_network::serve::LaunchError::StoodBy) => return Ok(()),
+        other => other.context("cannot start the network")?,
+    };
+    let mut role = handle.role.clone();
+    print_role(*role.borrow_and_update());
+    tokio::spawn(async move {
+        while role.changed().await.is_ok() {
+            print_role(*role.borrow_and_update());
+        }
+    });
     // grpc:// for plain h2c, as scripts expect; https:// with TLS.
     let shown = if scheme == "https" { "https" } else { "grpc" };
     println!("network     {shown}://{}  (id {})", handle.grpc_addr, args.network_id);
@@ -211,6 +204,19 @@ pub async fn run(args: NetworkArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Says what this process does in a database several network processes share.
+fn print_role(role: Role) {
+    match role {
+        Role::StandingBy => println!(
+            "standby     another network process leads this database; serving reads, waiting to take over"
+        ),
+        Role::Leading { epoch: Some(epoch) } => {
+            println!("leader      epoch {epoch} of this database")
+        }
+        Role::Leading { epoch: None } => {}
+    }
 }
 
 /// The artifact HMAC secret: from the environment, or kept in the data folder (mode 0600),

@@ -26,13 +26,13 @@ use crate::{
     procs::{Proc, provernet},
 };
 
-/// A loopback port free now (the network binds it later: a standby binds once it leads).
+/// A loopback port free now (the network binds it later).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// `provernet network` number `name` on `database`, serving gRPC on `port`; both processes
-/// share the artifacts' storage, secret and address (which the leader serves).
+/// share the artifacts' storage, secret and address (which the leader binds).
 fn network(root: &Path, name: &str, database: &str, port: u16, artifacts: u16) -> Proc {
     Proc::spawn({
         let mut c = provernet();
@@ -62,6 +62,8 @@ async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
     leader.line_after("network     grpc://", STEP);
     let mut standby = start(1);
     standby.line_after("standby     ", STEP);
+    // A standby serves reads on its own port from the start.
+    standby.line_after("network     grpc://", STEP);
     let mut serving = 0;
 
     let urls = format!("http://127.0.0.1:{},http://127.0.0.1:{}", ports[0], ports[1]);
@@ -73,8 +75,8 @@ async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
     let first = submit(&requester, "fib", None);
     fulfilled_and_verified(&requester, root.path(), &first);
 
-    // Kills the leader: the standby loads what it committed and serves in its place, and the
-    // killed process comes back as the standby.
+    // Kills the leader: the standby, which followed what it committed, leads in its place, and
+    // the killed process comes back as the standby.
     let mut epoch = 1;
     let mut fail_over = || {
         let killed = Instant::now();
@@ -82,7 +84,6 @@ async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
         epoch += 1;
         let took = standby.line_after("leader      epoch ", STEP);
         assert!(took.starts_with(&format!("{epoch} ")), "{took}");
-        standby.line_after("network     grpc://", STEP);
         eprintln!(
             "epoch {epoch}: serving {:.2} s after the leader was killed",
             killed.elapsed().as_secs_f64()
@@ -90,6 +91,7 @@ async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
         serving = 1 - serving;
         leader = std::mem::replace(&mut standby, start(1 - serving));
         standby.line_after("standby     ", STEP);
+        standby.line_after("network     grpc://", STEP);
     };
 
     // Between requests: everything the old leader accepted is there, and the node and the

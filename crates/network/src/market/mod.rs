@@ -86,7 +86,7 @@ impl Default for MarketConfig {
 }
 
 /// Something that happened to a request, for subscribers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// A new request.
     Created(RequestId),
@@ -125,20 +125,19 @@ impl Event {
     }
 }
 
-/// What a successful operation did.
+/// What a successful operation did: the entities to persist, atomically, and the events to
+/// publish once they are (`changes.events`).
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Entities to persist, atomically.
+    /// What changed, and the events.
     pub changes: Changes,
-    /// Events to publish once persisted.
-    pub events: Vec<Event>,
 }
 
 impl Outcome {
     /// Appends `other`, which happened after `self`: its entity states are the later ones (the
     /// store keeps the last state of each key in a batch).
     pub fn merge(&mut self, other: Outcome) {
-        let Changes { accounts, provers, programs, requests, bids, ledger } = other.changes;
+        let Changes { accounts, provers, programs, requests, bids, ledger, events } = other.changes;
         self.changes.accounts.extend(accounts);
         self.changes.provers.extend(provers);
         self.changes.programs.extend(programs);
@@ -147,7 +146,7 @@ impl Outcome {
         if ledger.is_some() {
             self.changes.ledger = ledger;
         }
-        self.events.extend(other.events);
+        self.changes.events.extend(events);
     }
 }
 
@@ -244,6 +243,59 @@ impl Market {
             self.recalled.remove(id);
             self.evict(std::slice::from_ref(id));
         }
+    }
+
+    /// Applies an operation the leader committed (a standby following the journal,
+    /// [`crate::store::journal`]): every entity in `changes` replaces the one held, and new bids
+    /// join their auctions. Returns the requests it closed, for [`Market::evict`] once their
+    /// events are published.
+    ///
+    /// Applying an operation whose changes memory already holds changes nothing: entities are
+    /// whole states, and a bid is placed by its index in the auction.
+    pub fn follow(&mut self, changes: &Changes) -> Vec<RequestId> {
+        for account in &changes.accounts {
+            self.accounts.insert(account.address, account.clone());
+        }
+        for prover in &changes.provers {
+            self.provers.insert(prover.owner, prover.clone());
+        }
+        for program in &changes.programs {
+            if let Some(hash) = &program.sdk_hash {
+                self.sdk_hashes.insert(hash.clone(), program.program_id.clone());
+            }
+            self.programs.insert(program.program_id.clone(), program.clone());
+        }
+        let mut closed = Vec::new();
+        for request in &changes.requests {
+            let mut request = request.clone();
+            if let Some(held) = self.requests.remove(&request.id) {
+                self.open.remove(&(held.spec.deadline, held.id));
+                // Bids are not part of the request's state as written: they come as `bids`.
+                request.bids = held.bids;
+            }
+            if request.status.is_closed() {
+                closed.push(request.id);
+            } else {
+                self.open.insert((request.spec.deadline, request.id));
+            }
+            self.requests.insert(request.id, request);
+        }
+        for new in &changes.bids {
+            let Some(request) = self.requests.get_mut(&new.request) else { continue };
+            let index = new.index as usize;
+            if index == request.bids.len() {
+                request.bids.push(new.bid.clone());
+            } else if index > request.bids.len() {
+                // Earlier bids of this auction were placed before memory had the request (a
+                // closed request recalled): keep the auction's order, not a hole.
+                tracing::warn!(target: "provernet::network", request = %new.request, index, held = request.bids.len(), "followed a bid out of order");
+                request.bids.push(new.bid.clone());
+            }
+        }
+        if let Some(ledger) = &changes.ledger {
+            self.ledger = ledger.clone();
+        }
+        closed
     }
 
     /// Whether memory holds request `id` (open, or closed and not evicted yet).
@@ -424,8 +476,9 @@ impl Market {
                 })
                 .collect(),
             ledger: touched.ledger.then(|| self.ledger.clone()),
+            events: touched.events,
         };
-        Outcome { changes, events: touched.events }
+        Outcome { changes }
     }
 
     fn check_nonce(&self, signer: &Address, nonce: u64) -> Result<()> {

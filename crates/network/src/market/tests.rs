@@ -71,7 +71,7 @@ fn assigned_request(m: &mut Market, id: u8) -> RequestId {
     let id = open_request(m, id, T0);
     let p10 = addr(10);
     m.bid(p10, nonce(m, p10), id, p10, Amount::new(3), T0 + 100).unwrap();
-    assert_eq!(m.settle(id, T0 + 2_000).events, vec![Event::Assigned(id)]);
+    assert_eq!(m.settle(id, T0 + 2_000).changes.events, vec![Event::Assigned(id)]);
     id
 }
 
@@ -82,7 +82,7 @@ fn a_submitted_proof_waits_for_the_verifier_and_its_nonce_is_used_at_once() {
     let p10 = addr(10);
     let (n, proof) = (nonce(&m, p10), ArtifactId::of(b"proof"));
     let outcome = m.submit_proof(p10, n, id, p10, proof, T0 + 3_000).unwrap();
-    assert_eq!(outcome.events, vec![Event::ProofSubmitted(id)]);
+    assert_eq!(outcome.changes.events, vec![Event::ProofSubmitted(id)]);
     assert_eq!(nonce(&m, p10), n + 1, "the nonce is free for the prover's next call");
     assert_eq!(m.request(&id).unwrap().status, Status::Assigned);
     // One proof at a time.
@@ -92,9 +92,9 @@ fn a_submitted_proof_waits_for_the_verifier_and_its_nonce_is_used_at_once() {
     assert_eq!(m, before);
     // The deadline passes while it is verified: the sweeper leaves it to the verifier, whose
     // verdict counts since the proof came in time.
-    assert!(m.sweep(T0 + 61_000).events.is_empty());
+    assert!(m.sweep(T0 + 61_000).changes.events.is_empty());
     let outcome = m.accept_proof(id, T0 + 61_500).unwrap();
-    assert_eq!(outcome.events, vec![Event::Fulfilled(id)]);
+    assert_eq!(outcome.changes.events, vec![Event::Fulfilled(id)]);
     let r = m.request(&id).unwrap();
     assert_eq!(
         (r.status, r.paid, r.proof_artifact_id),
@@ -113,7 +113,7 @@ fn a_rejected_proof_leaves_the_request_assigned_until_its_deadline() {
     let stake = m.prover(&p10).unwrap().stake;
     m.submit_proof(p10, nonce(&m, p10), id, p10, ArtifactId::of(b"bad"), T0 + 3_000).unwrap();
     let outcome = m.reject_proof(id, &"does not verify ".repeat(100), T0 + 3_100).unwrap();
-    assert_eq!(outcome.events, vec![Event::ProofRejected(id)]);
+    assert_eq!(outcome.changes.events, vec![Event::ProofRejected(id)]);
     let r = m.request(&id).unwrap();
     assert_eq!(r.status, Status::Assigned);
     assert!(r.pending_proof.is_none());
@@ -121,7 +121,7 @@ fn a_rejected_proof_leaves_the_request_assigned_until_its_deadline() {
     // Another try, rejected after the deadline: missed at once.
     m.submit_proof(p10, nonce(&m, p10), id, p10, ArtifactId::of(b"bad2"), T0 + 59_000).unwrap();
     let outcome = m.reject_proof(id, "does not verify", T0 + 60_500).unwrap();
-    assert_eq!(outcome.events, vec![Event::ProofRejected(id), Event::Unfulfillable(id)]);
+    assert_eq!(outcome.changes.events, vec![Event::ProofRejected(id), Event::Unfulfillable(id)]);
     assert_eq!(m.request(&id).unwrap().status, Status::Unfulfillable);
     assert!(m.prover(&p10).unwrap().stake < stake, "the collateral is forfeited");
     // Too late for a submission.
@@ -183,7 +183,7 @@ fn lowest_bid_wins_earliest_on_tie_and_is_paid_as_bid() {
     m.bid(p11, nonce(&m, p11), id, p11, Amount::new(3), T0 + 200).unwrap();
     assert_eq!(m.request(&id).unwrap().status, Status::Requested, "period not over");
     let outcome = m.settle(id, T0 + 2_000);
-    assert_eq!(outcome.events, vec![Event::Assigned(id)]);
+    assert_eq!(outcome.changes.events, vec![Event::Assigned(id)]);
     let r = m.request(&id).unwrap();
     assert_eq!(r.assignment.as_ref().map(|a| a.prover), Some(p10), "earliest of equal bids");
     let collateral = r.assignment.as_ref().unwrap().collateral;
@@ -205,13 +205,13 @@ fn a_bid_after_the_period_settles_at_once_and_a_lower_bid_wins() {
     let (p10, p11) = (addr(10), addr(11));
     m.bid(p10, nonce(&m, p10), id, p10, Amount::new(4), T0).unwrap();
     m.bid(p11, nonce(&m, p11), id, p11, Amount::new(2), T0 + 10).unwrap();
-    assert!(m.settle(id, T0 + 1_999).events.is_empty(), "one ms before the end");
+    assert!(m.settle(id, T0 + 1_999).changes.events.is_empty(), "one ms before the end");
     m.settle(id, T0 + 2_000);
     assert_eq!(m.request(&id).unwrap().assignment.as_ref().map(|a| a.prover), Some(p11));
 
     let late = open_request(&mut m, 2, T0);
     let outcome = m.bid(p10, nonce(&m, p10), late, p10, Amount::new(5), T0 + 5_000).unwrap();
-    assert_eq!(outcome.events, vec![Event::Assigned(late)]);
+    assert_eq!(outcome.changes.events, vec![Event::Assigned(late)]);
 }
 
 #[test]
@@ -265,8 +265,8 @@ fn misses_refund_the_requester_with_collateral_and_suspend_repeat_offenders() {
         if i == 0 {
             m.fail(p10, nonce(&m, p10), id, p10, "out of memory", now + 4_000).unwrap();
         } else {
-            assert!(m.sweep(now + 59_000).events.is_empty());
-            assert_eq!(m.sweep(now + 60_000).events, vec![Event::Unfulfillable(id)]);
+            assert!(m.sweep(now + 59_000).changes.events.is_empty());
+            assert_eq!(m.sweep(now + 60_000).changes.events, vec![Event::Unfulfillable(id)]);
         }
         let requester = m.account(&addr(1));
         assert_eq!(
@@ -290,7 +290,7 @@ fn unexecutable_requests_close_with_a_penalty_to_the_treasury() {
     let lock = m.request(&id).unwrap().lock;
     let before = m.account(&addr(1)).balance;
     let outcome = m.record_execution(id, Err("assertion failed".into()), T0).unwrap();
-    assert_eq!(outcome.events, vec![Event::Unexecutable(id)]);
+    assert_eq!(outcome.changes.events, vec![Event::Unexecutable(id)]);
     assert_eq!(m.request(&id).unwrap().status, Status::Unfulfillable);
     let penalty = lock.get() / 100;
     assert_eq!(m.ledger().treasury.get(), penalty);

@@ -9,6 +9,7 @@
 //!   auction/deadline timers;
 //! - `artifact`: whole artifacts read from the embedded store, bounded and verified;
 //! - `limits`: rate limits per account, subscriptions per connection, queue bounds;
+//! - `gate`: while this process stands by ([`crate::leader`]), only reads reach the services;
 //! - [`retention`]: the proof retention (deletes accepted proofs after a configured age);
 //! - [`succinct`]: the Succinct-API facade (SP1's SDK, Succinct-protocol nodes) over the same
 //!   state.
@@ -33,6 +34,7 @@ mod artifact;
 mod background;
 mod convert;
 mod executor;
+mod gate;
 pub mod limits;
 pub mod retention;
 mod rpc;
@@ -43,7 +45,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, MutexGuard, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -56,14 +58,14 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-pub use self::{background::Background, rpc::NetworkService};
+pub use self::{background::Background, gate::StandbyGateLayer, rpc::NetworkService};
 use crate::{
     NetworkConfig,
     market::{
         Event, Market, MarketError, Outcome, Request as MarketRequest, RequestQuery,
         Status as RequestStatus,
     },
-    store::{SqlStore, StoreError, StoreWriterHandle},
+    store::{JournalEntry, SqlStore, StoreError, StoreWriterHandle},
 };
 
 /// The statuses of closed requests: those the store answers for once memory lets them go.
@@ -106,10 +108,14 @@ pub struct NetworkState {
     /// Batches of proofs the proof retention has deleted, for tests to await (also a counter
     /// in [`crate::metrics`]).
     pub proofs_deleted: tokio::sync::watch::Sender<u64>,
+    /// The last journal row a standby applied ([`NetworkState::follow`]), for tests to await.
+    pub followed: tokio::sync::watch::Sender<i64>,
     /// The market. A std mutex: no await while held, and operations are short.
     market: Mutex<Market>,
-    /// Durable writes, enqueued in operation order while the market lock is held.
-    writer: StoreWriterHandle,
+    /// Durable writes, enqueued in operation order while the market lock is held. Unset while
+    /// this process stands by ([`crate::leader`]): it then follows the leader's journal
+    /// ([`NetworkState::follow`]) and refuses every operation.
+    writer: OnceLock<StoreWriterHandle>,
     /// The store, for reads of the history (closed requests leave memory).
     store: SqlStore,
     /// Published events (bounded: slow subscribers are told they lagged).
@@ -147,8 +153,8 @@ pub struct Published {
 
 /// An applied operation waiting to be made durable and published.
 struct Publication {
-    /// Resolves once the changes are stored (`None`: nothing to store).
-    durable: Option<Durable>,
+    /// Resolves once the changes are stored.
+    durable: Durable,
     /// The events to publish, with the work each hands to the background tasks.
     events: Vec<(Published, Vec<Work>)>,
     /// Requests the operation closed: evicted from memory once the changes are stored.
@@ -166,10 +172,7 @@ async fn publish(
     events_tx: broadcast::Sender<Published>,
 ) {
     while let Some(publication) = publication_rx.recv().await {
-        let stored = match publication.durable {
-            Some(durable) => durable.await.map_err(|e| e.to_string()),
-            None => Ok(()),
-        };
+        let stored = publication.durable.await.map_err(|e| e.to_string());
         match &stored {
             Ok(()) => {
                 if !publication.closed.is_empty()
@@ -193,7 +196,8 @@ async fn publish(
 
 impl NetworkState {
     /// Builds the state around a restored market and spawns its publisher task; returns it
-    /// with the receiver of its work.
+    /// with the receiver of its work. Without a `writer`, it stands by until
+    /// [`NetworkState::lead`].
     ///
     /// # Panics
     /// Outside a tokio runtime.
@@ -201,7 +205,7 @@ impl NetworkState {
         config: NetworkConfig,
         market: Market,
         store: SqlStore,
-        writer: StoreWriterHandle,
+        writer: Option<StoreWriterHandle>,
         artifacts: ArtifactServer,
         zkvms: ZkVmRegistry,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Work>) {
@@ -213,11 +217,12 @@ impl NetworkState {
             limits: limits::Limits::new(&config),
             executor_read_retries: tokio::sync::watch::Sender::new(0),
             proofs_deleted: tokio::sync::watch::Sender::new(0),
+            followed: tokio::sync::watch::Sender::new(0),
             config,
             zkvms,
             artifacts,
             market: Mutex::new(market),
-            writer,
+            writer: writer.map(OnceLock::from).unwrap_or_default(),
             store,
             events_tx: events_tx.clone(),
             sequence: AtomicU64::new(0),
@@ -325,10 +330,55 @@ impl NetworkState {
         Ok(Recalled { state: self, id: Some(id) })
     }
 
+    /// The store the history is read from.
+    pub fn store(&self) -> &SqlStore {
+        &self.store
+    }
+
+    /// Replaces the market with one loaded again (a standby that fell behind the journal).
+    pub fn replace_market(&self, market: Market) {
+        *self.market() = market;
+    }
+
     /// The market, locked. Never hold across an await.
     pub fn market(&self) -> MutexGuard<'_, Market> {
         // A panic under the lock leaves a market whose every operation was all-or-nothing.
         self.market.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether this process leads: it applies operations. A standby serves reads and
+    /// subscriptions from the leader's journal and refuses operations with
+    /// [`standby_refusal`].
+    pub fn leads(&self) -> bool {
+        self.writer.get().is_some()
+    }
+
+    /// Starts leading: operations are applied and written through `writer` from now on. Call
+    /// once the journal is followed to its end (the last leader can commit nothing more).
+    pub fn lead(&self, writer: StoreWriterHandle) {
+        let _ = self.writer.set(writer);
+    }
+
+    /// Applies a commit of the leader (this process stands by) and publishes its events to this
+    /// process's subscribers. Nothing is handed to the background tasks: they run on the leader.
+    pub fn follow(&self, entry: &JournalEntry) {
+        let mut market = self.market();
+        let mut published = Vec::new();
+        let mut closed = Vec::new();
+        for changes in &entry.operations {
+            closed.extend(market.follow(changes));
+            for event in &changes.events {
+                published.push(self.event_message(&market, event, entry.at_ms).0);
+            }
+        }
+        market.evict(&closed);
+        drop(market);
+        for event in published {
+            // No subscribers is fine.
+            let _ = self.events_tx.send(event);
+        }
+        crate::metrics::standby_lag(now_ms().saturating_sub(entry.at_ms) as f64 / 1e3);
+        self.followed.send_replace(entry.seq);
     }
 
     /// Subscribes to events.
@@ -347,24 +397,20 @@ impl NetworkState {
         &self,
         op: impl FnOnce(&mut Market, u64) -> Result<(Outcome, T), MarketError>,
     ) -> Applied<T> {
+        let Some(writer) = self.writer.get() else { return Err(standby_refusal()) };
         let (done_rx, value) = {
             let mut market = self.market();
             let now = now_ms();
             let (outcome, value) = op(&mut market, now).map_err(convert::market_status)?;
-            if outcome.changes.is_empty() && outcome.events.is_empty() {
+            let changes = outcome.changes;
+            if changes.is_empty() {
                 return Ok(value);
             }
             let events: Vec<(Published, Vec<Work>)> =
-                outcome.events.iter().map(|e| self.event_message(&market, e, now)).collect();
-            let closed = outcome
-                .changes
-                .requests
-                .iter()
-                .filter(|r| r.status.is_closed())
-                .map(|r| r.id)
-                .collect();
-            let durable = (!outcome.changes.is_empty())
-                .then(|| Box::pin(self.writer.submit(outcome.changes)) as Durable);
+                changes.events.iter().map(|e| self.event_message(&market, e, now)).collect();
+            let closed =
+                changes.requests.iter().filter(|r| r.status.is_closed()).map(|r| r.id).collect();
+            let durable = Box::pin(writer.submit(changes)) as Durable;
             let (done_tx, done_rx) = oneshot::channel();
             // Sent while the market is locked: publications queue in operation order.
             if self.publication_tx.send(Publication { durable, events, closed, done_tx }).is_err() {
@@ -482,6 +528,15 @@ impl Drop for Recalled<'_> {
             self.state.market().release(&id);
         }
     }
+}
+
+/// What a standby answers an operation: UNAVAILABLE, so that a client of several addresses
+/// tries the leader.
+pub fn standby_refusal() -> Status {
+    Status::unavailable(
+        "[PN-NETWORK-STANDBY] this network process stands by: it serves reads and \
+         subscriptions; operations go to the leading process",
+    )
 }
 
 /// A store that cannot be read, as the status a client gets.

@@ -75,7 +75,9 @@ async fn sweep(state: &NetworkState, keep: Duration) -> Result<usize, SweepError
         }
         // Through the store writer, in order with the market's own writes (a closed request
         // is never written by the market again, so nothing newer is overwritten).
-        state.writer.submit(changes).await?;
+        // Started when this process leads (see `serve`), so there is a writer.
+        let Some(writer) = state.writer.get() else { return Ok(deleted) };
+        writer.submit(changes).await?;
         state.proofs_deleted.send_modify(|n| *n += 1);
     }
 }

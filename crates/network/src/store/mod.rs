@@ -14,6 +14,8 @@
 //! - [`writer`]: [`StoreWriter`], group commit: the market's [`Changes`] queued in call order,
 //!   many written per transaction, each caller answered once its change is durable.
 //! - [`error`]: [`StoreError`] and its `is_retryable()`.
+//! - [`journal`]: on PostgreSQL, each commit's operations and events in order, for standbys to
+//!   follow.
 //! - `rows`: entities as table rows (keys as `0x` hex, JSON, plain columns); `upsert`: one
 //!   batch of rows in one transaction, per engine.
 //!
@@ -29,15 +31,17 @@ use serde::{Deserialize, Serialize};
 
 use provernet_types::RequestId;
 
-use crate::market::{Account, Bid, Program, Prover, Request};
+use crate::market::{Account, Bid, Event, Program, Prover, Request};
 
 pub mod error;
+pub mod journal;
 mod rows;
 pub mod sql;
 mod upsert;
 pub mod writer;
 
 pub use error::{StoreError, redact_url};
+pub use journal::{Followed, JournalEntry};
 pub use rows::program_key;
 pub use sql::{Backend, SqlStore};
 pub use writer::{
@@ -74,7 +78,7 @@ pub struct Snapshot {
 }
 
 /// A bid just placed: inserted once, as a row of its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewBid {
     /// The request bid on.
     pub request: RequestId,
@@ -85,7 +89,7 @@ pub struct NewBid {
 }
 
 /// The entities one market operation changed, in their new state: written atomically.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
     /// Changed accounts.
     pub accounts: Vec<Account>,
@@ -99,6 +103,10 @@ pub struct Changes {
     pub bids: Vec<NewBid>,
     /// New ledger totals, if they changed.
     pub ledger: Option<LedgerTotals>,
+    /// The operation's events, in order: not stored as entities, only in the [`journal`], so
+    /// that standbys publish them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
 }
 
 impl Changes {
@@ -110,5 +118,6 @@ impl Changes {
             && self.requests.is_empty()
             && self.bids.is_empty()
             && self.ledger.is_none()
+            && self.events.is_empty()
     }
 }

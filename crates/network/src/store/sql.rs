@@ -34,6 +34,7 @@ use sqlx::{
 use super::{
     Changes, LedgerTotals, NewBid, Snapshot,
     error::{Result, StoreError, redact_url},
+    journal::{self, Followed},
     rows::{Rows, program_key, status_key},
     upsert::{commit_postgres, commit_sqlite},
 };
@@ -99,10 +100,30 @@ impl SqlStore {
     /// [`StoreError::Migrate`] if the schema cannot be brought up to date.
     pub fn open(url: &str) -> impl Future<Output = Result<SqlStore>> + Send + '_ {
         // `Send` spelled out: see `load`.
-        Self::open_inner(url)
+        Self::open_inner(url, true)
     }
 
-    async fn open_inner(url: &str) -> Result<SqlStore> {
+    /// Opens the PostgreSQL database at `url` as it is, changing nothing (no migrations): for a
+    /// standby, which reads what the leader writes ([`crate::leader`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] if the URL is not PostgreSQL's or the database cannot be reached.
+    #[allow(clippy::manual_async_fn, reason = "spells out `Send`, see `load`")]
+    pub fn open_follower(url: &str) -> impl Future<Output = Result<SqlStore>> + Send + '_ {
+        async move {
+            if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+                return Err(StoreError::Open {
+                    url: redact_url(url),
+                    source: Arc::new(sqlx::Error::Configuration(
+                        "only a network on PostgreSQL has standbys".into(),
+                    )),
+                });
+            }
+            Self::open_inner(url, false).await
+        }
+    }
+
+    async fn open_inner(url: &str, migrate: bool) -> Result<SqlStore> {
         let redacted: Arc<str> = redact_url(url).into();
         let open_err = |source: sqlx::Error| StoreError::Open {
             url: redacted.to_string(),
@@ -153,10 +174,12 @@ impl SqlStore {
                 .connect(url)
                 .await
                 .map_err(open_err)?;
-            // sqlx takes an advisory lock for this, so replicas starting together are safe.
-            POSTGRES_MIGRATOR.run(&pool).await.map_err(migrate_err)?;
-            while let Some(rows) = upgrade_batch(&pool).await? {
-                commit_postgres(&pool, rows, None).await?;
+            if migrate {
+                // sqlx takes an advisory lock for this, so replicas starting together are safe.
+                POSTGRES_MIGRATOR.run(&pool).await.map_err(migrate_err)?;
+                while let Some(rows) = upgrade_batch(&pool).await? {
+                    commit_postgres(&pool, rows, None, None).await?;
+                }
             }
             AnyPool::Postgres(pool)
         } else {
@@ -231,12 +254,50 @@ impl SqlStore {
         // `Send` spelled out: see `load`.
         async move {
             let rows = Rows::encode(batch)?;
-            if rows.is_empty() {
-                return Ok(());
-            }
             match &self.pool {
+                AnyPool::Sqlite(_) if rows.is_empty() => Ok(()),
                 AnyPool::Sqlite(pool) => commit_sqlite(pool, rows).await,
-                AnyPool::Postgres(pool) => commit_postgres(pool, rows, self.fence).await,
+                _ if batch.iter().all(Changes::is_empty) => Ok(()),
+                AnyPool::Postgres(pool) => {
+                    // Standbys follow the journal (events included), so it is written even for
+                    // a batch of events alone.
+                    let journal = journal::encode(batch)?;
+                    commit_postgres(pool, rows, self.fence, Some(journal)).await
+                }
+            }
+        }
+    }
+
+    /// The last journal row's seq (0: none), to read before [`Self::load`] when following: the
+    /// rows after it are the changes the snapshot may lack ([`journal`]). Always 0 on SQLite.
+    ///
+    /// # Errors
+    /// A database error.
+    #[allow(clippy::manual_async_fn, reason = "spells out `Send`, see `load`")]
+    pub fn journal_head(&self) -> impl Future<Output = Result<i64>> + Send + '_ {
+        async move {
+            match &self.pool {
+                AnyPool::Sqlite(_) => Ok(0),
+                AnyPool::Postgres(pool) => journal::head(pool).await,
+            }
+        }
+    }
+
+    /// The leader's commits after journal row `after`, at most `limit` of them, oldest first;
+    /// [`Followed::Lost`] if some were deleted before they were read. Nothing on SQLite.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if a row does not decode; a database error otherwise.
+    #[allow(clippy::manual_async_fn, reason = "spells out `Send`, see `load`")]
+    pub fn journal_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Followed>> + Send + '_ {
+        async move {
+            match &self.pool {
+                AnyPool::Sqlite(_) => Ok(Followed::Entries(Vec::new())),
+                AnyPool::Postgres(pool) => journal::after(pool, after, limit).await,
             }
         }
     }

@@ -158,8 +158,14 @@ const POSTGRES_INSERT_BIDS: &str = "INSERT INTO bids \
      SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) \
      ON CONFLICT (request_id, seq) DO NOTHING";
 
-/// Writes `rows` to PostgreSQL in one transaction: one statement per table.
-pub(super) async fn commit_postgres(pool: &PgPool, rows: Rows, fence: Option<i64>) -> Result<()> {
+/// Writes `rows` to PostgreSQL in one transaction: one statement per table, and `journal` (the
+/// batch for standbys to follow, [`super::journal`]) appended.
+pub(super) async fn commit_postgres(
+    pool: &PgPool,
+    rows: Rows,
+    fence: Option<i64>,
+    journal: Option<String>,
+) -> Result<()> {
     let mut tx = pool.begin().await?;
     if let Some(ours) = fence {
         // Shared with other commits, exclusive of a standby taking over (its increment waits).
@@ -291,6 +297,9 @@ pub(super) async fn commit_postgres(pool: &PgPool, rows: Rows, fence: Option<i64
     }
     if let Some(data) = rows.ledger {
         sqlx::query(UPSERT_LEDGER).bind(data).execute(&mut *tx).await?;
+    }
+    if let Some(body) = journal {
+        super::journal::append(&mut tx, crate::service::now_ms(), body).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -58,9 +58,15 @@ async fn database_url(dir: &std::path::Path) -> String {
     if std::env::var(ENGINE_ENV).as_deref() != Ok("postgres") {
         return format!("sqlite://{}", dir.join("network.db").display());
     }
+    postgres_database().await
+}
+
+/// A fresh PostgreSQL database on the server at `PROVERNET_TEST_POSTGRES_URL` (left for the CI
+/// machine to discard).
+async fn postgres_database() -> String {
     use sqlx::Connection;
     let admin = std::env::var("PROVERNET_TEST_POSTGRES_URL")
-        .expect("PROVERNET_TEST_NETWORK_DB=postgres needs PROVERNET_TEST_POSTGRES_URL");
+        .expect("this test needs PostgreSQL: set PROVERNET_TEST_POSTGRES_URL");
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -118,6 +124,20 @@ impl Net {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let database_url = database_url(dir.path()).await;
         Self::launch_in(dir, database_url, tweak, Arc::default()).await
+    }
+
+    /// A network on a fresh PostgreSQL database, whatever [`ENGINE_ENV`] says.
+    pub async fn start_on_postgres() -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let database_url = postgres_database().await;
+        Self::launch_in(dir, database_url, |_| {}, Arc::default()).await
+    }
+
+    /// Another network process on this one's database and artifact storage (hot standby: on
+    /// PostgreSQL it stands by while this one leads), sharing the harness's books.
+    pub async fn another_process(&self) -> Self {
+        Self::launch_in(self.dir.clone(), self.database_url.clone(), self.tweak, self.books.clone())
+            .await
     }
 
     async fn launch_in(

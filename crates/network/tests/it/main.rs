@@ -13,6 +13,7 @@
 //! - `subscriptions`: what each subscription filter delivers;
 //! - `bad_input`: refused calls leave the state exactly as it was;
 //! - `faults`: failures of what the network depends on (storage), survived;
+//! - `standby` (PostgreSQL, `#[ignore]`d): a standby follows, serves reads, and takes over;
 //! - `hostile`: who is calling is checked before any work that grows with the input;
 //! - `sp1` (feature `sp1`): SP1 requests executed and a committed proof verified;
 //! - `succinct`: the Succinct-API facade, as SP1's SDK and Succinct-protocol nodes call it.
@@ -30,6 +31,7 @@ mod hostile;
 mod restart;
 mod scenarios;
 mod sp1;
+mod standby;
 mod subscriptions;
 mod succinct;
 mod tls;

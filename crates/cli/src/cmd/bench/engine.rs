@@ -402,7 +402,7 @@ impl Ctx {
     }
 
     fn apply(&mut self, outcome: Outcome) {
-        for event in outcome.events {
+        for event in outcome.changes.events {
             let Some(&i) = self.index.get(&event.request_id()) else { continue };
             let request = self.market.request(&event.request_id());
             match event {

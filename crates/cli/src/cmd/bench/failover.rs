@@ -5,7 +5,7 @@
 //! Each round: a write lands on the leader (a faucet deposit), the leader is killed, and a
 //! client aimed at the standby's address sends the next deposit every 5 ms until one is
 //! accepted; the killed process then comes back as the standby. The market holds `--accounts`
-//! funded accounts, which each new leader loads before it serves.
+//! funded accounts, which each standby follows (it loaded them when it started).
 
 use std::{
     process::Stdio,
@@ -31,7 +31,7 @@ pub struct FailoverArgs {
     /// Leaders killed.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     kills: u32,
-    /// Funded accounts in the market (each leader loads them before it serves).
+    /// Funded accounts in the market (a standby loads them when it starts, then follows).
     #[arg(long, default_value_t = 1_000)]
     accounts: u32,
 }
@@ -141,7 +141,7 @@ async fn rounds(args: &FailoverArgs, url: &str) -> anyhow::Result<Vec<f64>> {
         }
         took.push(killed.elapsed().as_secs_f64());
         eprintln!("round {round}: {:.0} ms", took[took.len() - 1] * 1e3);
-        standby.line("network     ").await?;
+        standby.line("leader      ").await?;
         let back =
             Process::start(root.path(), 1 - serving, url, ports[1 - serving], artifacts).await?;
         leader = std::mem::replace(&mut standby, back);
