@@ -162,8 +162,8 @@ impl NodeContext {
             resources,
         ));
         // What earlier runs measured of this machine.
-        for (version, measured) in store.calibration().await? {
-            core.restore_calibration(&version, measured);
+        for (key, estimate) in store.calibration().await? {
+            core.restore_calibration(key, estimate);
         }
         // A coordinator proves nothing itself: until its first reading of the workers, it has
         // no capacity to bid with.
@@ -233,17 +233,34 @@ impl NodeContext {
 
     /// What proving `request` takes, as its backend measures it (a mode it cannot parse counts
     /// as the default: the prover refuses it later with the reason; a version without a
-    /// backend needs more memory than there is).
+    /// backend needs more memory than there is). Its memory is what the node measured of its
+    /// program (or of its version and mode) once that is trusted, the backend's model until
+    /// then.
     pub fn work(&self, request: &RequestRecord) -> Work {
         let version = request.zkvm_version();
         let backend = self.backends.get(&version).ok();
         let modes = backend.as_ref().map_or(&[][..], |b| b.proof_modes());
         let mode = request.mode(modes).unwrap_or(ProofMode::Default);
+        // A malformed program id is refused when the job is checked; here it is no program.
+        let program = request.program_id().ok().flatten();
         let pgus = request.pgus();
-        let memory = backend.as_ref().map_or(u64::MAX, |b| b.proving_memory(pgus, mode));
+        let measured = self.core().memory_estimate(&version, mode, program.as_ref());
+        let memory = match (&backend, measured) {
+            (None, _) => u64::MAX,
+            (Some(_), Some(measured)) => measured.bytes_for(pgus),
+            (Some(b), None) => b.proving_memory(pgus, mode),
+        };
         let gpu_memory = backend.as_ref().map_or(0, |b| b.proving_gpu_memory(pgus, mode));
         let max_pgus = self.max_pgus(&version, mode);
-        Work { version, mode, pgus, memory, gpu_memory, max_pgus }
+        Work { version, mode, program, pgus, memory, gpu_memory, max_pgus }
+    }
+
+    /// The memory per PGU the backend's model gives `version` in `mode` at the largest job it
+    /// takes, bytes (what the measured figure replaces); 0 for a version without a backend.
+    pub fn configured_memory_per_pgu(&self, version: &str, mode: ProofMode) -> f64 {
+        let Ok(backend) = self.backends.get(version) else { return 0.0 };
+        let pgus = backend.max_gas_limit().max(1);
+        backend.proving_memory(pgus, mode) as f64 / pgus as f64
     }
 
     /// The largest job of `version` in `mode` this machine's proving memory (or its pool's
@@ -251,10 +268,15 @@ impl NodeContext {
     pub fn max_pgus(&self, version: &str, mode: ProofMode) -> u64 {
         let Ok(backend) = self.backends.get(version) else { return 0 };
         // The machine's memory, or a pool's largest live worker's.
-        let memory = self.core().job_memory_limit(version);
-        // Memory grows with PGUs, and so does a GPU backend's GPU memory.
+        let (memory, measured) = {
+            let core = self.core();
+            (core.job_memory_limit(version), core.memory_estimate(version, mode, None))
+        };
+        // Memory grows with PGUs (as measured once trusted), and so does a GPU backend's GPU
+        // memory.
         let fits = |pgus| {
-            backend.proving_memory(pgus, mode) <= memory
+            measured.map_or_else(|| backend.proving_memory(pgus, mode), |m| m.bytes_for(pgus))
+                <= memory
                 && self.resources.gpu_holds(backend.proving_gpu_memory(pgus, mode))
         };
         // The largest that fits, by bisection.

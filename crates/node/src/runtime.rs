@@ -312,7 +312,16 @@ async fn publish_status(ctx: Arc<NodeContext>) {
             expired: book.expired,
             skipped: book.skipped,
             earnings: book.earnings.to_string(),
-            calibration: core.calibration(),
+            calibration: core
+                .calibration()
+                .into_iter()
+                .map(|mut c| {
+                    // The backends are the context's: the core knows only throughput.
+                    c.configured_memory_per_pgu_bytes =
+                        ctx.configured_memory_per_pgu(&c.version, c.mode);
+                    c
+                })
+                .collect(),
             economics,
             pool: ctx.health.pool(),
             jobs: jobs

@@ -1,14 +1,16 @@
 //! The node's job store: every assignment's state and proof, so a restarted node resumes where
 //! it stopped and never submits twice; every bid decision, for `provernet node status`; and
-//! the node's throughput estimate (self-calibration).
+//! the node's throughput and memory estimates (self-calibration).
 //!
 //! Two engines, the same statements: a SQLite file in the data folder (the default, for a node
 //! that proves on its own machine) or, for the coordinator of a proving pool
 //! (`[cluster] database_url`), the pool's PostgreSQL, so the node's whole state lives beside
 //! its task queue and a node started on another machine with the same key and database
 //! carries on where the last one stopped. The tables are `node_jobs`, `node_bids`,
-//! `node_calibration` and `node_proofs` (prefixed, as the network's own tables may share the
-//! database).
+//! `node_estimates` and `node_proofs` (prefixed, as the network's own tables may share the
+//! database). `node_estimates` holds one row per version, mode and program (`''`: every
+//! program); a store from before it keeps its per-version `node_calibration`, whose rows are
+//! read as each version's default mode until that has a row of its own.
 //!
 //! A job's row holds the network's record of its request (the `ProofRequest` message of the
 //! API it came from, as the node last read it, and that API's name) and the job's own state.
@@ -24,7 +26,11 @@ use std::{
 };
 
 pub use crate::core::JobState;
-use crate::{config::NetworkApi, core::Throughput, driver::RequestRecord};
+use crate::{
+    config::NetworkApi,
+    core::{CalibrationKey, Estimate, MemoryUse, Throughput},
+    driver::RequestRecord,
+};
 use provernet_types::{Amount, RequestId};
 use sqlx::{
     postgres::{PgPool, PgPoolOptions},
@@ -232,6 +238,19 @@ CREATE TABLE IF NOT EXISTS node_calibration (
     variance REAL NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS node_estimates (
+    version TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    program TEXT NOT NULL,
+    samples INTEGER NOT NULL,
+    pgus_per_second REAL NOT NULL,
+    variance REAL NOT NULL,
+    memory_samples INTEGER NOT NULL,
+    bytes_per_pgu REAL NOT NULL,
+    memory_variance REAL NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (version, mode, program)
+);
 CREATE TABLE IF NOT EXISTS node_proofs (
     request_id TEXT PRIMARY KEY,
     bundle BLOB NOT NULL
@@ -267,6 +286,19 @@ CREATE TABLE IF NOT EXISTS node_calibration (
     pgus_per_second DOUBLE PRECISION NOT NULL,
     variance DOUBLE PRECISION NOT NULL,
     updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS node_estimates (
+    version TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    program TEXT NOT NULL,
+    samples BIGINT NOT NULL,
+    pgus_per_second DOUBLE PRECISION NOT NULL,
+    variance DOUBLE PRECISION NOT NULL,
+    memory_samples BIGINT NOT NULL,
+    bytes_per_pgu DOUBLE PRECISION NOT NULL,
+    memory_variance DOUBLE PRECISION NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (version, mode, program)
 );
 CREATE TABLE IF NOT EXISTS node_proofs (
     request_id TEXT PRIMARY KEY,
@@ -564,59 +596,62 @@ impl JobStore {
             .collect()
     }
 
-    /// Keeps `version`'s throughput estimate (self-calibration) for the next start.
+    /// Keeps the estimate under `key` (self-calibration) for the next start.
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn save_calibration(
         &self,
-        version: &str,
-        measured: &Throughput,
+        key: &CalibrationKey,
+        estimate: &Estimate,
         now: u64,
     ) -> Result<(), StoreError> {
+        let (t, m) = (&estimate.throughput, &estimate.memory);
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         on_engine!(self, |db| sqlx::query(
-            "INSERT INTO node_calibration (version, samples, pgus_per_second, variance,
-                 updated_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (version) DO UPDATE SET samples = excluded.samples,
+            "INSERT INTO node_estimates (version, mode, program, samples, pgus_per_second,
+                 variance, memory_samples, bytes_per_pgu, memory_variance, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (version, mode, program) DO UPDATE SET samples = excluded.samples,
                  pgus_per_second = excluded.pgus_per_second, variance = excluded.variance,
-                 updated_at = excluded.updated_at",
+                 memory_samples = excluded.memory_samples,
+                 bytes_per_pgu = excluded.bytes_per_pgu,
+                 memory_variance = excluded.memory_variance, updated_at = excluded.updated_at",
         )
-        .bind(version)
-        .bind(i64::try_from(measured.samples).unwrap_or(i64::MAX))
-        .bind(measured.pgus_per_second)
-        .bind(measured.variance)
-        .bind(i64::try_from(now).unwrap_or(i64::MAX))
+        .bind(&key.version)
+        .bind(key.mode.as_str())
+        .bind(key.program.map(|p| p.to_string()).unwrap_or_default())
+        .bind(count(t.samples))
+        .bind(t.pgus_per_second)
+        .bind(t.variance)
+        .bind(count(m.samples))
+        .bind(m.bytes_per_pgu)
+        .bind(m.variance)
+        .bind(count(now))
         .execute(db)
         .await
         .map(drop))?;
         Ok(())
     }
 
-    /// Every version's kept throughput estimate. A row that is not a usable estimate (edited
-    /// by hand, say) is left out: the node learns again.
+    /// Every kept estimate: `node_estimates`' rows, and a store from before it per-version
+    /// rows (each its version's default mode, where that has no row of its own). A row that is
+    /// not a usable estimate (edited by hand, say) is left out: the node learns again.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn calibration(&self) -> Result<Vec<(String, Throughput)>, StoreError> {
-        let rows: Vec<(String, i64, f64, f64)> = on_engine!(self, |db| sqlx::query_as(
-            "SELECT version, samples, pgus_per_second, variance FROM node_calibration"
+    pub async fn calibration(&self) -> Result<Vec<(CalibrationKey, Estimate)>, StoreError> {
+        let rows: Vec<EstimateRow> = on_engine!(self, |db| sqlx::query_as(
+            "SELECT version, mode, program, samples, pgus_per_second, variance, memory_samples,
+                 bytes_per_pgu, memory_variance FROM node_estimates
+             UNION ALL
+             SELECT version, 'default', '', samples, pgus_per_second, variance, 0, 0.0, 0.0
+                 FROM node_calibration c WHERE NOT EXISTS (SELECT 1 FROM node_estimates e
+                     WHERE e.version = c.version AND e.mode = 'default' AND e.program = '')",
         )
         .fetch_all(db)
         .await)?;
-        Ok(rows
-            .into_iter()
-            .filter(|(_, samples, rate, variance)| {
-                *samples > 0
-                    && rate.is_finite()
-                    && *rate > 0.0
-                    && variance.is_finite()
-                    && *variance >= 0.0
-            })
-            .map(|(version, samples, pgus_per_second, variance)| {
-                (version, Throughput { samples: samples as u64, pgus_per_second, variance })
-            })
-            .collect())
+        Ok(rows.into_iter().filter_map(estimate_from_row).collect())
     }
 
     /// Closes the database after every write is flushed.
@@ -626,6 +661,29 @@ impl JobStore {
             Engine::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// An estimate row as read.
+type EstimateRow = (String, String, String, i64, f64, f64, i64, f64, f64);
+
+/// The estimate a row holds, if it is one.
+fn estimate_from_row(
+    (version, mode, program, samples, rate, variance, memory_samples, bytes, memory_variance): EstimateRow,
+) -> Option<(CalibrationKey, Estimate)> {
+    let mode = mode.parse().ok()?;
+    let program = if program.is_empty() { None } else { Some(program.parse().ok()?) };
+    let throughput = Throughput {
+        samples: u64::try_from(samples).ok().filter(|n| *n > 0)?,
+        pgus_per_second: rate,
+        variance,
+    };
+    let memory = MemoryUse {
+        samples: u64::try_from(memory_samples).ok()?,
+        bytes_per_pgu: bytes,
+        variance: memory_variance,
+    };
+    (throughput.is_valid() && memory.is_valid())
+        .then_some((CalibrationKey { version, mode, program }, Estimate { throughput, memory }))
 }
 
 fn job_from_row(
@@ -648,6 +706,7 @@ fn job_from_row(
 #[cfg(test)]
 mod tests {
     use provernet_types::{proto, succinct::proto::types as sproto};
+    use provernet_zkvm::{ProgramId, ProofMode};
 
     use super::*;
 
@@ -827,13 +886,71 @@ mod tests {
 
     async fn calibration_survives_a_reopen_and_a_bad_row_is_left_out(place: &Place) {
         let store = place.open().await;
-        let measured = Throughput { samples: 7, pgus_per_second: 4_321.5, variance: 12.25 };
-        store.save_calibration("miden-0.23", &Throughput::default(), 1).await.unwrap();
-        store.save_calibration("miden-0.23", &measured, 2).await.unwrap();
-        raw(&store, "INSERT INTO node_calibration VALUES ('sp1-v6', 3, -1.0, 0.0, 3)").await;
+        let throughput = Throughput { samples: 7, pgus_per_second: 4_321.5, variance: 12.25 };
+        let memory = MemoryUse { samples: 3, bytes_per_pgu: 9_876.5, variance: 4.0 };
+        let measured = Estimate { throughput, memory };
+        let version = CalibrationKey::of("miden-0.23", ProofMode::Default);
+        let program = version.with_program(ProgramId::from_bytes([7; 32]));
+        store.save_calibration(&version, &Estimate::default(), 1).await.unwrap();
+        store.save_calibration(&version, &measured, 2).await.unwrap();
+        let compressed = CalibrationKey::of("sp1-v6", ProofMode::Compressed);
+        let only_throughput = Estimate { throughput, ..Estimate::default() };
+        store.save_calibration(&compressed, &only_throughput, 2).await.unwrap();
+        store.save_calibration(&program, &measured, 2).await.unwrap();
+        raw(
+            &store,
+            "INSERT INTO node_estimates VALUES ('sp1-v6', 'default', '', 3, -1.0, 0.0, 0, 0.0, 0.0, 3);
+             INSERT INTO node_estimates VALUES ('sp1-v6', 'weird', '', 3, 1.0, 0.0, 0, 0.0, 0.0, 3);
+             INSERT INTO node_estimates VALUES ('sp1-v6', 'core', 'x', 3, 1.0, 0.0, 0, 0.0, 0.0, 3);",
+        )
+        .await;
         store.close().await;
         let store = place.open().await;
-        assert_eq!(store.calibration().await.unwrap(), [("miden-0.23".to_owned(), measured)]);
+        let mut kept = store.calibration().await.unwrap();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            kept,
+            [(version, measured), (program, measured), (compressed, only_throughput)],
+            "sorted by version, mode, program"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_estimates_by_mode_and_program_keeps_its_per_version_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let old = Throughput { samples: 9, pgus_per_second: 1_234.0, variance: 1.0 };
+        {
+            let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE calibration (version TEXT PRIMARY KEY, samples INTEGER NOT NULL,
+                     pgus_per_second REAL NOT NULL, variance REAL NOT NULL,
+                     updated_at INTEGER NOT NULL);
+                 INSERT INTO calibration VALUES ('miden-0.23', 9, 1234.0, 1.0, 5);
+                 INSERT INTO calibration VALUES ('sp1-v6', 2, 50.0, 0.0, 5);",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = JobStore::open(&path).await.unwrap();
+        let mut kept = store.calibration().await.unwrap();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        let miden = CalibrationKey::of("miden-0.23", ProofMode::Default);
+        let sp1 = CalibrationKey::of("sp1-v6", ProofMode::Default);
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(kept[0], (miden.clone(), Estimate { throughput: old, ..Estimate::default() }));
+        assert_eq!(kept[1].0, sp1);
+        // Once the version's default mode is measured again, its new row is the one read.
+        let new = Estimate {
+            throughput: Throughput { samples: 10, ..old },
+            memory: MemoryUse::default(),
+        };
+        store.save_calibration(&miden, &new, 6).await.unwrap();
+        let kept = store.calibration().await.unwrap();
+        assert_eq!(kept.iter().filter(|(k, _)| *k == miden).collect::<Vec<_>>(), [&(miden, new)]);
     }
 
     #[tokio::test]

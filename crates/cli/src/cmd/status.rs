@@ -162,7 +162,7 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
             "economics",
             format!(
                 "{label}: paid {}, cost {}, margin {}; bids {} (won {}, lost {}, expired {}, \
-                 refused {}), win rate {}; skipped {skipped}; missed {}",
+                 refused {}), win rate {}; skipped {skipped}; missed {}, forfeiting {}",
                 or_dash(&t.revenue),
                 or_dash(&t.cost),
                 or_dash(&t.margin),
@@ -172,7 +172,8 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
                 t.expired,
                 t.refused,
                 t.win_rate.map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
-                t.deadline_misses
+                t.deadline_misses,
+                or_dash(&t.penalties)
             ),
         );
     }
@@ -181,25 +182,39 @@ fn render(report: &StatusReport, ready: &ReadyReport, now: u64) -> String {
     }
     for c in &s.calibration {
         let measured = &c.measured;
-        line(
-            "calibration",
-            if measured.samples == 0 {
-                format!(
-                    "{}: {:.0} PGUs/s configured, no proof yet",
-                    c.version, c.configured_pgus_per_second
-                )
-            } else {
-                format!(
-                    "{}: {:.0} PGUs/s measured over {} proofs (spread {:.0}%), {:.0} configured; {} in use",
-                    c.version,
-                    measured.pgus_per_second,
-                    measured.samples,
-                    measured.spread() * 100.0,
-                    c.configured_pgus_per_second,
-                    if c.in_use { "measured" } else { "configured" }
-                )
-            },
-        );
+        let what = format!("{} {}", c.version, c.mode);
+        let in_use = |b: bool| if b { "measured" } else { "configured" };
+        let mut text = if measured.samples == 0 {
+            format!("{what}: {:.0} PGUs/s configured, no proof yet", c.configured_pgus_per_second)
+        } else {
+            format!(
+                "{what}: {:.0} PGUs/s measured over {} proofs (spread {:.0}%), {:.0} configured; {} in use",
+                measured.pgus_per_second,
+                measured.samples,
+                measured.spread() * 100.0,
+                c.configured_pgus_per_second,
+                in_use(c.in_use)
+            )
+        };
+        if c.memory.samples > 0 {
+            let _ = write!(
+                text,
+                "; memory {:.0} B/PGU measured over {} proofs, {:.0} configured; {} in use",
+                c.memory.bytes_per_pgu,
+                c.memory.samples,
+                c.configured_memory_per_pgu_bytes,
+                in_use(c.memory_in_use)
+            );
+        }
+        if !c.programs.is_empty() {
+            let _ = write!(
+                text,
+                "; {} programs measured, {} by their own figures",
+                c.programs.len(),
+                c.programs_in_use()
+            );
+        }
+        line("calibration", text);
     }
     if let Some(reload) = &report.last_reload {
         let ago = duration(now.saturating_sub(reload.at));
@@ -416,11 +431,13 @@ mod tests {
                     since_start: provernet_node::monitor::economics::Tally {
                         revenue: "12345".into(),
                         cost: "2345".into(),
-                        margin: "10000".into(),
+                        margin: "9900".into(),
+                        penalties: "100".into(),
                         bids: 4,
                         won: 3,
                         lost: 1,
                         win_rate: Some(0.75),
+                        deadline_misses: 1,
                         ..Default::default()
                     },
                     stake: Some(provernet_node::monitor::economics::StakeAtRisk {
@@ -439,6 +456,14 @@ mod tests {
                         variance: 160_000.0,
                     },
                     in_use: true,
+                    configured_memory_per_pgu_bytes: 10_240.0,
+                    memory: provernet_node::core::MemoryUse {
+                        samples: 6,
+                        bytes_per_pgu: 9_000.0,
+                        variance: 0.0,
+                    },
+                    memory_in_use: true,
+                    ..Default::default()
                 }],
                 jobs: vec![
                     JobStatus {
@@ -505,9 +530,9 @@ mod tests {
             "clock        this machine's is 30 s ahead of the network's (corrected)",
             "uptime       1m 00s",
             "config       reloaded 30s ago: bidding.margin",
-            "economics    since start: paid 12345, cost 2345, margin 10000; bids 4 (won 3, lost 1, expired 0, refused 0), win rate 75%; skipped 0; missed 0",
+            "economics    since start: paid 12345, cost 2345, margin 9900; bids 4 (won 3, lost 1, expired 0, refused 0), win rate 75%; skipped 0; missed 1, forfeiting 100",
             "stake        1000, of it 40 locked as collateral",
-            "calibration  miden-0.23: 8000 PGUs/s measured over 12 proofs (spread 5%), 10000 configured; measured in use",
+            "calibration  miden-0.23 default: 8000 PGUs/s measured over 12 proofs (spread 5%), 10000 configured; measured in use; memory 9000 B/PGU measured over 6 proofs, 10240 configured; measured in use",
             "ready        yes",
             "slots        1 of 2 proving, 1 queued",
             "win rate 75.0%",

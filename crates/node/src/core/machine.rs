@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use provernet_types::{Amount, RequestId};
+use provernet_zkvm::{ProgramId, ProofMode};
 
 use super::{
-    Action, BidOutcome, Book, Confirmation, CoreConfig, Event, GiveUp, JobCost, JobState,
-    NodeState, Offer, PoolCapacity, Skip, Throughput, VersionCalibration, VersionProfile, Waiting,
-    Work, decide, next_to_start,
+    Action, BidOutcome, Book, Calibration, CalibrationKey, Confirmation, CoreConfig, Estimate,
+    Event, GiveUp, JobCost, JobState, MemoryUse, NodeState, Offer, PoolCapacity, PricingStrategy,
+    Skip, Throughput, VersionCalibration, VersionProfile, Waiting, Work, decide, next_to_start,
 };
 use crate::ResourceManager;
 
@@ -63,10 +64,11 @@ pub struct NodeCore {
     seq: u64,
     /// Set by [`Event::ShuttingDown`]: a reload does not turn bidding back on.
     shutting_down: bool,
-    /// Each version's throughput as configured, before self-calibration replaces it.
+    /// Each version's throughput as configured (or as its pool's workers offer it), before
+    /// self-calibration replaces it.
     configured: BTreeMap<String, f64>,
-    /// Each version's measured throughput ([`Event::Measured`]).
-    calibration: BTreeMap<String, Throughput>,
+    /// What the node's proofs measured ([`Event::Measured`]).
+    calibration: Calibration,
     /// What a proving pool's live workers offer, when the node coordinates one: it replaces
     /// the machine's resources and throughput.
     pool: Option<PoolCapacity>,
@@ -88,7 +90,7 @@ impl NodeCore {
             seq: 0,
             shutting_down: false,
             configured,
-            calibration: BTreeMap::new(),
+            calibration: Calibration::default(),
             pool: None,
         }
     }
@@ -103,10 +105,6 @@ impl NodeCore {
         self.config.bidding = bidding && !self.shutting_down;
         self.config.safety_margin = safety_margin;
         self.config.committed_cap_pgus = committed_cap_pgus;
-        let versions: Vec<String> = self.calibration.keys().cloned().collect();
-        for version in versions {
-            self.use_calibration(&version);
-        }
         // What the pool's workers measured stands over the configured throughput.
         self.use_pool();
     }
@@ -169,49 +167,57 @@ impl NodeCore {
         }
     }
 
-    /// Takes a throughput estimate kept from an earlier run (the job store's).
-    pub fn restore_calibration(&mut self, version: &str, measured: Throughput) {
-        self.calibration.insert(version.to_owned(), measured);
-        self.use_calibration(version);
+    /// Takes an estimate kept from an earlier run (the job store's).
+    pub fn restore_calibration(&mut self, key: CalibrationKey, estimate: Estimate) {
+        self.calibration.restore(key, estimate);
     }
 
-    /// The throughput measured for `version`, if any proof of it was.
-    pub fn throughput(&self, version: &str) -> Option<Throughput> {
-        self.calibration.get(version).copied()
+    /// What was measured under `key`, if any proof was.
+    pub fn estimate(&self, key: &CalibrationKey) -> Option<Estimate> {
+        self.calibration.get(key).copied()
     }
 
-    /// Each version's configured and measured throughput, and which is in use.
+    /// Each version and mode's configured and measured figures, and which are in use.
     pub fn calibration(&self) -> Vec<VersionCalibration> {
-        self.configured
-            .iter()
-            .map(|(version, configured)| {
-                let measured = self.calibration.get(version).copied().unwrap_or_default();
-                VersionCalibration {
-                    version: version.clone(),
-                    configured_pgus_per_second: *configured,
-                    measured,
-                    in_use: measured.trusted(),
-                }
-            })
-            .collect()
+        self.calibration.report(&self.configured)
     }
 
-    /// Proving seconds `pgus` of `version` should take alone on the machine, at the
-    /// throughput in use; none for a version it does not prove.
-    pub fn proving_secs(&self, version: &str, pgus: u64) -> Option<f64> {
-        let profile = self.config.profiles.get(version)?;
-        Some(pgus as f64 / profile.pgus_per_second.max(f64::MIN_POSITIVE))
+    /// The measured throughput the core goes by for `program` of `version` in `mode`: none
+    /// while it has too few samples, or where a pool's workers prove the version (what they
+    /// measured stands).
+    fn measured(
+        &self,
+        version: &str,
+        mode: ProofMode,
+        program: Option<&ProgramId>,
+    ) -> Option<Throughput> {
+        let pooled = self.pool.as_ref().is_some_and(|p| p.versions.contains_key(version));
+        if pooled { None } else { self.calibration.throughput(version, mode, program) }
     }
 
-    /// Prices and schedules `version` at its measured throughput once that is trusted.
-    fn use_calibration(&mut self, version: &str) {
-        let Some(measured) = self.calibration.get(version).filter(|t| t.trusted()) else {
-            return;
-        };
-        if let Some(profile) = self.config.profiles.get_mut(version) {
-            profile.pgus_per_second = measured.pgus_per_second;
-            profile.pricing = profile.pricing.recalibrated(measured.pgus_per_second);
-        }
+    /// The throughput in use for `work`, PGUs per second (whole machine): its program's
+    /// measured one, else its version and mode's, else the profile's.
+    fn rate(&self, work: &Work, profile: &VersionProfile) -> f64 {
+        self.measured(&work.version, work.mode, work.program.as_ref())
+            .map_or(profile.pgus_per_second, |t| t.pgus_per_second)
+    }
+
+    /// The memory estimate memory admission goes by for `program` of `version` in `mode`,
+    /// once trusted (the backend's model until then).
+    pub fn memory_estimate(
+        &self,
+        version: &str,
+        mode: ProofMode,
+        program: Option<&ProgramId>,
+    ) -> Option<MemoryUse> {
+        self.calibration.memory(version, mode, program)
+    }
+
+    /// Proving seconds `work` should take alone on the machine, at the throughput in use;
+    /// none for a version it does not prove.
+    pub fn proving_secs(&self, work: &Work) -> Option<f64> {
+        let profile = self.config.profiles.get(&work.version)?;
+        Some(work.pgus as f64 / self.rate(work, profile).max(f64::MIN_POSITIVE))
     }
 
     /// The bidding book.
@@ -251,11 +257,9 @@ impl NodeCore {
     /// What `work` costs this node (a version it does not prove costs no time: its backend
     /// refuses it when the job starts).
     pub fn cost(&self, work: &Work) -> JobCost {
-        let secs = self
-            .config
-            .profiles
-            .get(&work.version)
-            .map_or(0.0, |p| p.estimate_secs(work.pgus, work.mode));
+        let secs = self.config.profiles.get(&work.version).map_or(0.0, |p| {
+            work.pgus as f64 / self.rate(work, p).max(f64::MIN_POSITIVE) + p.overhead(work.mode)
+        });
         JobCost { pgus: work.pgus, memory: work.memory, gpu_memory: work.gpu_memory, secs }
     }
 
@@ -300,10 +304,12 @@ impl NodeCore {
             committed_pgus: self.book.committed_pgus(),
             committed_cap: cap,
             queue_secs: self.queue_secs(machines),
-            pgus_per_second: profile.pgus_per_second,
+            pgus_per_second: self.rate(work, profile),
             // A node whose proofs vary keeps more in hand.
             safety_margin: self.config.safety_margin
-                + self.calibration.get(&work.version).map_or(0.0, Throughput::extra_margin),
+                + self
+                    .measured(&work.version, work.mode, work.program.as_ref())
+                    .map_or(0.0, |t| t.extra_margin()),
             overhead_secs: profile.overhead(work.mode),
         }
     }
@@ -398,11 +404,7 @@ impl NodeCore {
                 }
             }
             Event::Measured(timing) => {
-                self.calibration
-                    .entry(timing.version.clone())
-                    .or_default()
-                    .observe(timing.pgus_per_second());
-                self.use_calibration(&timing.version);
+                self.calibration.observe(&timing);
             }
             Event::ShuttingDown => {
                 self.shutting_down = true;
@@ -451,7 +453,13 @@ impl NodeCore {
         let decision = match self.config.profiles.get(&work.version) {
             None => Err(Skip::UnsupportedVersion(work.version.clone())),
             Some(profile) => {
-                decide(&offer, &self.node_state(work, profile), profile.pricing.as_ref())
+                // Priced at the throughput in use: the measured one's cost per PGU.
+                let measured = self.measured(&work.version, work.mode, work.program.as_ref());
+                let recalibrated =
+                    measured.map(|t| profile.pricing.recalibrated(t.pgus_per_second));
+                let pricing: &dyn PricingStrategy =
+                    recalibrated.as_deref().unwrap_or(profile.pricing.as_ref());
+                decide(&offer, &self.node_state(work, profile), pricing)
             }
         };
         match decision {
@@ -669,6 +677,7 @@ mod tests {
         Work {
             version: V.into(),
             mode: ProofMode::Default,
+            program: None,
             pgus,
             memory: pgus * 10_000,
             gpu_memory: 0,
@@ -860,28 +869,40 @@ mod tests {
         };
         let configured = price(core.handle(offered(1), 1_000));
         // The machine proves at half the configured rate (RATE).
-        let half = || ProofTiming { version: V.into(), pgus: 10_000, secs: 2.0, concurrency: 1.0 };
+        let half = || ProofTiming {
+            version: V.into(),
+            mode: ProofMode::Default,
+            program: None,
+            pgus: 10_000,
+            secs: 2.0,
+            concurrency: 1.0,
+            peak_memory_bytes: None,
+        };
         for n in 1..crate::core::calibration::MIN_SAMPLES {
             assert!(core.handle(Event::Measured(half()), 1_000).is_empty());
             assert!(!core.calibration()[0].in_use, "not after {n} samples");
         }
-        assert_eq!(core.proving_secs(V, 10_000), Some(1.0), "configured until trusted");
+        assert_eq!(core.proving_secs(&work(10_000)), Some(1.0), "configured until trusted");
         core.handle(Event::Measured(half()), 1_000);
         let calibration = &core.calibration()[0];
         assert!(calibration.in_use);
         assert_eq!(calibration.configured_pgus_per_second, RATE);
         assert_eq!(calibration.measured.pgus_per_second, RATE / 2.0);
         assert_eq!(calibration.drift_percent(), Some(-50.0));
-        assert_eq!(core.proving_secs(V, 10_000), Some(2.0));
+        assert_eq!(core.proving_secs(&work(10_000)), Some(2.0));
         let measured = price(core.handle(offered(2), 1_000));
         assert!(measured.get() >= 2 * configured.get() - 1, "{configured} then {measured}");
         // A reload keeps what was measured.
         core.reconfigure(config_with(2, 1, 3_600_000_000, true));
-        assert_eq!(core.proving_secs(V, 10_000), Some(2.0));
+        assert_eq!(core.proving_secs(&work(10_000)), Some(2.0));
         // And so does a restart, from the store.
         let mut restarted = core_with(2, 1);
-        restarted.restore_calibration(V, core.throughput(V).unwrap());
-        assert_eq!(restarted.proving_secs(V, 10_000), Some(2.0));
+        let key = CalibrationKey::of(V, ProofMode::Default);
+        restarted.restore_calibration(key.clone(), core.estimate(&key).unwrap());
+        assert_eq!(restarted.proving_secs(&work(10_000)), Some(2.0));
+        // Another mode of the version has its own estimate: configured until it has one.
+        let compressed = Work { mode: ProofMode::Compressed, ..work(10_000) };
+        assert_eq!(core.proving_secs(&compressed), Some(1.0));
     }
 
     fn pool_of(workers: usize) -> PoolCapacity {

@@ -13,8 +13,8 @@
 //! - [`types`]: [`Event`] in, [`Action`] out, [`Work`], [`CoreConfig`] with a
 //!   [`VersionProfile`] (calibration and pricing) per zkVM version.
 //! - [`book`]: the bidding [`Book`] and a job's [`JobCost`].
-//! - [`calibration`]: self-calibration, a running [`Throughput`] estimate per version from
-//!   the proofs made ([`Event::Measured`]).
+//! - [`calibration`]: self-calibration, running [`Throughput`] and [`MemoryUse`] estimates per
+//!   version and mode and per program, from the proofs made ([`Event::Measured`]).
 //! - [`bid`]: [`decide`], bid or skip and at what price.
 //! - [`pricing`]: [`PricingStrategy`] and its default, [`CostPlus`].
 //! - [`schedule`]: [`next_to_start`], earliest deadline first over the resources.
@@ -38,7 +38,10 @@ pub mod types;
 
 pub use bid::{NodeState, Offer, Skip, decide};
 pub use book::{Book, JobCost};
-pub use calibration::{ProofTiming, Throughput, VersionCalibration};
+pub use calibration::{
+    Calibration, CalibrationKey, Estimate, MemoryUse, ProgramCalibration, ProofTiming, Throughput,
+    VersionCalibration,
+};
 pub use job::JobState;
 pub use machine::NodeCore;
 pub use pricing::{CostPlus, PricingStrategy};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use provernet_types::{Amount, RequestId};
-use provernet_zkvm::ProofMode;
+use provernet_zkvm::{ProgramId, ProofMode};
 
 use super::{JobState, PricingStrategy, ProofTiming, Skip};
 use crate::Resources;
@@ -15,6 +15,9 @@ pub struct Work {
     pub version: String,
     /// The proof mode asked for.
     pub mode: ProofMode,
+    /// The program, where the request names it (the Succinct API's do not before proving):
+    /// a program the node has measured goes by its own figures.
+    pub program: Option<ProgramId>,
     /// PGUs published by the network's executor.
     pub pgus: u64,
     /// Memory its proof holds, bytes (`u64::MAX` for a version this node cannot prove).

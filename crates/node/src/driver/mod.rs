@@ -146,6 +146,12 @@ pub trait NetworkDriver: Send + Sync + std::fmt::Debug {
     async fn network_time(&self) -> Option<u64> {
         None
     }
+
+    /// The collateral this prover forfeits by missing `record`'s deadline; none where the API
+    /// cannot tell (the network unreachable, or an API that publishes no collateral rule).
+    async fn forfeit(&self, _record: &RequestRecord) -> Option<Amount> {
+        None
+    }
 }
 
 /// A prover's stake as the network reports it.

@@ -346,6 +346,13 @@ impl NetworkDriver for ProvernetDriver {
         self.client.network_info().await.ok().map(|info| info.now)
     }
 
+    async fn forfeit(&self, record: &RequestRecord) -> Option<Amount> {
+        let RequestRecord::Provernet(r) = record else { return None };
+        let spec = provernet_types::RequestSpec::try_from(r.body.as_ref()?).ok()?;
+        let bps = self.client.network_info().await.ok()?.collateral_bps;
+        collateral(spec.max_cost().ok()?, bps)
+    }
+
     async fn stake(&self) -> Result<Option<Stake>, ClientError> {
         let call = "GetAccount";
         let Some(info) = self.client.account(&self.prover).await?.prover else {
@@ -384,4 +391,30 @@ pub(super) async fn check_registration(
         )));
     }
     Ok(())
+}
+
+/// Basis points in a whole.
+const BPS: u128 = 10_000;
+
+/// The collateral a winner's stake holds for a request whose worst case is `max_cost`:
+/// `collateral_bps` of it, rounded down, as the network's market takes it (split into quotient
+/// and remainder so no amount overflows).
+fn collateral(max_cost: Amount, collateral_bps: u32) -> Option<Amount> {
+    let (a, bps) = (max_cost.get(), u128::from(collateral_bps));
+    let whole = (a / BPS).checked_mul(bps)?;
+    whole.checked_add(a % BPS * bps / BPS).map(Amount::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_collateral_is_the_networks_share_of_the_worst_case() {
+        assert_eq!(collateral(Amount::new(12_345), 1_000), Some(Amount::new(1_234)));
+        assert_eq!(collateral(Amount::new(99), 10_000), Some(Amount::new(99)));
+        assert_eq!(collateral(Amount::new(5), 0), Some(Amount::ZERO));
+        assert_eq!(collateral(Amount::new(u128::MAX), 1_000), Some(Amount::new(u128::MAX / 10)));
+        assert_eq!(collateral(Amount::new(u128::MAX), u32::MAX), None, "past the ledger");
+    }
 }

@@ -291,8 +291,13 @@ pub fn calibration_drift(
         .filter_map(|c| {
             let drift = c.drift_percent()?;
             (limit > 0.0 && drift.abs() > limit).then(|| {
+                // The default mode goes without saying.
+                let mode = match c.mode {
+                    provernet_zkvm::ProofMode::Default => String::new(),
+                    other => format!(" {other}"),
+                };
                 format!(
-                    "{} measured {:.0} PGUs/s over {} proofs, configured {:.0} ({drift:+.0}%)",
+                    "{}{mode} measured {:.0} PGUs/s over {} proofs, configured {:.0} ({drift:+.0}%)",
                     c.version,
                     c.measured.pgus_per_second,
                     c.measured.samples,
@@ -541,6 +546,7 @@ mod tests {
             configured_pgus_per_second: 10_000.0,
             measured: Throughput { samples, pgus_per_second: measured, variance: 0.0 },
             in_use: true,
+            ..VersionCalibration::default()
         };
         assert_eq!(calibration_drift(&[version(8_000.0, 20)], &config), None, "-20% is within 25%");
         assert_eq!(calibration_drift(&[version(4_000.0, 2)], &config), None, "too few proofs");

@@ -1,7 +1,7 @@
 //! The node's economics, over the last hour and since start: what it was paid, what its
-//! proving cost (`bidding.cost_per_hour` for the time it was busy), the margin, its bids by
-//! outcome and win rate, skips by reason, deadline misses, and the stake and collateral at
-//! risk. Fed by the bidder and the prover as things happen; read by `/status`, `provernet node
+//! proving cost (`bidding.cost_per_hour` for the time it was busy), the penalties (collateral
+//! forfeited by deadline misses), the margin, its bids by outcome and win rate, skips by
+//! reason, deadline misses, and the stake and collateral at risk. Fed by the bidder and the prover as things happen; read by `/status`, `provernet node
 //! status` and the metrics.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -41,7 +41,11 @@ pub enum Entry {
     /// A request was skipped, for this reason.
     Skipped(&'static str),
     /// A won job missed its deadline: its collateral is the network's.
-    DeadlineMissed,
+    DeadlineMissed {
+        /// The collateral it forfeited, ledger units; none where the network's API cannot
+        /// tell (the Succinct API).
+        forfeited: Option<u128>,
+    },
 }
 
 /// The figures of one window.
@@ -51,8 +55,12 @@ pub struct Tally {
     pub revenue: String,
     /// Proving cost: `cost_per_hour` × busy hours, ledger units (decimal).
     pub cost: String,
-    /// Revenue less cost, ledger units (decimal, may be negative).
+    /// Revenue less cost and penalties, ledger units (decimal, may be negative).
     pub margin: String,
+    /// Collateral forfeited by deadline misses, ledger units (decimal); a miss whose amount the
+    /// network's API cannot tell adds nothing.
+    #[serde(default = "zero")]
+    pub penalties: String,
     /// Machine seconds spent proving.
     pub busy_secs: f64,
     /// Bids the network accepted.
@@ -73,10 +81,16 @@ pub struct Tally {
     pub deadline_misses: u64,
 }
 
+/// A `/status` from before penalties were reported had none.
+fn zero() -> String {
+    "0".into()
+}
+
 #[derive(Debug, Default, Clone)]
 struct Sums {
     revenue: u128,
     cost: u128,
+    penalties: u128,
     busy_secs: f64,
     bids: u64,
     refused: u64,
@@ -101,19 +115,25 @@ impl Sums {
             Entry::Lost => self.lost += 1,
             Entry::Expired => self.expired += 1,
             Entry::Skipped(reason) => *self.skips.entry(reason).or_default() += 1,
-            Entry::DeadlineMissed => self.deadline_misses += 1,
+            Entry::DeadlineMissed { forfeited } => {
+                self.deadline_misses += 1;
+                self.penalties = self.penalties.saturating_add(forfeited.unwrap_or(0));
+            }
         }
     }
 
     fn tally(&self) -> Tally {
-        let margin = i128::try_from(self.revenue)
-            .unwrap_or(i128::MAX)
-            .saturating_sub(i128::try_from(self.cost).unwrap_or(i128::MAX));
+        let signed = |amount: u128| i128::try_from(amount).unwrap_or(i128::MAX);
+        // A forfeited collateral is money lost, as much as the machine's time.
+        let margin = signed(self.revenue)
+            .saturating_sub(signed(self.cost))
+            .saturating_sub(signed(self.penalties));
         let decided = self.won + self.lost;
         Tally {
             revenue: self.revenue.to_string(),
             cost: self.cost.to_string(),
             margin: margin.to_string(),
+            penalties: self.penalties.to_string(),
             busy_secs: self.busy_secs,
             bids: self.bids,
             refused: self.refused,
@@ -211,18 +231,42 @@ mod tests {
         e.record(4_000, Entry::Bid);
         e.record(4_001, Entry::Lost);
         e.record(4_002, Entry::Skipped("below cost"));
-        e.record(4_003, Entry::DeadlineMissed);
+        e.record(4_003, Entry::DeadlineMissed { forfeited: Some(250) });
         let report = e.report(4_700);
         let total = &report.since_start;
         assert_eq!((total.revenue.as_str(), total.cost.as_str()), ("5000", "3600"));
-        assert_eq!(total.margin, "1400");
+        assert_eq!(total.margin, "1150", "paid less cost less the penalty");
         assert_eq!((total.bids, total.won, total.lost), (2, 1, 1));
         assert_eq!(total.win_rate, Some(0.5));
         let hour = &report.last_hour;
-        assert_eq!((hour.revenue.as_str(), hour.margin.as_str()), ("0", "0"), "older than an hour");
+        assert_eq!((hour.revenue.as_str(), hour.cost.as_str()), ("0", "0"), "older than an hour");
         assert_eq!((hour.bids, hour.won, hour.lost, hour.deadline_misses), (1, 0, 1, 1));
         assert_eq!(hour.win_rate, Some(0.0));
         assert_eq!(hour.skips.get("below cost"), Some(&1));
+        assert_eq!(total.penalties, "250");
+        assert_eq!((hour.penalties.as_str(), hour.margin.as_str()), ("250", "-250"));
+    }
+
+    #[test]
+    fn penalties_sum_what_each_miss_forfeited_and_come_off_the_margin() {
+        let mut e = Economics::default();
+        e.record(10, Entry::Paid(1_000));
+        e.record(11, Entry::DeadlineMissed { forfeited: Some(300) });
+        e.record(12, Entry::DeadlineMissed { forfeited: Some(200) });
+        // The Succinct API cannot tell the collateral: the miss counts, its amount does not.
+        e.record(13, Entry::DeadlineMissed { forfeited: None });
+        let report = e.report(20);
+        for t in [&report.since_start, &report.last_hour] {
+            assert_eq!((t.deadline_misses, t.penalties.as_str()), (3, "500"));
+            assert_eq!(t.margin, "500");
+        }
+        let old: Tally = serde_json::from_str(
+            r#"{"revenue":"1","cost":"0","margin":"1",
+            "busy_secs":0.0,"bids":0,"refused":0,"won":0,"lost":0,"expired":0,"win_rate":null,
+            "skips":{},"deadline_misses":0}"#,
+        )
+        .expect("a report from before penalties reads");
+        assert_eq!(old.penalties, "0");
     }
 
     #[test]

@@ -16,8 +16,16 @@
 //!   proving: the queue depth), `node_prover_jobs_at_risk`, `node_prover_consecutive_failures`;
 //! - `node_bidder_committed_pgus`;
 //! - economics since start: `node_cost_total` (busy time at `cost_per_hour`), `node_margin`
-//!   (paid less cost), `node_deadline_misses_total`, and the prover's `node_stake` and
+//!   (paid less cost and penalties), `node_deadline_misses_total`, `node_penalties_total`
+//!   (collateral the misses forfeited; provernet API only), and the prover's `node_stake` and
 //!   `node_collateral_locked` (provernet API only) — ledger units;
+//! - self-calibration per version and mode (labels `version`, `mode`): throughput
+//!   `node_prover_configured_pgus_per_second` against `node_prover_measured_pgus_per_second`
+//!   (`node_prover_calibration_samples`, `node_prover_calibration_in_use`,
+//!   `node_prover_calibrated_programs`: programs going by their own), and memory
+//!   `node_prover_configured_memory_per_pgu_bytes` against
+//!   `node_prover_measured_memory_per_pgu_bytes` (`node_prover_memory_calibration_samples`,
+//!   `node_prover_memory_calibration_in_use`); no program id is a label;
 //! - counters since start: `node_bidder_bids_won_total`, `node_bidder_bids_lost_total`,
 //!   `node_bidder_bids_expired_total`, `node_bidder_requests_skipped_total`,
 //!   `node_earnings_total` (ledger units). Win rate = won / (won + lost).
@@ -118,22 +126,36 @@ pub const BIDS_TOTAL: &str = "node_bids_total";
 pub const BID_LATENCY_SECONDS: &str = "node_bid_latency_seconds";
 /// Proving cost since start: `cost_per_hour` for the time the machine was busy, ledger units.
 pub const COST_TOTAL: &str = "node_cost_total";
-/// Paid less proving cost since start, ledger units (negative at a loss).
+/// Paid less proving cost and penalties since start, ledger units (negative at a loss).
 pub const MARGIN: &str = "node_margin";
 /// Won jobs given up or late since start (each forfeits its collateral).
 pub const DEADLINE_MISSES_TOTAL: &str = "node_deadline_misses_total";
+/// Collateral forfeited by deadline misses since start, ledger units.
+pub const PENALTIES_TOTAL: &str = "node_penalties_total";
 /// The prover's stake, ledger units.
 pub const STAKE: &str = "node_stake";
 /// The prover's stake locked as collateral for its assigned requests, ledger units.
 pub const COLLATERAL_LOCKED: &str = "node_collateral_locked";
-/// Throughput the config gives, PGUs per second (label `version`).
+/// Throughput the config gives, PGUs per second (labels `version`, `mode`).
 pub const CONFIGURED_PGUS_PER_SECOND: &str = "node_prover_configured_pgus_per_second";
-/// Throughput measured from the node's proofs, PGUs per second (label `version`).
+/// Throughput measured from the node's proofs, PGUs per second (labels `version`, `mode`).
 pub const MEASURED_PGUS_PER_SECOND: &str = "node_prover_measured_pgus_per_second";
-/// Proofs behind the measured throughput (label `version`).
+/// Proofs behind the measured throughput (labels `version`, `mode`).
 pub const CALIBRATION_SAMPLES: &str = "node_prover_calibration_samples";
-/// 1 when the node prices and schedules with the measured throughput (label `version`).
+/// 1 when the node prices and schedules with the measured throughput (labels `version`,
+/// `mode`).
 pub const CALIBRATION_IN_USE: &str = "node_prover_calibration_in_use";
+/// Programs priced and scheduled by their own measured throughput (labels `version`, `mode`).
+pub const CALIBRATED_PROGRAMS: &str = "node_prover_calibrated_programs";
+/// Memory per PGU the backend's model gives at the largest job, bytes (labels `version`,
+/// `mode`).
+pub const CONFIGURED_MEMORY_PER_PGU_BYTES: &str = "node_prover_configured_memory_per_pgu_bytes";
+/// Peak memory per PGU measured from the node's proofs, bytes (labels `version`, `mode`).
+pub const MEASURED_MEMORY_PER_PGU_BYTES: &str = "node_prover_measured_memory_per_pgu_bytes";
+/// Proofs behind the measured memory per PGU (labels `version`, `mode`).
+pub const MEMORY_CALIBRATION_SAMPLES: &str = "node_prover_memory_calibration_samples";
+/// 1 when memory admission goes by the measured memory per PGU (labels `version`, `mode`).
+pub const MEMORY_CALIBRATION_IN_USE: &str = "node_prover_memory_calibration_in_use";
 /// A finished proof's actual proving seconds over the estimate the node held for it.
 pub const ESTIMATE_ERROR_RATIO: &str = "node_prover_estimate_error_ratio";
 
@@ -273,7 +295,32 @@ impl NodeMetrics {
         );
         gauge(CALIBRATION_SAMPLES, Some(Unit::Count), "Proofs behind the measured throughput");
         gauge(CALIBRATION_IN_USE, None, "1 when the measured throughput prices and schedules");
-        gauge(MARGIN, None, "Paid less proving cost since start, ledger units");
+        gauge(
+            CALIBRATED_PROGRAMS,
+            Some(Unit::Count),
+            "Programs priced and scheduled by their own measured throughput",
+        );
+        gauge(
+            CONFIGURED_MEMORY_PER_PGU_BYTES,
+            Some(Unit::Bytes),
+            "Memory per PGU the backend's model gives at the largest job",
+        );
+        gauge(
+            MEASURED_MEMORY_PER_PGU_BYTES,
+            Some(Unit::Bytes),
+            "Peak memory per PGU measured from proofs that ran alone",
+        );
+        gauge(
+            MEMORY_CALIBRATION_SAMPLES,
+            Some(Unit::Count),
+            "Proofs behind the measured memory per PGU",
+        );
+        gauge(
+            MEMORY_CALIBRATION_IN_USE,
+            None,
+            "1 when memory admission goes by the measured figure",
+        );
+        gauge(MARGIN, None, "Paid less proving cost and penalties since start, ledger units");
         gauge(POOL_WORKERS, Some(Unit::Count), "Proving pool workers, by state");
         gauge(
             POOL_WORKER_HEARTBEAT_AGE_SECONDS,
@@ -323,6 +370,11 @@ impl NodeMetrics {
             DEADLINE_MISSES_TOTAL,
             Some(Unit::Count),
             "Won jobs given up or late (collateral forfeited)",
+        );
+        counter(
+            PENALTIES_TOTAL,
+            None,
+            "Collateral forfeited by deadline misses since start, ledger units",
         );
         let histogram = |name: &'static str, help: &'static str| {
             r.describe_histogram(KeyName::from_const_str(name), Some(Unit::Seconds), help.into());
@@ -427,6 +479,9 @@ impl NodeMetrics {
             self.gauge(MARGIN).set(margin);
         }
         self.counter(DEADLINE_MISSES_TOTAL).absolute(economics.since_start.deadline_misses);
+        if let Ok(penalties) = economics.since_start.penalties.parse::<u64>() {
+            self.counter(PENALTIES_TOTAL).absolute(penalties);
+        }
         if let Some(stake) = &economics.stake {
             if let Ok(total) = stake.stake.parse::<f64>() {
                 self.gauge(STAKE).set(total);
@@ -453,11 +508,17 @@ impl NodeMetrics {
             }
         }
         for c in &status.calibration {
-            let labels = [("version", c.version.clone())];
+            let labels = [("version", c.version.clone()), ("mode", c.mode.as_str().to_owned())];
             self.gauge_with(CONFIGURED_PGUS_PER_SECOND, &labels).set(c.configured_pgus_per_second);
             self.gauge_with(MEASURED_PGUS_PER_SECOND, &labels).set(c.measured.pgus_per_second);
             self.gauge_with(CALIBRATION_SAMPLES, &labels).set(c.measured.samples as f64);
             self.gauge_with(CALIBRATION_IN_USE, &labels).set(flag(c.in_use));
+            self.gauge_with(CALIBRATED_PROGRAMS, &labels).set(c.programs_in_use() as f64);
+            self.gauge_with(CONFIGURED_MEMORY_PER_PGU_BYTES, &labels)
+                .set(c.configured_memory_per_pgu_bytes);
+            self.gauge_with(MEASURED_MEMORY_PER_PGU_BYTES, &labels).set(c.memory.bytes_per_pgu);
+            self.gauge_with(MEMORY_CALIBRATION_SAMPLES, &labels).set(c.memory.samples as f64);
+            self.gauge_with(MEMORY_CALIBRATION_IN_USE, &labels).set(flag(c.memory_in_use));
         }
     }
 
@@ -527,6 +588,25 @@ mod tests {
         assert!(b.contains(r#"node_jobs_total{result="failed"} 1"#), "{b}");
         assert!(b.contains(r#"node_jobs_total{result="done"} 0"#), "{b}");
         assert!(b.contains(r#"node_skips_total{reason="below cost"} 0"#), "{b}");
+    }
+
+    #[test]
+    fn penalties_are_a_counter_in_ledger_units_beside_the_misses() {
+        let metrics = NodeMetrics::new();
+        let mut status = NodeStatus::default();
+        status.economics.since_start.deadline_misses = 2;
+        status.economics.since_start.penalties = "750".into();
+        metrics.status(&status, &HealthSnapshot::default());
+        let text = metrics.render();
+        for want in [
+            "# HELP node_penalties_total Collateral forfeited by deadline misses since start, \
+             ledger units",
+            "# TYPE node_penalties_total counter",
+            "node_penalties_total 750",
+            "node_deadline_misses_total 2",
+        ] {
+            assert!(text.contains(want), "{want} missing from\n{text}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::{
     retry::{confirm, retry},
 };
 use crate::{
-    core::{Action, Confirmation, Event, GiveUp, ProofTiming},
+    core::{Action, Confirmation, Event, GiveUp, ProofTiming, Work},
     driver::{Files, RequestState},
     monitor::{
         JobResult,
@@ -137,7 +137,8 @@ impl NodeProver {
         self.ctx.health.record_job_failure();
         self.ctx.health.metrics().job_ended(JobResult::Failed);
         // A won job given up is a miss: its collateral is the network's.
-        self.ctx.health.record_economics(self.ctx.now(), Entry::DeadlineMissed);
+        let forfeited = self.ctx.driver.forfeit(&job.request).await.map(|a| a.get());
+        self.ctx.health.record_economics(self.ctx.now(), Entry::DeadlineMissed { forfeited });
         let now = self.ctx.now();
         let _ = self.ctx.store.set_state(&job.id, JobState::Failed, Some(&reason), now).await;
         let reported = self.ctx.driver.fail(&job.id, &reason).await;
@@ -247,6 +248,7 @@ impl NodeProver {
         let gas_limit = job.request.gas_limit();
         let prove_job = ProveJob { program, inputs, gas_limit, mode };
         let proving_at_start = self.ctx.core().proving();
+        let memory = super::memory::PeakMemory::start();
         let started = Instant::now();
         let left = Duration::from_secs(until.saturating_sub(self.ctx.now()));
         let proof_cancel = cancel.child_token();
@@ -262,9 +264,19 @@ impl NodeProver {
         let proof =
             proof.map_err(|e| JobError::Backend { step: "proving", reason: e.to_string() })?;
         let elapsed = started.elapsed().as_secs_f64();
+        let peak_memory_bytes = memory.finish();
         self.ctx.health.metrics().proof_done(job.pgus(), elapsed);
         tracing::info!(pgus = job.pgus(), secs = format!("{elapsed:.2}"), "proved");
-        self.calibrate(backend.version(), job.pgus(), elapsed, proving_at_start).await;
+        let timing = ProofTiming {
+            version: backend.version().to_owned(),
+            mode,
+            program: Some(proof.program_id),
+            pgus: job.pgus(),
+            secs: elapsed,
+            concurrency: 1.0,
+            peak_memory_bytes,
+        };
+        self.calibrate(timing, proving_at_start).await;
         Ok(ProofBundle::new(backend.version(), proof))
     }
 
@@ -376,28 +388,36 @@ impl NodeProver {
             .map_err(|e| e.to_string())
     }
 
-    /// Feeds a proof's time to self-calibration, records how far the estimate was off, and
-    /// keeps the new estimate in the store. Concurrency is what the core saw at the proof's
-    /// start and end (both count this proof).
-    async fn calibrate(&self, version: &str, pgus: u64, secs: f64, proving_at_start: usize) {
+    /// Feeds a proof's time and memory to self-calibration, records how far the estimate was
+    /// off, and keeps the new estimates (its version and mode's, its program's) in the store.
+    /// Concurrency is what the core saw at the proof's start and end (both count this proof).
+    async fn calibrate(&self, mut timing: ProofTiming, proving_at_start: usize) {
         let proving_at_end = self.ctx.core().proving();
-        let concurrency = (proving_at_start.max(1) + proving_at_end.max(1)) as f64 / 2.0;
-        let alone = self.ctx.core().proving_secs(version, pgus);
+        timing.concurrency = (proving_at_start.max(1) + proving_at_end.max(1)) as f64 / 2.0;
+        let work = Work {
+            version: timing.version.clone(),
+            mode: timing.mode,
+            program: timing.program,
+            pgus: timing.pgus,
+            memory: 0,
+            gpu_memory: 0,
+            max_pgus: 0,
+        };
+        let alone = self.ctx.core().proving_secs(&work);
         if let Some(alone) = alone {
-            self.ctx.health.metrics().estimate_error(secs / (alone * concurrency));
+            self.ctx.health.metrics().estimate_error(timing.secs / (alone * timing.concurrency));
         }
-        let busy_secs = secs / concurrency;
+        let busy_secs = timing.secs / timing.concurrency;
         let cost = proving_cost(self.ctx.config().bidding.cost_per_hour.get(), busy_secs);
         self.ctx.health.record_economics(self.ctx.now(), Entry::Proved { busy_secs, cost });
-        let timing = ProofTiming { version: version.to_owned(), pgus, secs, concurrency };
+        let keys = timing.keys();
         self.ctx.apply(Event::Measured(timing));
-        let measured = self.ctx.core().throughput(version);
-        if let Some(measured) = measured
-            && let Err(e) =
-                self.ctx.store.save_calibration(version, &measured, self.ctx.now()).await
-        {
-            // The estimate holds in memory; only a restart forgets the last sample.
-            tracing::warn!("cannot keep the throughput estimate: {e}");
+        for key in keys {
+            let Some(estimate) = self.ctx.core().estimate(&key) else { continue };
+            if let Err(e) = self.ctx.store.save_calibration(&key, &estimate, self.ctx.now()).await {
+                // The estimate holds in memory; only a restart forgets the last sample.
+                tracing::warn!("cannot keep the calibration estimate: {e}");
+            }
         }
     }
 

@@ -18,10 +18,12 @@
 //! Layout:
 //! - [`job`]: one job's task: performs its actions (fetch, execute, prove, submit, confirm).
 //! - [`retry`]: network calls that retry transient failures; the check of a submitted job.
+//! - [`memory`]: a proof's peak memory, for self-calibration.
 //! - [`error`]: [`JobError`], retryable or not.
 
 pub mod error;
 mod job;
+pub mod memory;
 pub mod retry;
 
 use std::{

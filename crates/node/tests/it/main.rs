@@ -367,6 +367,9 @@ async fn a_node_configured_far_too_fast_learns_its_speed_from_its_proofs() {
         assert!(mine.in_use, "{mine:?}");
         assert_eq!(mine.measured.samples, provernet_node::core::calibration::MIN_SAMPLES);
         assert!(mine.measured.pgus_per_second < 500_000.0, "measured: {mine:?}");
+        // The one program proved has an estimate of its own, in use.
+        assert_eq!((mine.programs.len(), mine.programs_in_use()), (1, 1), "{mine:?}");
+        let program = mine.programs[0].program;
         let alert = provernet_node::monitor::alerts::calibration_drift(
             &calibration,
             &provernet_node::config::MonitorConfig::default(),
@@ -374,7 +377,10 @@ async fn a_node_configured_far_too_fast_learns_its_speed_from_its_proofs() {
         assert!(alert.is_some_and(|a| a.code == "PN-CALIBRATION-DRIFT"), "{calibration:?}");
         // Kept in the store for the next start.
         let kept = node.0.context.store.calibration().await.unwrap();
-        assert!(kept.iter().any(|(v, t)| *v == version && *t == mine.measured), "{kept:?}");
+        let row = |program| kept.iter().find(|(k, _)| k.version == version && k.program == program);
+        assert!(row(None).is_some_and(|(_, e)| e.throughput == mine.measured), "{kept:?}");
+        let own = row(Some(program)).map(|(_, e)| e.throughput.samples);
+        assert_eq!(own, Some(provernet_node::core::calibration::MIN_SAMPLES), "{kept:?}");
         let metrics = node.0.context.health.metrics();
         metrics.status(&node.0.context.health.status(), &node.0.context.health.snapshot());
         let text = metrics.render();

@@ -105,6 +105,7 @@ impl OurNode {
         Work {
             version: ZKVM_VERSION.into(),
             mode: ProofMode::Default,
+            program: None,
             pgus,
             memory: pgus.saturating_mul(BYTES_PER_PGU),
             gpu_memory: 0,
@@ -230,9 +231,12 @@ impl NodeModel for OurNode {
                 {
                     let timing = ProofTiming {
                         version: ZKVM_VERSION.into(),
+                        mode: ProofMode::Default,
+                        program: None,
                         pgus: ctx.plan(req).pgus,
                         secs: ctx.now_ms().saturating_sub(since) as f64 / 1000.0,
                         concurrency: (at_start + self.proving.len()) as f64 / 2.0,
+                        peak_memory_bytes: None,
                     };
                     self.feed(ctx, CoreEvent::Measured(timing));
                 }
