@@ -10,8 +10,8 @@
 //! - [`system`]: [`SystemSample`]s of CPU, memory and the data disk, through `sysinfo`.
 //! - [`alerts`]: the rules ([`evaluate`]) and their stable codes.
 //! - [`metrics`]: each node's own Prometheus registry ([`NodeMetrics`]) and metric names.
-//! - [`economics`]: revenue, cost, margin, bids, skips, misses and stake at risk, over the last
-//!   hour and since start ([`Economics`]).
+//! - [`economics`]: revenue, cost, penalties, margin, bids, skips, misses and stake at risk,
+//!   over the last hour and since start ([`Economics`]).
 //! - [`http`]: [`serve`]: `/metrics`, `/health/live`, `/health/ready`, `/status`.
 //!
 //! ```text
@@ -243,7 +243,8 @@ pub struct NodeStatus {
     /// since start.
     #[serde(default)]
     pub economics: EconomicsReport,
-    /// Each version's configured and measured throughput (self-calibration).
+    /// Each version and mode's configured and measured throughput and memory, and its
+    /// programs' (self-calibration).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibration: Vec<crate::core::VersionCalibration>,
     /// The proving pool's workers, when the node coordinates one.
