@@ -181,6 +181,14 @@ pub enum ApiError {
         "the artifact store's storage is full; nothing was stored: try again once space is freed"
     )]
     StorageFull,
+    /// The storage refused access (permission denied: EACCES or EPERM on the folder, or the
+    /// object store's credentials lack a permission); nothing was written. The path and cause
+    /// are logged, not shown.
+    #[error(
+        "the artifact store's storage refused access (permission denied); nothing was written: \
+         try again once its operator restores access"
+    )]
+    StorageDenied,
     /// A server-side failure; details are logged, not shown.
     #[error("internal storage error")]
     Internal,
@@ -200,6 +208,9 @@ impl ApiError {
             Self::Mismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            // Not 500: the server works but its storage cannot be used until its operator acts;
+            // 503 tells clients and load balancers to try later (or elsewhere).
+            Self::StorageDenied => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -223,6 +234,7 @@ impl ApiError {
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::UploadInterrupted => "upload_interrupted",
             Self::StorageFull => "storage_full",
+            Self::StorageDenied => "storage_denied",
             Self::Internal => "internal",
         }
     }
@@ -242,6 +254,11 @@ impl From<StorageError> for ApiError {
                 tracing::error!(target: "provernet::artifacts", %err, "storage full");
                 Self::StorageFull
             }
+            err if is_storage_denied(&err) => {
+                // The path is in `err` and stays in the log: clients learn only the cause.
+                tracing::error!(target: "provernet::artifacts", %err, "storage refused access");
+                Self::StorageDenied
+            }
             err => {
                 tracing::error!(target: "provernet::artifacts", %err, "storage failure");
                 Self::Internal
@@ -259,6 +276,30 @@ fn is_storage_full(err: &(dyn std::error::Error + 'static)) -> bool {
             && matches!(
                 io.kind(),
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Whether `err` comes from the storage refusing access (EACCES or EPERM on a file, or an object
+/// store's permission or credentials error), anywhere in its chain of sources.
+fn is_storage_denied(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return true;
+        }
+        if let Some(store) = e.downcast_ref::<object_store::Error>()
+            && matches!(
+                store,
+                object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
             )
         {
             return true;
@@ -409,3 +450,64 @@ pub enum CacheError {
 
 /// Result alias for storage operations.
 pub type StorageResult<T> = Result<T, StorageError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// errno values, as Linux numbers them (std maps both to `PermissionDenied`).
+    const EPERM: i32 = 1;
+    const EACCES: i32 = 13;
+    const ENOSPC: i32 = 28;
+
+    fn io(errno: i32) -> StorageError {
+        StorageError::Io {
+            path: PathBuf::from("/srv/secret-layout/objects/ab/cd#1"),
+            source: std::io::Error::from_raw_os_error(errno),
+        }
+    }
+
+    /// An object-store error wrapping an OS error, as `LocalFileSystem` reports a failed write.
+    fn backend(errno: i32) -> StorageError {
+        StorageError::Backend {
+            op: "put_multipart",
+            source: object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(std::io::Error::from_raw_os_error(errno)),
+            },
+        }
+    }
+
+    #[test]
+    fn permission_denied_anywhere_in_the_chain_is_storage_denied() {
+        let s3 = StorageError::Backend {
+            op: "put",
+            source: object_store::Error::PermissionDenied {
+                path: "objects/ab/cd".into(),
+                source: "AccessDenied".into(),
+            },
+        };
+        for err in [io(EACCES), io(EPERM), backend(EACCES), backend(EPERM), s3] {
+            let shown = err.to_string();
+            let api = ApiError::from(err);
+            assert!(matches!(api, ApiError::StorageDenied), "{shown} gave {api:?}");
+            assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(api.code(), "storage_denied");
+            let message = api.to_string();
+            assert!(message.contains("refused access (permission denied)"), "{message}");
+            assert!(
+                !message.contains("secret-layout") && !message.contains("objects/"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_storage_failures_keep_their_mapping() {
+        assert!(matches!(ApiError::from(io(ENOSPC)), ApiError::StorageFull));
+        assert!(matches!(ApiError::from(backend(ENOSPC)), ApiError::StorageFull));
+        let other = std::io::Error::other("disk on fire");
+        let err = StorageError::Io { path: PathBuf::from("x"), source: other };
+        assert!(matches!(ApiError::from(err), ApiError::Internal));
+    }
+}

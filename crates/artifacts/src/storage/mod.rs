@@ -11,11 +11,14 @@
 //! ```
 //!
 //! Uploads go through a multipart upload, which is invisible until completed: the local folder
-//! stages it in `objects/{ab}/{id}#n` and publishes with an atomic rename; S3 keeps the parts
-//! hidden until `CompleteMultipartUpload`. Uploads smaller than one part use a single atomic put.
+//! stages it in `objects/{ab}/{id}#n` and publishes with an atomic rename (`local`: a failed
+//! write or rename, e.g. the folder refusing access, empties and removes the staged file and
+//! keeps its cause); S3 keeps the parts hidden until `CompleteMultipartUpload`. Uploads to S3
+//! smaller than one part use a single atomic put.
 //! The sidecar is written only after the bytes are published and is deleted before them, so a
 //! crash at any point leaves nothing that can be served.
 
+mod local;
 mod sweep;
 
 use std::{
@@ -35,6 +38,7 @@ use provernet_types::ArtifactId;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use self::local::{Leftovers, StagedFile};
 pub use self::sweep::SweepReport;
 use crate::{
     error::{BoxError, StorageError, StorageResult},
@@ -92,6 +96,8 @@ pub struct ArtifactStorage {
     local_root: Option<PathBuf>,
     part_bytes: usize,
     description: String,
+    /// Staged files a failure could not remove (local folder), retried before each upload.
+    leftovers: Leftovers,
 }
 
 impl std::fmt::Debug for ArtifactStorage {
@@ -157,6 +163,7 @@ impl ArtifactStorage {
             description: format!("local folder {}", root.display()),
             local_root: Some(root),
             part_bytes: DEFAULT_LOCAL_PART_BYTES,
+            leftovers: Leftovers::default(),
         })
     }
 
@@ -174,6 +181,7 @@ impl ArtifactStorage {
             local_root: None,
             part_bytes: part_bytes.max(1),
             description: "object store".into(),
+            leftovers: Leftovers::default(),
         }
     }
 
@@ -244,11 +252,13 @@ impl ArtifactStorage {
         E: Into<BoxError>,
     {
         let key = Path::from(Self::object_key(&id));
+        self.leftovers.retry().await;
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
-        // The first part is held back: an upload that ends within it is stored with one put.
+        // The first part is held back: an upload that ends within it is stored with one put (or,
+        // in the local folder, one write).
         let mut head: Vec<Bytes> = Vec::new();
-        let mut upload: Option<WriteMultipart> = None;
+        let mut upload: Option<Upload> = None;
 
         let result: StorageResult<()> = async {
             while let Some(chunk) = body.next().await {
@@ -259,24 +269,22 @@ impl ArtifactStorage {
                 }
                 hasher.update(&chunk);
                 if let Some(writer) = upload.as_mut() {
-                    writer
-                        .wait_for_capacity(PARTS_IN_FLIGHT)
-                        .await
-                        .map_err(|e| StorageError::backend("put_part", id, e))?;
-                    writer.put(chunk);
+                    writer.write(id, chunk).await?;
                 } else {
                     head.push(chunk);
                     if size >= self.part_bytes as u64 {
-                        let multipart = self
-                            .store
-                            .put_multipart(&key)
-                            .await
-                            .map_err(|e| StorageError::backend("put_multipart", id, e))?;
-                        let mut writer =
-                            WriteMultipart::new_with_chunk_size(multipart, self.part_bytes);
-                        head.drain(..).for_each(|c| writer.put(c));
-                        upload = Some(writer);
+                        let writer = upload.insert(self.start_upload(&key, id).await?);
+                        for chunk in head.drain(..) {
+                            writer.write(id, chunk).await?;
+                        }
                     }
+                }
+            }
+            // The local folder stages even a small upload, so that its failures read the same.
+            if upload.is_none() && self.local_root.is_some() {
+                let writer = upload.insert(self.start_upload(&key, id).await?);
+                for chunk in head.drain(..) {
+                    writer.write(id, chunk).await?;
                 }
             }
             Ok(())
@@ -288,19 +296,21 @@ impl ArtifactStorage {
             if actual == id { Ok(()) } else { Err(StorageError::Mismatch { expected: id, actual }) }
         });
         if let Err(err) = result {
-            if let Some(writer) = upload
-                && let Err(abort_err) = writer.abort().await
-            {
-                tracing::warn!(target: "provernet::artifacts", %id, %abort_err, "abort failed");
+            if let Some(writer) = upload {
+                writer.abort(id).await;
             }
             return Err(err);
         }
 
         match upload {
-            Some(writer) => writer.finish().await.map(drop),
-            None => self.store.put(&key, head.into_iter().collect::<PutPayload>()).await.map(drop),
+            Some(writer) => writer.finish(id).await?,
+            None => self
+                .store
+                .put(&key, head.into_iter().collect::<PutPayload>())
+                .await
+                .map(drop)
+                .map_err(|e| StorageError::backend("publish", id, e))?,
         }
-        .map_err(|e| StorageError::backend("publish", id, e))?;
 
         let meta = ArtifactMeta {
             kind: new.kind,
@@ -310,6 +320,26 @@ impl ArtifactStorage {
             retain_until: new.retain_until,
         };
         self.publish_meta(id, meta).await
+    }
+
+    /// Starts the staged upload of `id`'s bytes: a staged file in the local folder, a multipart
+    /// upload elsewhere.
+    async fn start_upload(&self, key: &Path, id: ArtifactId) -> StorageResult<Upload> {
+        match &self.local_root {
+            Some(root) => {
+                let dest = root.join(Self::object_key(&id));
+                let staged = StagedFile::create(dest, self.part_bytes, self.leftovers.clone());
+                Ok(Upload::Local(staged.await?))
+            }
+            None => {
+                let multipart = self
+                    .store
+                    .put_multipart(key)
+                    .await
+                    .map_err(|e| StorageError::backend("put_multipart", id, e))?;
+                Ok(Upload::Remote(WriteMultipart::new_with_chunk_size(multipart, self.part_bytes)))
+            }
+        }
     }
 
     /// Writes the sidecar unless one exists; an existing one only has its retention extended.
@@ -432,6 +462,52 @@ impl ArtifactStorage {
             }
         }
         Ok(())
+    }
+}
+
+/// An upload under way, invisible until finished.
+enum Upload {
+    /// A multipart upload of the object store.
+    Remote(WriteMultipart),
+    /// A staged file in the local folder.
+    Local(StagedFile),
+}
+
+impl Upload {
+    async fn write(&mut self, id: ArtifactId, chunk: Bytes) -> StorageResult<()> {
+        match self {
+            Self::Remote(writer) => {
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| StorageError::backend("put_part", id, e))?;
+                writer.put(chunk);
+                Ok(())
+            }
+            Self::Local(staged) => staged.write(&chunk).await,
+        }
+    }
+
+    /// Makes the bytes visible under the object key, all at once.
+    async fn finish(self, id: ArtifactId) -> StorageResult<()> {
+        match self {
+            Self::Remote(writer) => {
+                writer.finish().await.map(drop).map_err(|e| StorageError::backend("publish", id, e))
+            }
+            Self::Local(staged) => staged.publish().await,
+        }
+    }
+
+    /// Gives the upload up, leaving nothing.
+    async fn abort(self, id: ArtifactId) {
+        match self {
+            Self::Remote(writer) => {
+                if let Err(abort_err) = writer.abort().await {
+                    tracing::warn!(target: "provernet::artifacts", %id, %abort_err, "abort failed");
+                }
+            }
+            Self::Local(staged) => staged.discard().await,
+        }
     }
 }
 
