@@ -10,3 +10,4 @@ mod procs;
 mod requester;
 mod standby;
 mod status;
+mod storage_denied;
