@@ -1,10 +1,14 @@
 //! Hot standby on PostgreSQL: of the `provernet network` processes sharing one database,
-//! exactly one leads (serves and writes); the others stand by and take over when it is gone.
+//! exactly one leads (applies operations and writes); the others stand by, following what it
+//! commits, and take over when it is gone.
 //!
 //! ```text
-//! standby: every POLL, pg_try_advisory_lock(LOCK, schema) on its own connection
+//! standby: load the market once, then every FOLLOW_POLL apply the leader's journal rows
+//!   (store::journal) to it and publish their events: it serves reads and subscriptions, and
+//!   refuses operations (service::gate; its health check says NOT_SERVING)
+//!   every POLL, pg_try_advisory_lock(LOCK, schema) on its own connection
 //!   won ─▶ epoch += 1 in network_leader (waits for the old leader's commits in flight)
-//!        ─▶ load the market from the database ─▶ bind the ports and serve
+//!        ─▶ apply the journal to its end ─▶ lead: writer, auctions, deadlines, executor re-armed
 //! leader: every WATCH, take the lock again (a no-op while its connection lives; on a new
 //!   connection, only if no standby took it) and check the epoch is still its own ─▶ carry on,
 //!   or step down (stop the network)
@@ -15,8 +19,9 @@
 //! network partition, the database restarting) may still hold pooled connections that work:
 //! its commits check the epoch in their own transaction, and the new leader's increment waits
 //! for the commits holding it, so once a standby has taken over, nothing the old leader does
-//! lands. PostgreSQL frees a session's advisory lock when its connection closes, so a killed
-//! leader is replaced as soon as its standby next polls.
+//! lands, and the journal it reads to its end holds every commit there will be. PostgreSQL
+//! frees a session's advisory lock when its connection closes, so a killed leader is replaced
+//! as soon as its standby next polls.
 
 use std::{future::Future, time::Duration};
 

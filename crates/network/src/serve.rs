@@ -273,8 +273,9 @@ pub async fn launch(
         artifacts: artifacts_service.map(|service| (service, artifacts_addr)),
     };
     let role_task = match opened.start {
+        // Led before the handle is returned: the caller's first call is applied, not refused.
         Start::Leading { store, leadership } => {
-            tokio::spawn(leading.lead(store, leadership, cancel.clone()))
+            leading.lead(store, leadership, cancel.clone()).await
         }
         Start::StandingBy { bid, followed } => {
             tokio::spawn(leading.stand_by(bid, state.store().clone(), followed, cancel.clone()))
@@ -399,6 +400,7 @@ impl Leading {
         cancel: CancellationToken,
     ) {
         tokio::pin!(bid);
+        let mut failing = false;
         let held = loop {
             tokio::select! {
                 joined = &mut bid => match joined {
@@ -422,8 +424,14 @@ impl Leading {
                     }
                 },
                 () = tokio::time::sleep(journal::FOLLOW_POLL) => {
-                    if let Err(e) = follow(&self.state, &reads, &mut followed).await {
-                        tracing::warn!(target: "provernet::network", %e, "standby cannot follow the journal: trying again");
+                    match follow(&self.state, &reads, &mut followed).await {
+                        Ok(_) => failing = false,
+                        // Said once per outage, not every poll.
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(target: "provernet::network", %e, "standby cannot follow the journal: trying again");
+                        }
+                        Err(_) => {}
                     }
                 }
             }
@@ -450,17 +458,18 @@ impl Leading {
             }
         };
         tracing::info!(target: "provernet::network", epoch = held.epoch(), followed, "took over from the last leader");
-        self.lead(store, Some(held), cancel).await;
+        let _ = self.lead(store, Some(held), cancel).await.await;
     }
 
-    /// Leads until `cancel` fires (or the lead is lost, or the store fails, which cancel it):
-    /// the writer, the background tasks, the proof retention, and the lead held.
+    /// Takes the lead: once this returns, operations are applied. The task returned holds it
+    /// until `cancel` fires (or the lead is lost, or the store fails, which cancel it): the
+    /// writer, the background tasks, the proof retention, and the lead.
     async fn lead(
         self,
         store: SqlStore,
         leadership: Option<Leadership>,
         cancel: CancellationToken,
-    ) {
+    ) -> JoinHandle<()> {
         let artifacts_task = match self.artifacts {
             Some((service, addr)) => match bind_patiently(addr, &cancel).await {
                 Ok(listener) => match service.spawn(listener, cancel.clone()) {
@@ -498,21 +507,23 @@ impl Leading {
         let release = CancellationToken::new();
         let leader_task =
             leadership.map(|held| tokio::spawn(held.hold(release.clone(), cancel.clone())));
-        // A failed write leaves memory ahead of the database: stop, and reload on restart.
-        if let Ok(Err(e)) = writer_task.await {
-            tracing::error!(target: "provernet::network", %e, "store writer failed: shutting down; restart to reload from the database");
-            cancel.cancel();
-        }
-        let _ = background_task.await;
-        if let Some(task) = artifacts_task
-            && let Ok(Err(e)) = task.await
-        {
-            tracing::error!(target: "provernet::network", %e, "artifact store failed");
-        }
-        release.cancel();
-        if let Some(task) = leader_task {
-            let _ = task.await;
-        }
+        tokio::spawn(async move {
+            // A failed write leaves memory ahead of the database: stop, and reload on restart.
+            if let Ok(Err(e)) = writer_task.await {
+                tracing::error!(target: "provernet::network", %e, "store writer failed: shutting down; restart to reload from the database");
+                cancel.cancel();
+            }
+            let _ = background_task.await;
+            if let Some(task) = artifacts_task
+                && let Ok(Err(e)) = task.await
+            {
+                tracing::error!(target: "provernet::network", %e, "artifact store failed");
+            }
+            release.cancel();
+            if let Some(task) = leader_task {
+                let _ = task.await;
+            }
+        })
     }
 }
 

@@ -515,11 +515,6 @@ impl NodeConfig {
                 self.network_url
             )));
         }
-        if urls.len() > 1 && self.network.api == NetworkApi::Succinct {
-            return Err(ConfigError::Invalid(
-                "network_url lists several URLs: the Succinct API follows one (give one)".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -743,6 +738,18 @@ mod tests {
             toml::from_str("network_url = \"http://x\"\nkey_file = \"k\"\ndata_dir = \"d\"\n")
                 .unwrap();
         assert_eq!(old.network, NetworkSection::default());
+    }
+
+    #[test]
+    fn either_api_follows_a_network_of_several_processes() {
+        for api in ["provernet", "succinct"] {
+            let mut config = NodeConfig::new("http://10.0.0.1:50051, http://10.0.0.2:50051");
+            config.set("network.api", api).unwrap();
+            config.validate().unwrap_or_else(|e| panic!("{api}: {e}"));
+        }
+        let config = NodeConfig::new("http://10.0.0.1:50051,grpc://10.0.0.2:50051");
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("network_url") && err.contains("grpc://"), "{err}");
     }
 
     #[test]

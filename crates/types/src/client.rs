@@ -125,11 +125,26 @@ impl std::fmt::Debug for NetworkClient {
 /// certificate authorities and those in [`TLS_CA_ENV`]'s file), for any of a network's
 /// services; gives up after `timeout` when nothing answers.
 ///
+/// `url` may list several addresses separated by commas, the processes of one network with hot
+/// standby ([`network_urls`]): the channel then goes to whichever of them leads and follows a new
+/// leader ([`FAILOVER_PROBE`]); it connects when first used, so nothing is checked here but the
+/// URLs.
+///
 /// # Errors
 /// [`ClientError::Url`], [`ClientError::TlsCa`] or [`ClientError::Unreachable`].
 pub async fn connect_channel(url: &str, timeout: Duration) -> Result<Channel, ClientError> {
     let extra_ca = extra_ca()?;
-    connect_channel_trusting(url, timeout, extra_ca.as_deref()).await
+    match network_urls(url)[..] {
+        [] => connect_channel_trusting(url.trim(), timeout, extra_ca.as_deref()).await,
+        [one] => connect_channel_trusting(one, timeout, extra_ca.as_deref()).await,
+        ref several => {
+            let endpoints = several
+                .iter()
+                .map(|u| endpoint(u, timeout, extra_ca.as_deref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(failover_channel(endpoints))
+        }
+    }
 }
 
 /// The environment variable naming a PEM file of certificate authorities that clients trust
@@ -250,19 +265,7 @@ impl NetworkClient {
     /// leader by itself when the old one goes (a call already sent to one that died fails as unavailable, which callers
     /// retry); a call made while none serves waits for one (the first for `timeout`).
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let urls = network_urls(url);
-        let channel = match urls[..] {
-            [] => connect_channel(url.trim(), timeout).await?,
-            [one] => connect_channel(one, timeout).await?,
-            _ => {
-                let extra_ca = extra_ca()?;
-                let endpoints = urls
-                    .iter()
-                    .map(|u| endpoint(u, timeout, extra_ca.as_deref()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                failover_channel(endpoints)
-            }
-        };
+        let channel = connect_channel(url, timeout).await?;
         let mut rpc =
             ProverNetworkClient::new(channel).max_decoding_message_size(MAX_DECODING_BYTES);
         let info =

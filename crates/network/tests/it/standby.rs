@@ -147,3 +147,76 @@ async fn a_standby_publishes_each_event_once_in_the_leaders_order() {
     })
     .await;
 }
+
+/// What one run of [`two_requests`] leaves: the requester's, the prover's and its operator's
+/// accounts (balance, locked, stake) and the ledger's totals.
+type Balances = Vec<(u128, u128, u128)>;
+
+/// Two requests proven and paid on a leader with a standby; with `fail_over`, the leader stops
+/// in the middle of the first auction and the standby carries on. The same operations either
+/// way, so the same money moves.
+async fn two_requests(fail_over: bool) -> Balances {
+    let leader = Net::start_on_postgres().await;
+    let standby = leader.another_process().await;
+    let requester = leader.funded().await;
+    let prover = leader.prover().await;
+    let program = leader.program(&requester, &FIB, false).await;
+    // On the process that will serve the end: its subscription stays open throughout.
+    let mut events = if fail_over { standby.events().await } else { leader.events().await };
+    let first = leader.request(&requester, &program.spec(3)).await;
+    events.executed(&first).await;
+    leader.bid(&prover, &first, 4).await.expect("Bid");
+    let (serving, other) = if fail_over {
+        caught_up(&standby, &leader).await;
+        leader.stop().await;
+        let mut role = standby.handle.role.clone();
+        tokio::time::timeout(WAIT, role.wait_for(|r| matches!(r, Role::Leading { .. })))
+            .await
+            .expect("the standby did not take over")
+            .expect("the standby stopped");
+        (standby, None)
+    } else {
+        (leader, Some(standby))
+    };
+    events.assigned(&first).await;
+    let bundle = program.prove(program.inputs.clone()).await;
+    serving.fulfill(&prover, &first, bundle.clone()).await.expect("FulfillProof");
+    events.verdict(&first).await.expect("the first proof verifies");
+
+    let second = serving.request(&requester, &program.spec(3)).await;
+    events.executed(&second).await;
+    serving.bid(&prover, &second, 5).await.expect("Bid");
+    events.assigned(&second).await;
+    serving.fulfill(&prover, &second, bundle).await.expect("FulfillProof");
+    events.verdict(&second).await.expect("the second proof verifies");
+
+    let mut balances = Vec::new();
+    for address in [requester.address(), prover.address(), prover.operator.address()] {
+        let account = serving.account(&address).await;
+        let stake = account.prover.as_ref().map_or(0, |p| p.stake.parse().unwrap());
+        balances.push((account.balance.parse().unwrap(), account.locked.parse().unwrap(), stake));
+    }
+    {
+        let market = serving.handle.state.market();
+        let ledger = market.ledger();
+        balances.push((ledger.deposits.get(), ledger.treasury.get(), 0));
+    }
+    if let Some(standby) = other {
+        standby.stop().await;
+    }
+    serving.stop().await;
+    balances
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test -p provernet-network --test it -- --ignored standby:: (.ci/run runs it)"]
+async fn a_takeover_mid_auction_moves_the_same_money_as_a_run_without_one() {
+    bounded(async {
+        let calm = two_requests(false).await;
+        let failed_over = two_requests(true).await;
+        assert_eq!(failed_over, calm, "balances after a takeover differ from a fault-free run");
+        // Something moved: the requester paid the prover.
+        assert!(calm[1].0 > 0, "the prover was paid: {calm:?}");
+    })
+    .await;
+}
