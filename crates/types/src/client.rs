@@ -82,18 +82,22 @@ impl ClientError {
         }
     }
 
-    /// Whether trying again later may succeed (network down, overloaded, or timed out), as
-    /// opposed to a refusal that will repeat.
+    /// Whether trying again later may succeed (network down, overloaded, or timed out, or the
+    /// connection broke under the call: the network process died), as opposed to a refusal that
+    /// will repeat.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,
-            Self::Rpc { status, .. } => matches!(
-                status.code(),
+            Self::Rpc { status, .. } => match status.code() {
                 Code::Unavailable
-                    | Code::DeadlineExceeded
-                    | Code::ResourceExhausted
-                    | Code::Aborted
-            ),
+                | Code::DeadlineExceeded
+                | Code::ResourceExhausted
+                | Code::Aborted => true,
+                // What tonic answers when the connection fails under a call.
+                Code::Unknown => std::error::Error::source(status)
+                    .is_some_and(|e| e.is::<tonic::transport::Error>()),
+                _ => false,
+            },
             Self::Url { .. } | Self::TlsCa { .. } | Self::Incomplete { .. } => false,
         }
     }

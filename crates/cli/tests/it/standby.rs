@@ -1,8 +1,8 @@
 //! Hot standby as processes over a real PostgreSQL: two `provernet network` processes on one
 //! database, a node and a requester given both addresses; the leader is SIGKILLed between
-//! requests, mid-auction and mid-proof, each time the standby takes over and the killed process
-//! comes back as the standby. And one network process riding out PostgreSQL restarting while
-//! auctions settle.
+//! requests, mid-auction, mid-proof and mid-execution, each time the standby takes over and the
+//! killed process comes back as the standby. And one network process riding out PostgreSQL
+//! restarting while auctions settle.
 //!
 //! `#[ignore]`d in `cargo test --workspace`, as it needs PostgreSQL; `.ci/run` runs it:
 //! `PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test --workspace --test it -- --ignored
@@ -125,7 +125,14 @@ async fn a_standby_takes_over_from_a_killed_leader_and_clients_follow_it() {
     fail_over();
     fulfilled_and_verified(&requester, root.path(), &proving);
 
-    assert_paid_once(&client, &requester, funded, &[first, second, auctioned, proving]).await;
+    // Mid-execution: killed as soon as it has taken a request whose program runs longer; the new
+    // leader executes it (again, if the old one had begun).
+    let executing = submit(&requester, "hashchain", Some(&big_inputs(root.path())));
+    fail_over();
+    fulfilled_and_verified(&requester, root.path(), &executing);
+
+    assert_paid_once(&client, &requester, funded, &[first, second, auctioned, proving, executing])
+        .await;
     drop((leader, standby));
 }
 

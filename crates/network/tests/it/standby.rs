@@ -220,3 +220,56 @@ async fn a_takeover_mid_auction_moves_the_same_money_as_a_run_without_one() {
     })
     .await;
 }
+
+/// Waits until `net` leads.
+async fn leads(net: &Net) {
+    let mut role = net.handle.role.clone();
+    tokio::time::timeout(WAIT, role.wait_for(|r| matches!(r, Role::Leading { .. })))
+        .await
+        .expect("the standby did not take over")
+        .expect("the standby stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test -p provernet-network --test it -- --ignored standby:: (.ci/run runs it)"]
+async fn takeovers_mid_execution_and_mid_verification_finish_the_work_once() {
+    bounded(async {
+        let first = Net::start_on_postgres().await;
+        let second = first.another_process().await;
+        let requester = first.funded().await;
+        let prover = first.prover().await;
+        let program = first.program(&requester, &FIB, false).await;
+
+        // Mid-execution: the leader stops as soon as it has taken the request; the new leader
+        // executes it (the request was in the journal, its execution maybe not).
+        let mut events = second.events().await;
+        let id = first.request(&requester, &program.spec(2)).await;
+        first.stop().await;
+        leads(&second).await;
+        events.executed(&id).await;
+        second.bid(&prover, &id, 4).await.expect("Bid");
+        events.assigned(&id).await;
+
+        // Mid-verification: the leader stops as soon as it has taken the proof; the new leader
+        // verifies the proof that waits in the request and pays once.
+        let third = second.another_process().await;
+        let mut events = third.events().await;
+        let bundle = program.prove(program.inputs.clone()).await;
+        second.fulfill(&prover, &id, bundle).await.expect("FulfillProof");
+        second.stop().await;
+        leads(&third).await;
+        let fulfilled = third
+            .wait_until(&mut events, &id, "fulfilled", |r| {
+                r.status == RequestStatus::Fulfilled as i32
+            })
+            .await;
+        let spent = crate::harness::FUNDS - third.balance(&requester.address()).await;
+        let paid: u128 = fulfilled.paid.parse().unwrap();
+        assert!(paid > 0);
+        // The program's registration is free of charge, so the requester paid this request only,
+        // and once.
+        assert_eq!(spent, paid, "the requester paid {spent}, the request {paid}");
+        third.stop().await;
+    })
+    .await;
+}

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use provernet_types::{Amount, RequestId};
+use provernet_types::{Amount, ClientError, RequestId};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
@@ -167,7 +167,14 @@ fn record(ctx: &NodeContext, record: BidRecord) {
     });
 }
 
-/// Signs and sends a bid; a refused bid is released.
+/// How many times a bid is sent while it fails transiently.
+const BID_ATTEMPTS: u32 = 5;
+
+/// The pause before a bid's second try; doubled before each later one (0.2 + 0.4 + 0.8 + 1.6 s:
+/// a standby takes over within a second).
+const BID_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Signs and sends a bid (again while it fails transiently); a refused bid is released.
 async fn send_bid(
     ctx: &Arc<NodeContext>,
     prover: &mpsc::UnboundedSender<ProverCommand>,
@@ -176,7 +183,19 @@ async fn send_bid(
     price: Amount,
     received: std::time::Instant,
 ) {
-    let result = ctx.driver.bid(&id, price).await;
+    let mut result = ctx.driver.bid(&id, price).await;
+    // A bid lost with the connection (the network's leader died, a standby took over) is sent
+    // again while the auction may still be open: if the first one landed after all, the
+    // network holds two equal bids of this prover, which settle as one.
+    let mut backoff = BID_RETRY_BACKOFF;
+    for _ in 1..BID_ATTEMPTS {
+        if !result.as_ref().is_err_and(ClientError::is_transient) {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+        result = ctx.driver.bid(&id, price).await;
+    }
     // The one refusal that says the node cannot work at all: raise it as an alert.
     let unregistered = result.as_ref().is_err_and(|e| {
         e.code() == Some(tonic::Code::NotFound) && e.to_string().contains("not a registered prover")
