@@ -23,10 +23,12 @@ use std::{
 use futures::FutureExt;
 use provernet_network::{
     leader::{self, Leadership},
-    market::{Account, Assignment, Bid, Execution, Program, Prover, Request, RequestQuery, Status},
+    market::{
+        Account, Assignment, Bid, Event, Execution, Program, Prover, Request, RequestQuery, Status,
+    },
     store::{
-        CHANGES_CHANNEL_CAPACITY, Changes, LedgerTotals, NewBid, Snapshot, SqlStore, StoreError,
-        StoreWriter,
+        CHANGES_CHANNEL_CAPACITY, Changes, Followed, LedgerTotals, NewBid, Snapshot, SqlStore,
+        StoreError, StoreWriter,
     },
 };
 use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
@@ -333,6 +335,57 @@ async fn one_leader_at_a_time_and_a_deposed_one_commits_nothing(url: String) {
     let new = store.fenced(second.epoch());
     new.commit(&[accounts_only(vec![account(2, 1)])]).await.unwrap();
     assert_eq!(new.load().await.unwrap().accounts, vec![account(1, 1), account(2, 1)]);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: PROVERNET_TEST_POSTGRES_URL=postgres://… cargo test -p provernet-network --test store -- --ignored"]
+async fn postgres_the_journal_holds_each_commit_in_order_for_standbys() {
+    on_postgres(the_journal_holds_each_commit_in_order_for_standbys).await
+}
+
+/// Each commit is one journal row holding its operations (events included) in order; a standby
+/// reads them after the last it applied, and is told when rows it needs are gone.
+async fn the_journal_holds_each_commit_in_order_for_standbys(url: String) {
+    let store = SqlStore::open(&url).await.unwrap();
+    let follower = SqlStore::open_follower(&url).await.unwrap();
+    assert_eq!(follower.journal_head().await.unwrap(), 0);
+    let created = Changes {
+        events: vec![Event::Created(request_id(1)), Event::Assigned(request_id(1))],
+        ..with_bids(vec![request(1, Status::Assigned)])
+    };
+    store.commit(std::slice::from_ref(&created)).await.unwrap();
+    let batch = [accounts_only(vec![account(1, 1)]), accounts_only(vec![account(1, 2)])];
+    store.commit(&batch).await.unwrap();
+    // Nothing changed, nothing written.
+    store.commit(&[Changes::default()]).await.unwrap();
+
+    let Followed::Entries(entries) = follower.journal_after(0, 10).await.unwrap() else {
+        panic!("nothing is lost yet")
+    };
+    let operations: Vec<Vec<Changes>> = entries.iter().map(|e| e.operations.clone()).collect();
+    // A request's bids travel as bids of their own, not inside the request.
+    let mut journalled = created.clone();
+    journalled.requests.iter_mut().for_each(|r| r.bids.clear());
+    assert!(!journalled.bids.is_empty());
+    assert_eq!(operations, vec![vec![journalled], batch.to_vec()]);
+    let head = follower.journal_head().await.unwrap();
+    assert_eq!(head, entries[1].seq);
+    assert_eq!(follower.journal_after(head, 10).await.unwrap(), Followed::Entries(Vec::new()));
+    let Followed::Entries(rest) = follower.journal_after(entries[0].seq, 10).await.unwrap() else {
+        panic!("nothing is lost yet")
+    };
+    assert_eq!(rest, entries[1..]);
+
+    // Rows a standby has not read are gone (the leader keeps the last JOURNAL_KEEP): it is told
+    // to load the market again, not handed what is left.
+    exec_raw(&url, &format!("DELETE FROM network_journal WHERE seq <= {}", entries[0].seq))
+        .await
+        .unwrap();
+    assert_eq!(follower.journal_after(0, 10).await.unwrap(), Followed::Lost);
+    let Followed::Entries(rest) = follower.journal_after(entries[0].seq, 10).await.unwrap() else {
+        panic!("a standby at the deleted row needs nothing deleted")
+    };
+    assert_eq!(rest, entries[1..]);
 }
 
 // ---------------------------------------------------------------------------------------------

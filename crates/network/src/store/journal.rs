@@ -31,11 +31,13 @@ use super::{
 };
 
 /// How many of the last journal rows the leader keeps: at the leader's busiest (a group commit
-/// every few milliseconds) minutes of changes, enough for a standby that paused to catch up.
-pub const JOURNAL_KEEP: i64 = 100_000;
+/// every few milliseconds) a minute or two of changes, enough for a standby that paused to catch
+/// up, and a bounded table (a row is one commit: at most [`super::MAX_BATCH_CHANGES`]
+/// operations). A standby further behind loads the market again.
+pub const JOURNAL_KEEP: i64 = 10_000;
 
 /// Every how many appended rows the leader deletes the ones beyond [`JOURNAL_KEEP`].
-const PRUNE_EVERY: i64 = 1_024;
+const PRUNE_EVERY: i64 = 256;
 
 /// How often a standby reads the journal.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(50);
@@ -124,7 +126,7 @@ pub(super) async fn after(pool: &PgPool, after: i64, limit: i64) -> Result<Follo
         if first > after + 1 {
             let oldest: Option<i64> =
                 sqlx::query_scalar("SELECT MIN(seq) FROM network_journal").fetch_one(pool).await?;
-            if after > 0 && oldest.is_some_and(|oldest| oldest > after) {
+            if oldest.is_some_and(|oldest| oldest > after) {
                 return Ok(Followed::Lost);
             }
         }
