@@ -629,21 +629,12 @@ fn same_version(existing: proto::Program, zkvm_version: &str) -> anyhow::Result<
 
 /// Whether `request` is closed: fulfilled, unfulfillable or cancelled.
 pub(crate) fn is_closed(request: &proto::ProofRequest) -> bool {
-    use proto::RequestStatus as S;
-    [S::Fulfilled, S::Unfulfillable, S::Cancelled].map(|s| s as i32).contains(&request.status)
+    proto::RequestStatus::try_from(request.status).is_ok_and(proto::RequestStatus::is_closed)
 }
 
 /// The request's status in lower case (`requested`, `assigned`, `fulfilled`, …).
 pub(crate) fn status_name(request: &proto::ProofRequest) -> &'static str {
-    use proto::RequestStatus as S;
-    match S::try_from(request.status) {
-        Ok(S::Requested) => "requested",
-        Ok(S::Assigned) => "assigned",
-        Ok(S::Fulfilled) => "fulfilled",
-        Ok(S::Unfulfillable) => "unfulfillable",
-        Ok(S::Cancelled) => "cancelled",
-        _ => "unknown",
-    }
+    proto::RequestStatus::try_from(request.status).map_or("unknown", proto::RequestStatus::name)
 }
 
 /// The request's execution status in lower case (`unexecuted`, `executed`, `unexecutable`).

@@ -15,9 +15,9 @@
 //!   while all but 6 provers bid on the other open requests as fast as they can.
 //!
 //! State (env): SQLite by default; `MARKET_BENCH_DATABASE_URL=postgres://…` runs on a fresh
-//! schema of that PostgreSQL, twice in the same run: the network alone, then with a standby
-//! process on the same database (hot standby: its leader fences every commit); both
-//! `MARKET_BENCH_ROUNDS` (1) times, alternating.
+//! schema of that PostgreSQL, twice in the same run: the network alone, then with a standby on
+//! the same database following the leader's journal (hot standby; in this process, on the
+//! server's runtime); both `MARKET_BENCH_ROUNDS` (1) times, alternating.
 //!
 //! The network ([`provernet_network::launch`], its database and artifacts in a temp dir) runs in
 //! this process on a tokio runtime of its own (threads `pn-server`, plus sqlx's SQLite threads),

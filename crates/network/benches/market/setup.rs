@@ -42,7 +42,7 @@ pub struct Net {
     pub state: Arc<NetworkState>,
     cancel: CancellationToken,
     join: JoinHandle<()>,
-    /// A second network process on the same PostgreSQL, standing by (hot standby).
+    /// A second network on the same PostgreSQL, standing by and following (hot standby).
     standby: Option<(CancellationToken, JoinHandle<()>)>,
 }
 
@@ -97,7 +97,8 @@ impl Net {
             .spawn(async move { launch(leader, grpc, artifacts, stop).await })
             .await?
             .map_err(|e| e.to_string())?;
-        // The standby: the same database, its own listeners; it waits in `launch` for the lead.
+        // The standby: the same database, its own listeners; `launch` returns standing by, and
+        // it follows the leader's journal until stopped.
         let standby = match database {
             Database::Postgres { standby: true, .. } => {
                 let grpc = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;

@@ -78,6 +78,18 @@ pub enum Status {
     Cancelled,
 }
 
+impl From<Status> for provernet_types::proto::RequestStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Requested => Self::Requested,
+            Status::Assigned => Self::Assigned,
+            Status::Fulfilled => Self::Fulfilled,
+            Status::Unfulfillable => Self::Unfulfillable,
+            Status::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
 impl Status {
     /// Whether the request is closed for good.
     pub fn is_closed(self) -> bool {

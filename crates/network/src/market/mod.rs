@@ -35,7 +35,7 @@ mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use provernet_types::{Address, Amount, ArtifactId, ProgramName, RequestId, RequestSpec};
+use provernet_types::{Address, Amount, ArtifactId, ProgramName, RequestId, RequestSpec, proto};
 
 pub use self::{
     entities::{
@@ -1286,15 +1286,9 @@ impl Market {
 /// Longest reason (a prover's for giving up, the verifier's for a rejection) kept, in characters.
 const MAX_REASON_CHARS: usize = 500;
 
-/// A status's lowercase name.
+/// A status's lowercase name, as the protocol's [`proto::RequestStatus::name`] spells it.
 pub fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Requested => "requested",
-        Status::Assigned => "assigned",
-        Status::Fulfilled => "fulfilled",
-        Status::Unfulfillable => "unfulfillable",
-        Status::Cancelled => "cancelled",
-    }
+    proto::RequestStatus::from(status).name()
 }
 
 #[cfg(test)]

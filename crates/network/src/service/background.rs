@@ -4,7 +4,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::BinaryHeap,
+    collections::{BTreeSet, BinaryHeap},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{NetworkState, Work, executor, now_ms, verifier};
-use crate::market::{Execution, Outcome, Status};
+use crate::market::{Execution, Outcome, Request, Status};
 
 /// How often the per-state request gauges are refreshed: a scrape interval is seconds.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
@@ -24,6 +24,26 @@ const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 enum Timer {
     Settle(RequestId),
     Sweep,
+}
+
+/// What the network owes request `r` in its state: executing it, settling its auction, verifying
+/// the proof it waits on, and closing it at its deadline; nothing once it is closed. The one
+/// decision of follow-up work, taken after each operation for the requests its events are about
+/// and by a new leader for every open request.
+pub fn follow_up(r: &Request) -> Vec<Work> {
+    if r.status.is_closed() {
+        return Vec::new();
+    }
+    let mut work = vec![Work::Sweep(r.spec.deadline * 1000)];
+    match (&r.execution, r.status) {
+        (Execution::Unexecuted, Status::Requested) => work.push(Work::Execute(r.id)),
+        (Execution::Executed { .. }, Status::Requested) => {
+            work.push(Work::Settle(r.id, r.auction_end() * 1000))
+        }
+        (_, Status::Assigned) if r.pending_proof.is_some() => work.push(Work::Verify(r.id)),
+        _ => {}
+    }
+    work
 }
 
 /// Runs the executor and the timers until cancelled.
@@ -38,23 +58,12 @@ impl Background {
         Self { state, work_rx }
     }
 
-    /// Schedules what a restored market still has to do: executions, auctions, deadlines.
+    /// Schedules what a restored market still has to do (a restart, or a standby taking the
+    /// lead): the [`follow_up`] of every open request.
     pub fn restore(&self) {
         let market = self.state.market();
-        for r in market.requests().filter(|r| !r.status.is_closed()) {
-            self.state.schedule(Work::Sweep(r.spec.deadline * 1000));
-            match (&r.execution, r.status) {
-                (Execution::Unexecuted, Status::Requested) => {
-                    self.state.schedule(Work::Execute(r.id))
-                }
-                (Execution::Executed { .. }, Status::Requested) => {
-                    self.state.schedule(Work::Settle(r.id, r.auction_end() * 1000))
-                }
-                (_, Status::Assigned) if r.pending_proof.is_some() => {
-                    self.state.schedule(Work::Verify(r.id))
-                }
-                _ => {}
-            }
+        for work in market.requests().flat_map(follow_up) {
+            self.state.schedule(work);
         }
     }
 
@@ -68,7 +77,7 @@ impl Background {
     /// Publishes the number of requests in each state as `network_requests{state}` gauges.
     fn record_gauges(&self) {
         let counts = self.state.market().status_counts();
-        for state in ["requested", "assigned", "fulfilled", "unfulfillable", "cancelled"] {
+        for state in provernet_types::proto::RequestStatus::ALL.map(|s| s.name()) {
             let n = counts.get(state).copied().unwrap_or(0);
             crate::metrics::requests_in(state, n);
         }
@@ -79,6 +88,9 @@ impl Background {
         let executors = Arc::new(Semaphore::new(self.state.config.executor_concurrency.max(1)));
         let verifiers = Arc::new(Semaphore::new(self.state.config.verifier_concurrency.max(1)));
         let mut timers: BinaryHeap<Reverse<(u64, Timer)>> = BinaryHeap::new();
+        // Deadline sweeps armed, by time: every event of a request owes one at its deadline
+        // ([`follow_up`]), and one sweep closes every request due.
+        let mut sweeps: BTreeSet<u64> = BTreeSet::new();
         loop {
             let next = timers.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
@@ -110,7 +122,11 @@ impl Background {
                         spawn_in(&verifiers, queued, async move { verifier::verify(&state, id).await });
                     }
                     Some(Work::Settle(id, at)) => timers.push(Reverse((at, Timer::Settle(id)))),
-                    Some(Work::Sweep(at)) => timers.push(Reverse((at, Timer::Sweep))),
+                    Some(Work::Sweep(at)) => {
+                        if sweeps.insert(at) {
+                            timers.push(Reverse((at, Timer::Sweep)));
+                        }
+                    }
                 },
                 () = sleep => {
                     let now = now_ms();
@@ -120,6 +136,9 @@ impl Background {
                             break;
                         }
                         timers.pop();
+                        if timer == Timer::Sweep {
+                            sweeps.remove(&at);
+                        }
                         due.push((timer, at));
                     }
                     self.fire(due).await;

@@ -60,13 +60,7 @@ pub fn request(r: &Request) -> proto::ProofRequest {
 
 /// A status as the protocol names it.
 pub fn status(s: RequestStatus) -> proto::RequestStatus {
-    match s {
-        RequestStatus::Requested => proto::RequestStatus::Requested,
-        RequestStatus::Assigned => proto::RequestStatus::Assigned,
-        RequestStatus::Fulfilled => proto::RequestStatus::Fulfilled,
-        RequestStatus::Unfulfillable => proto::RequestStatus::Unfulfillable,
-        RequestStatus::Cancelled => proto::RequestStatus::Cancelled,
-    }
+    s.into()
 }
 
 /// The status a protocol status number names (`None`: not one).

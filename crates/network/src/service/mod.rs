@@ -155,8 +155,11 @@ pub struct Published {
 struct Publication {
     /// Resolves once the changes are stored.
     durable: Durable,
-    /// The events to publish, with the work each hands to the background tasks.
-    events: Vec<(Published, Vec<Work>)>,
+    /// The events to publish.
+    events: Vec<Published>,
+    /// What the background tasks owe the requests the events are about
+    /// ([`background::follow_up`]).
+    work: Vec<Work>,
     /// Requests the operation closed: evicted from memory once the changes are stored.
     closed: Vec<RequestId>,
     /// Tells `apply` whether the changes were stored (its caller may be gone).
@@ -180,10 +183,10 @@ async fn publish(
                 {
                     state.market().evict(&publication.closed);
                 }
-                for (event, work) in publication.events {
-                    for w in work {
-                        let _ = work_tx.send(w);
-                    }
+                for w in publication.work {
+                    let _ = work_tx.send(w);
+                }
+                for event in publication.events {
                     // No subscribers is fine.
                     let _ = events_tx.send(event);
                 }
@@ -368,7 +371,7 @@ impl NetworkState {
         for changes in &entry.operations {
             closed.extend(market.follow(changes));
             for event in &changes.events {
-                published.push(self.event_message(&market, event, entry.at_ms).0);
+                published.push(self.event_message(&market, event, entry.at_ms));
             }
         }
         market.evict(&closed);
@@ -406,14 +409,24 @@ impl NetworkState {
             if changes.is_empty() {
                 return Ok(value);
             }
-            let events: Vec<(Published, Vec<Work>)> =
+            let events: Vec<Published> =
                 changes.events.iter().map(|e| self.event_message(&market, e, now)).collect();
+            // Once per request, whatever its number of events: its state says what it is owed.
+            let mut about: Vec<RequestId> = changes.events.iter().map(Event::request_id).collect();
+            about.sort_unstable();
+            about.dedup();
+            let work = about
+                .iter()
+                .filter_map(|id| market.request(id))
+                .flat_map(background::follow_up)
+                .collect();
             let closed =
                 changes.requests.iter().filter(|r| r.status.is_closed()).map(|r| r.id).collect();
             let durable = Box::pin(writer.submit(changes)) as Durable;
             let (done_tx, done_rx) = oneshot::channel();
             // Sent while the market is locked: publications queue in operation order.
-            if self.publication_tx.send(Publication { durable, events, closed, done_tx }).is_err() {
+            let publication = Publication { durable, events, work, closed, done_tx };
+            if self.publication_tx.send(publication).is_err() {
                 return Err(Status::unavailable("the network is stopping"));
             }
             (done_rx, value)
@@ -443,23 +456,15 @@ impl NetworkState {
         let _ = self.work_tx.send(work);
     }
 
-    fn event_message(&self, market: &Market, event: &Event, now_ms: u64) -> (Published, Vec<Work>) {
+    fn event_message(&self, market: &Market, event: &Event, now_ms: u64) -> Published {
         use proto::request_event::Event as E;
         let id = event.request_id();
         let request = market.request(&id);
-        let mut work = Vec::new();
         let body = match event {
             Event::Created(_) => {
-                work.push(Work::Execute(id));
-                if let Some(r) = request {
-                    work.push(Work::Sweep(r.spec.deadline * 1000));
-                }
                 E::Created(proto::RequestCreated { request: request.map(convert::request) })
             }
             Event::Executed(_) => {
-                if let Some(r) = request {
-                    work.push(Work::Settle(id, r.auction_end() * 1000));
-                }
                 let (pgus, outputs) = match request.map(|r| &r.execution) {
                     Some(crate::market::Execution::Executed { pgus, outputs }) => {
                         (*pgus, outputs.clone())
@@ -481,15 +486,12 @@ impl NetworkState {
                     price_per_pgu: a.map(|a| a.price_per_pgu.to_string()).unwrap_or_default(),
                 })
             }
-            Event::ProofSubmitted(_) => {
-                work.push(Work::Verify(id));
-                E::ProofSubmitted(proto::ProofSubmitted {
-                    proof_artifact_id: request
-                        .and_then(|r| r.pending_proof.as_ref())
-                        .map(|p| p.artifact.as_bytes().to_vec())
-                        .unwrap_or_default(),
-                })
-            }
+            Event::ProofSubmitted(_) => E::ProofSubmitted(proto::ProofSubmitted {
+                proof_artifact_id: request
+                    .and_then(|r| r.pending_proof.as_ref())
+                    .map(|p| p.artifact.as_bytes().to_vec())
+                    .unwrap_or_default(),
+            }),
             Event::ProofRejected(_) => E::ProofRejected(proto::ProofRejected {
                 reason: request.and_then(|r| r.rejected_proof.clone()).unwrap_or_default(),
             }),
@@ -510,7 +512,7 @@ impl NetworkState {
             at: now_ms / 1000,
             event: Some(body),
         };
-        (Published { message, request: request.cloned().map(Arc::new) }, work)
+        Published { message, request: request.cloned().map(Arc::new) }
     }
 }
 
