@@ -169,11 +169,7 @@ async fn two_requests(fail_over: bool) -> Balances {
     let (serving, other) = if fail_over {
         caught_up(&standby, &leader).await;
         leader.stop().await;
-        let mut role = standby.handle.role.clone();
-        tokio::time::timeout(WAIT, role.wait_for(|r| matches!(r, Role::Leading { .. })))
-            .await
-            .expect("the standby did not take over")
-            .expect("the standby stopped");
+        leads(&standby).await;
         (standby, None)
     } else {
         (leader, Some(standby))
