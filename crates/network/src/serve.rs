@@ -370,13 +370,18 @@ async fn open(
     }
 }
 
-/// A standby's store, market and journal position: the head is read before the market, so
-/// that the rows after it hold whatever the market lacks.
+/// A standby's store, market and journal position ([`load_to_follow`]).
 async fn follow_from_scratch(url: &str) -> Result<(SqlStore, Snapshot, i64), StoreError> {
     let reads = SqlStore::open_follower(url).await?;
-    let followed = reads.journal_head().await?;
-    let snapshot = reads.load().await?;
+    let (snapshot, followed) = load_to_follow(&reads).await?;
     Ok((reads, snapshot, followed))
+}
+
+/// The market, and the journal row to follow it from: the head is read first, so that the rows
+/// after it hold whatever the market lacks.
+async fn load_to_follow(reads: &SqlStore) -> Result<(Snapshot, i64), StoreError> {
+    let head = reads.journal_head().await?;
+    Ok((reads.load().await?, head))
 }
 
 /// What a process needs to start leading.
@@ -568,8 +573,7 @@ async fn follow(
         }
         Followed::Lost => {
             tracing::warn!(target: "provernet::network", followed = *followed, "the standby fell behind the journal: loading the market again");
-            let head = reads.journal_head().await?;
-            let snapshot = reads.load().await?;
+            let (snapshot, head) = load_to_follow(reads).await?;
             state.replace_market(Market::new(state.config.market.clone(), snapshot));
             *followed = head;
             Ok(true)
