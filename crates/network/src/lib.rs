@@ -14,6 +14,8 @@
 //! - [`config`]: the [`NetworkConfig`].
 //! - [`serve`]: [`launch`], which wires it all on given listeners (on PostgreSQL, once this
 //!   process leads).
+//! - `test_utils` (feature `test-utils`): the test network, actors, waits and ledger check
+//!   that every crate's tests and benchmarks share.
 
 pub mod config;
 pub mod leader;
@@ -22,6 +24,8 @@ pub mod metrics;
 pub mod serve;
 pub mod service;
 pub mod store;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 
 pub use config::{NetworkConfig, RateLimit, SuccinctApiConfig};
 pub use serve::{NetworkHandle, Role, launch};

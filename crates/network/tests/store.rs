@@ -13,10 +13,7 @@
 use std::{
     future::Future,
     panic::AssertUnwindSafe,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -30,6 +27,7 @@ use provernet_network::{
         CHANGES_CHANNEL_CAPACITY, Changes, Followed, LedgerTotals, NewBid, Snapshot, SqlStore,
         StoreError, StoreWriter,
     },
+    test_utils::postgres as test_pg,
 };
 use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
 use sqlx::Connection;
@@ -172,8 +170,6 @@ fn with_bids(requests: Vec<Request>) -> Changes {
 // ---------------------------------------------------------------------------------------------
 // Engines
 
-static DB_SEQ: AtomicU32 = AtomicU32::new(0);
-
 /// Runs `check` against a fresh file-backed SQLite database in a temp dir.
 async fn on_sqlite<F, Fut>(check: F)
 where
@@ -192,28 +188,13 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let admin_url = std::env::var("PROVERNET_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|url| url.starts_with("postgres"))
-        .expect("PROVERNET_TEST_POSTGRES_URL must name a PostgreSQL server (postgres://…)");
-    let name = format!(
-        "provernet_t_{}_{}_{}",
-        std::process::id(),
-        DB_SEQ.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
-    );
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&name);
+    let admin = test_pg::server_url();
+    let url = test_pg::fresh_database_at(&admin, "provernet_t").await;
     // Catch a failed check's panic so that its database is dropped all the same.
-    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, check(url.to_string())))
+    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, check(url.clone())))
         .catch_unwind()
         .await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    test_pg::drop_database(&admin, &url).await;
     match outcome {
         Ok(result) => result.expect("test timed out"),
         Err(panic) => std::panic::resume_unwind(panic),

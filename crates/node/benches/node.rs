@@ -19,17 +19,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/it/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-
 use std::{
     collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use harness::{Net, NodeSpec, Prover, Requester, now};
+use provernet_network::test_utils::{TestNetwork as Net, postgres};
+use provernet_node::test_utils::{
+    NodeSpec, TestNode as Prover, TestRequester as Requester, now, stop,
+};
 use provernet_node::{
     Resources,
     pool::{ClusterSecret, Worker, WorkerConfig},
@@ -90,13 +89,12 @@ async fn overhead() {
 
     // (b) End to end.
     let net = Net::start().await;
-    let prover =
-        Prover::register(&net, NodeSpec { pgus_per_second: 6_000.0, ..Default::default() }).await;
+    let prover = register(&net, NodeSpec { pgus_per_second: 6_000.0, ..Default::default() }).await;
     let node = prover.launch().await;
-    let requester = Requester::new(&net).await;
-    let first = requester.spec(&net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
+    let requester = requester(&net).await;
+    let first = requester.spec(&HASHCHAIN, &inputs(MIX[0]), 600).await;
     let (e2e_pgus, e2e_secs, busy_secs) = end_to_end(&net, &requester, &first).await;
-    harness::stop(node).await;
+    stop(node).await;
     net.stop().await;
 
     assert_eq!(direct_pgus, e2e_pgus, "the same work both ways");
@@ -131,7 +129,7 @@ async fn end_to_end(
     let mut specs = Vec::new();
     for (i, n) in MIX.into_iter().enumerate() {
         let inputs_artifact_id =
-            requester.upload(net, inputs(n).as_bytes(), proto::ArtifactKind::Inputs).await;
+            requester.upload(inputs(n).as_bytes(), proto::ArtifactKind::Inputs).await;
         // Distinct bodies, so distinct request ids for repeated sizes.
         specs.push(provernet_types::RequestSpec {
             inputs_artifact_id,
@@ -144,7 +142,7 @@ async fn end_to_end(
     let started = Instant::now();
     let mut open = std::collections::HashSet::new();
     for spec in &specs {
-        open.insert(requester.request(net, spec).await);
+        open.insert(requester.request(spec).await);
     }
     let mut first_assigned = None;
     let mut e2e_pgus = 0;
@@ -156,7 +154,7 @@ async fn end_to_end(
                 first_assigned.get_or_insert_with(Instant::now);
             }
             Some(Event::Fulfilled(_)) if open.remove(&id) => {
-                e2e_pgus += net.request(&id).await.pgus;
+                e2e_pgus += net.get(&id).await.pgus;
             }
             Some(Event::Unfulfillable(u)) if open.contains(&id) => {
                 panic!("request {id} failed: {}", u.reason)
@@ -167,16 +165,6 @@ async fn end_to_end(
     let e2e_secs = started.elapsed().as_secs_f64();
     let busy_secs = first_assigned.map_or(e2e_secs, |t| t.elapsed().as_secs_f64());
     (e2e_pgus, e2e_secs, busy_secs)
-}
-
-/// A fresh database on the PostgreSQL at `admin` (a URL whose path names a database).
-async fn fresh_database(admin: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("pn_pool_bench_{}_{}", std::process::id(), now());
-    let mut connection = sqlx::PgConnection::connect(admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
 }
 
 /// The proving pool's coordination overhead: the same job mix end to end through a node that
@@ -192,18 +180,18 @@ async fn pool() {
         return;
     };
     let net = Net::start().await;
-    let database = fresh_database(&admin).await;
+    let database = postgres::fresh_database_at(&admin, "pn_pool_bench").await;
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("cluster.secret");
     std::fs::write(&secret_file, ClusterSecret::generate()).unwrap();
     let spec = || NodeSpec { pgus_per_second: 6_000.0, ..Default::default() };
-    let alone = Prover::register(&net, spec()).await;
-    let mut pooled = Prover::register(&net, spec()).await;
+    let alone = register(&net, spec()).await;
+    let mut pooled = register(&net, spec()).await;
     pooled.config.cluster.database_url = database.clone();
     pooled.config.cluster.secret_file = secret_file.clone();
     // One requester and program for every round (a program is registered once).
-    let requester = Requester::new(&net).await;
-    let first = requester.spec(&net, &HASHCHAIN, &inputs(MIX[0]), 600).await;
+    let requester = requester(&net).await;
+    let first = requester.spec(&HASHCHAIN, &inputs(MIX[0]), 600).await;
     let mut rows = Vec::new();
     for round in ["in-process", "pool", "pool", "in-process"] {
         let node = if round == "pool" { pooled.launch().await } else { alone.launch().await };
@@ -240,7 +228,7 @@ async fn pool() {
             None
         };
         let (pgus, secs, busy) = end_to_end(&net, &requester, &first).await;
-        harness::stop(node).await;
+        stop(node).await;
         if let Some((shutdown, run)) = worker {
             shutdown.cancel();
             run.await.unwrap().unwrap();
@@ -264,11 +252,11 @@ async fn pool() {
 
 async fn bid_latency() {
     let net = Net::start().await;
-    let mut prover = Prover::register(&net, NodeSpec::default()).await;
+    let mut prover = register(&net, NodeSpec::default()).await;
     prover.config.bidding.committed_cap_pgus = u64::MAX / 4;
     let node = prover.launch().await;
-    let requester = Requester::new(&net).await;
-    let mut spec = requester.spec(&net, &FIB, FIB.inputs, 7_200).await;
+    let requester = requester(&net).await;
+    let mut spec = requester.spec(&FIB, FIB.inputs, 7_200).await;
     // Nobody wins within the bench: the node bids on every request and proves none.
     spec.min_auction_period = 3_600;
     spec.gas_limit = 1 << 12;
@@ -296,7 +284,7 @@ async fn bid_latency() {
         let mut s = spec.clone();
         s.deadline = now() + 7_200 + i as u64 % 600;
         s.base_fee = provernet_types::Amount::new(1_000 + i as u128);
-        ids.push(requester.request(&net, &s).await);
+        ids.push(requester.request(&s).await);
     }
     let submit_secs = started.elapsed().as_secs_f64();
     // Wait until the node has bid on every request (each bid is one market operation).
@@ -320,7 +308,7 @@ async fn bid_latency() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     watcher.abort();
-    harness::stop(node).await;
+    stop(node).await;
     net.stop().await;
 
     let mut sorted = latencies;
@@ -344,4 +332,14 @@ async fn bid_latency() {
 
 fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A new prover (its own operator, funded and staked) and its node's config, as `spec` says.
+async fn register(net: &Net, spec: NodeSpec) -> Prover {
+    Prover::register(&net.client, net.funded().await, spec).await
+}
+
+/// A new funded requester.
+async fn requester(net: &Net) -> Requester {
+    Requester::new(&net.client, net.funded().await)
 }

@@ -23,6 +23,8 @@
 //! - [`config`]: [`NodeConfig`], the TOML file, environment and flag overrides.
 //! - [`resources`]: the [`ResourceManager`], proving capacity from cores and memory.
 //! - [`runtime`]: [`launch`] a node, and its orderly shutdown.
+//! - `test_utils` (feature `test-utils`): a node configured in a temp dir and a requester,
+//!   for tests and benchmarks.
 //!
 //! ```text
 //! network ─driver─▶ bidder ─event─▶ core ─Bid/Skip/Resolved─▶ bidder ─▶ network, store
@@ -44,6 +46,8 @@ pub mod prover;
 pub mod resources;
 pub mod runtime;
 pub mod store;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, NodeConfig};

@@ -742,14 +742,8 @@ mod tests {
 
         /// A fresh schema, so tests run side by side and leave nothing for the next run.
         async fn postgres() -> Self {
-            let url = std::env::var("PROVERNET_TEST_POSTGRES_URL")
-                .expect("PROVERNET_TEST_POSTGRES_URL must name a PostgreSQL server (postgres://…)");
-            let schema = format!("jobs_test_{}", hex::encode(rand::random::<[u8; 8]>()));
-            let admin = PgPool::connect(&url).await.unwrap();
-            sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-            admin.close().await;
-            let glue = if url.contains('?') { '&' } else { '?' };
-            Self::Postgres(format!("{url}{glue}options[search_path]={schema}"))
+            use provernet_network::test_utils::postgres;
+            Self::Postgres(postgres::fresh_schema_at(&postgres::server_url(), "jobs_test").await)
         }
 
         async fn open(&self) -> JobStore {

@@ -16,6 +16,33 @@ use std::{
 
 use crate::error::{StorageError, StorageResult};
 
+/// What separates a staged upload's file name from its artifact's (`{id}#n`).
+const STAGED_MARK: char = '#';
+
+/// Whether `file_name` names a staged upload rather than a stored artifact.
+pub fn is_staged(file_name: &std::ffi::OsStr) -> bool {
+    file_name.to_string_lossy().contains(STAGED_MARK)
+}
+
+/// The staged uploads anywhere under `dir` (a local storage's folder): what a crash or a
+/// refused rename leaves behind, for the sweeper (which removes old ones) and for checks that
+/// an upload left nothing. An unreadable folder is skipped.
+pub fn staged_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if is_staged(&entry.file_name()) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
 /// Staged files whose removal failed (their folder refused it), retried before later uploads.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Leftovers(Arc<Mutex<Vec<PathBuf>>>);
@@ -188,7 +215,7 @@ fn create_staged(dest: &Path) -> std::io::Result<(File, PathBuf)> {
     }
     for n in 1u32.. {
         let mut path = dest.as_os_str().to_owned();
-        path.push(format!("#{n}"));
+        path.push(format!("{STAGED_MARK}{n}"));
         let path = PathBuf::from(path);
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((file, path)),

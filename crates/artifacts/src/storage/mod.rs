@@ -39,7 +39,10 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use self::local::{Leftovers, StagedFile};
-pub use self::sweep::SweepReport;
+pub use self::{
+    local::{is_staged, staged_files},
+    sweep::SweepReport,
+};
 use crate::{
     error::{BoxError, StorageError, StorageResult},
     kind::{ArtifactKind, ArtifactMeta, Visibility, later_retention, unix_now},
@@ -605,13 +608,7 @@ mod tests {
         storage.put_stream(id, new_artifact(None), body(&data, 1000), 1 << 20).await.expect("put");
         assert_eq!(read_all(&storage, &id, Some(100..5000)).await, &data[100..5000]);
         assert_eq!(read_all(&storage, &id, None).await, data);
-        let staged: Vec<_> =
-            std::fs::read_dir(dir.path().join(&ArtifactStorage::object_key(&id)[..10]))
-                .expect("shard")
-                .flatten()
-                .filter(|f| f.file_name().to_string_lossy().contains('#'))
-                .collect();
-        assert!(staged.is_empty(), "no staged upload left behind");
+        assert!(staged_files(dir.path()).is_empty(), "no staged upload left behind");
     }
 
     #[test]

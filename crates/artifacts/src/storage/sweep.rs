@@ -100,7 +100,7 @@ fn remove_stale_staged(objects: &FsPath, age: Duration) -> StorageResult<u64> {
     for shard in shards.flatten() {
         let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
         for file in files.flatten() {
-            let staged = file.file_name().to_string_lossy().contains('#');
+            let staged = super::is_staged(&file.file_name());
             let old = file
                 .metadata()
                 .and_then(|m| m.modified())

@@ -12,7 +12,7 @@ mod s3;
 mod signatures;
 mod storage_full;
 
-use std::{future::Future, path::Path, time::Duration};
+use std::{future::Future, time::Duration};
 
 use provernet_artifacts::{
     ArtifactClient, ArtifactClientConfig, ArtifactId, ArtifactKind, ArtifactServer,
@@ -185,19 +185,5 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
     body["error"].as_str().expect("error message").to_owned()
 }
 
-/// Whether any file under `dir` has `#` in its name (a staged upload).
-pub fn staged_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if entry.file_name().to_string_lossy().contains('#') {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
+/// The staged uploads under `dir`.
+pub use provernet_artifacts::storage::staged_files;

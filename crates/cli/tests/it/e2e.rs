@@ -196,23 +196,13 @@ pub(crate) fn status_json(monitor: &str) -> serde_json::Value {
 }
 
 async fn wait_for_assignment(client: &NetworkClient, id: &RequestId) -> Address {
-    let mut events = client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
-    tokio::time::timeout(STEP, async {
-        loop {
-            let request = client.proof_request(id).await.unwrap();
-            if let Ok(prover) = Address::from_slice(&request.assigned_prover) {
-                return prover;
-            }
-            loop {
-                let event = events.message().await.unwrap().unwrap();
-                if event.request_id == id.as_bytes() {
-                    break;
-                }
-            }
-        }
-    })
-    .await
-    .expect("the request was assigned in time")
+    let filter = proto::SubscribeRequestsRequest::default();
+    let assigned = |r: &proto::ProofRequest| !r.assigned_prover.is_empty();
+    let request = tokio::time::timeout(STEP, client.wait_until(id, filter, assigned))
+        .await
+        .expect("the request was assigned in time")
+        .unwrap();
+    Address::from_slice(&request.assigned_prover).unwrap()
 }
 
 fn balance(account: &proto::Account) -> u128 {

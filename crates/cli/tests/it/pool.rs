@@ -18,7 +18,7 @@ use std::{
 
 use provernet_node::pool::{ClusterSecret, Coordinator};
 use provernet_types::{NetworkClient, RequestId, proto};
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 
 use crate::{
     e2e::{NetworkProc, NodeDir, RequesterCli, STEP, SUBMIT, ok, program, status_json},
@@ -31,19 +31,7 @@ const LEASE_SECS: &str = "3";
 /// A fresh database on the test PostgreSQL (`PROVERNET_TEST_POSTGRES_URL`, which `.ci/run`
 /// sets), left for the CI machine to discard.
 pub(crate) async fn fresh_database() -> String {
-    let admin = std::env::var("PROVERNET_TEST_POSTGRES_URL").expect(
-        "PROVERNET_TEST_POSTGRES_URL names a PostgreSQL these tests may create databases on \
-         (.ci/run sets it up)",
-    );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!("pn_pool_{}_{nanos}", std::process::id());
-    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
-    url.to_string()
+    provernet_network::test_utils::postgres::fresh_database("pn_cli").await
 }
 
 fn write_secret(path: &Path) {

@@ -104,19 +104,11 @@ async fn wait_until(
     id: &RequestId,
     done: impl Fn(&proto::ProofRequest) -> bool,
 ) -> proto::ProofRequest {
-    let mut events = client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
-    let until = tokio::time::Instant::now() + STEP;
-    loop {
-        let request = client.proof_request(id).await.unwrap();
-        if done(&request) {
-            return request;
-        }
-        tokio::time::timeout_at(until, events.message())
-            .await
-            .expect("the request did not change in time")
-            .unwrap()
-            .expect("stream open");
-    }
+    let filter = proto::SubscribeRequestsRequest::default();
+    tokio::time::timeout(STEP, client.wait_until(id, filter, done))
+        .await
+        .expect("the request did not change in time")
+        .unwrap()
 }
 
 #[test]

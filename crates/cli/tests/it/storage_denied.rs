@@ -22,6 +22,7 @@ use std::{
 use axum::body::Bytes;
 use provernet_artifacts::{
     ArtifactClient, ArtifactId, ArtifactKind, ArtifactStorage, UrlSigner, Visibility, public_url,
+    storage::staged_files,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -40,23 +41,6 @@ const WAIT: Duration = Duration::from_secs(30);
 /// `len` bytes that differ with `seed` (any bytes do: the id is their hash).
 fn bytes(len: usize, seed: u8) -> Bytes {
     (0..len).map(|i| (i as u8).wrapping_mul(31) ^ (i >> 9) as u8 ^ seed).collect::<Vec<_>>().into()
-}
-
-/// Files under `dir` whose name has a `#`: staged uploads.
-fn staged_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if entry.file_name().to_string_lossy().contains('#') {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 /// Sets the mode of `dir` and of every folder below it.

@@ -135,19 +135,13 @@ fn main() -> Result<()> {
                 if *standby { "with a standby process on the same database" } else { "alone" }
             );
         }
-        let dir = tempfile::tempdir()?;
-        client.block_on(run(&sizes, server.handle(), dir.path(), database))?;
+        client.block_on(run(&sizes, server.handle(), database))?;
     }
     Ok(())
 }
 
-async fn run(
-    sizes: &Sizes,
-    server: &tokio::runtime::Handle,
-    dir: &std::path::Path,
-    database: &Database,
-) -> Result<()> {
-    let net = Net::start(server, dir, database).await?;
+async fn run(sizes: &Sizes, server: &tokio::runtime::Handle, database: &Database) -> Result<()> {
+    let net = Net::start(server, database).await?;
     let mut rpc = net.connect().await?;
     eprintln!("setup: {} requesters, {} provers, the fib program", sizes.requesters, sizes.provers);
     let mut requesters: Vec<Account> = (0..sizes.requesters).map(|_| Account::random()).collect();

@@ -1,27 +1,26 @@
-//! The network under test and its actors: launch on loopback, faucet-funded accounts with
-//! client-side nonces, provers, and the fib program with its inputs (the way
-//! `tests/it/harness.rs` does it).
+//! The network under test and its actors: the shared test network
+//! (`provernet_network::test_utils`) on the server runtime, faucet-funded accounts with
+//! client-side nonces (so that signing is apart from the timed loop), provers, and the fib
+//! program with its inputs.
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
 use provernet_artifacts::ArtifactClient;
-use provernet_network::{NetworkConfig, launch, service::NetworkState};
+use provernet_network::{
+    service::NetworkState,
+    test_utils::{Engine, Options, TestNetwork, postgres},
+};
 use provernet_types::{
     Amount, ArtifactId, Domain, RequestSpec, SignedBody, Signer,
     proto::{self, SignedMessage, prover_network_client::ProverNetworkClient},
     seal,
 };
 use provernet_zkvm::samples::FIB;
-use tokio::{net::TcpListener, runtime::Handle, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
+use tokio::runtime::Handle;
 use tonic::transport::{Channel, Endpoint};
 
 use super::Result;
 
-/// The network id the benchmark signs under.
-pub const NETWORK_ID: &str = "provernet-bench";
-/// The ArtifactStore's HMAC secret.
-const SECRET: &str = "benchmark-secret-0123456789abcdef";
 /// The Miden version string.
 pub const MIDEN: &str = "miden-0.23";
 /// What every account gets from the faucet (below the default faucet limit of 10^12).
@@ -32,7 +31,7 @@ pub const STAKE: u128 = 1_000_000_000;
 /// A gRPC client.
 pub type Rpc = ProverNetworkClient<Channel>;
 
-/// A running network.
+/// A running network: the shared test network ([`TestNetwork`]) on the server runtime.
 pub struct Net {
     /// The signing domain.
     pub domain: Domain,
@@ -40,10 +39,9 @@ pub struct Net {
     pub grpc_url: String,
     /// The network's state (read directly for settlement times; never changed here).
     pub state: Arc<NetworkState>,
-    cancel: CancellationToken,
-    join: JoinHandle<()>,
+    leader: TestNetwork,
     /// A second network on the same PostgreSQL, standing by and following (hot standby).
-    standby: Option<(CancellationToken, JoinHandle<()>)>,
+    standby: Option<TestNetwork>,
 }
 
 /// Where the network keeps its state.
@@ -56,71 +54,38 @@ pub enum Database {
     Postgres { url: String, standby: bool },
 }
 
-impl Database {
-    /// The config's database URL: for PostgreSQL, a schema made for this run.
-    async fn url(&self) -> Result<Option<String>> {
-        let Self::Postgres { url, .. } = self else { return Ok(None) };
-        let schema = format!("market_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
-        let admin = sqlx::PgPool::connect(url).await?;
-        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await?;
-        admin.close().await;
-        let glue = if url.contains('?') { '&' } else { '?' };
-        Ok(Some(format!("{url}{glue}options[search_path]={schema}")))
-    }
-}
-
 impl Net {
-    /// Launches the network on the `server` runtime with its state in `database` and
-    /// artifacts in `dir`.
-    pub async fn start(server: &Handle, dir: &Path, database: &Database) -> Result<Self> {
-        let cancel = CancellationToken::new();
-        let database_url = database.url().await?;
-        let config = |dir: &Path, artifacts: &TcpListener| -> Result<NetworkConfig> {
-            let url = format!("http://{}", artifacts.local_addr()?);
-            let mut config = NetworkConfig::local(dir, NETWORK_ID, &url, SECRET);
-            // The benchmark's provers bid as fast as they can, above any one account's
-            // rate limit: it measures the market, not the limiter.
-            config.account_rate_limit = None;
-            // Likewise the executor's queue: every RequestProof of phase 1 is taken at once.
-            config.max_queued_executions = usize::MAX;
-            if let Some(url) = &database_url {
-                config.database_url.clone_from(url);
+    /// Launches the network on the `server` runtime with its state in `database`.
+    pub async fn start(server: &Handle, database: &Database) -> Result<Self> {
+        let engine = match database {
+            Database::Sqlite => Engine::Sqlite,
+            Database::Postgres { url, .. } => {
+                Engine::At(postgres::fresh_schema_at(url, "market_bench").await)
             }
-            Ok(config)
         };
-        // Listeners and every task of the network belong to the server runtime.
-        let grpc = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
-        let artifacts = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
-        let leader = config(dir, &artifacts)?;
-        let stop = cancel.clone();
-        let handle = server
-            .spawn(async move { launch(leader, grpc, artifacts, stop).await })
-            .await?
-            .map_err(|e| e.to_string())?;
-        // The standby: the same database, its own listeners; `launch` returns standing by, and
-        // it follows the leader's journal until stopped.
+        let options = Options {
+            engine,
+            tweak: |config| {
+                // The benchmark's provers bid as fast as they can, above any one account's
+                // rate limit: it measures the market, not the limiter.
+                config.account_rate_limit = None;
+                // Likewise the executor's queue: every RequestProof of phase 1 is taken at once.
+                config.max_queued_executions = usize::MAX;
+            },
+            runtime: Some(server.clone()),
+        };
+        let leader = TestNetwork::start_with_options(options).await;
+        // The standby: the same database, its own listeners; it stands by and follows the
+        // leader's journal until stopped.
         let standby = match database {
-            Database::Postgres { standby: true, .. } => {
-                let grpc = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
-                let artifacts = server.spawn(TcpListener::bind("127.0.0.1:0")).await??;
-                let config = config(&dir.join("standby"), &artifacts)?;
-                let stop = CancellationToken::new();
-                let waiting = stop.clone();
-                let task = server.spawn(async move {
-                    if let Ok(took_over) = launch(config, grpc, artifacts, waiting).await {
-                        let _ = took_over.join.await;
-                    }
-                });
-                Some((stop, task))
-            }
+            Database::Postgres { standby: true, .. } => Some(leader.another_process().await),
             _ => None,
         };
         Ok(Self {
-            domain: Domain::new(NETWORK_ID),
-            grpc_url: format!("http://{}", handle.grpc_addr),
-            state: handle.state,
-            cancel,
-            join: handle.join,
+            domain: leader.domain.clone(),
+            grpc_url: leader.url.clone(),
+            state: leader.handle.state.clone(),
+            leader,
             standby,
         })
     }
@@ -131,14 +96,16 @@ impl Net {
         Ok(ProverNetworkClient::new(channel))
     }
 
-    /// Stops the network and waits for its tasks.
+    /// Stops the network and waits for its tasks (the standby first, so that it does not take
+    /// over). The market's own ledger check only: the bench's accounts sign by themselves.
     pub async fn stop(self) -> Result<()> {
-        if let Some((stop, task)) = self.standby {
-            stop.cancel();
-            task.await?;
+        if let Some(standby) = self.standby {
+            standby.stop_unchecked().await;
         }
-        self.cancel.cancel();
-        self.join.await?;
+        if let Err((held, deposits)) = self.state.market().check_ledger() {
+            return Err(format!("ledger out of balance: {held} held, {deposits} deposited").into());
+        }
+        self.leader.stop_unchecked().await;
         Ok(())
     }
 }

@@ -118,7 +118,7 @@ async fn world(net: &Net) -> World {
     events.executed(&assigned).await;
     net.bid(&prover, &assigned, 3).await.expect("Bid");
     events.assigned(&assigned).await;
-    net.wait_until(&mut events, &open, "Executed", |r| {
+    net.wait_until(&open, "Executed", |r| {
         r.execution_status == proto::ExecutionStatus::Executed as i32
     })
     .await;

@@ -27,10 +27,10 @@ async fn the_deadline_closes_assigned_and_unassigned_requests() {
         events.assigned(&missed).await;
 
         let closed = |r: &proto::ProofRequest| r.status == RequestStatus::Unfulfillable as i32;
-        let r = net.wait_until(&mut events, &missed, "the deadline", closed).await;
+        let r = net.wait_until(&missed, "the deadline", closed).await;
         assert!(r.closed_at >= spec.deadline, "closed at {} before {}", r.closed_at, spec.deadline);
         assert!(r.unfulfillable_reason.contains("deadline passed before a proof"), "{r:?}");
-        let r = net.wait_until(&mut events, &unassigned, "the deadline", closed).await;
+        let r = net.wait_until(&unassigned, "the deadline", closed).await;
         assert!(r.unfulfillable_reason.contains("deadline passed before assignment"), "{r:?}");
 
         let collateral = lock / 10;
@@ -76,17 +76,14 @@ async fn repeated_misses_suspend_a_prover_from_bidding() {
         let limit = net.handle.state.market().config().miss_limit as usize;
         assert!(limit < ids.len(), "a request left to bid on after the suspension");
         for id in &ids[..limit] {
-            net.wait_until(&mut events, id, "Executed", |r| {
+            net.wait_until(id, "Executed", |r| {
                 r.execution_status == proto::ExecutionStatus::Executed as i32
             })
             .await;
             net.bid(&prover, id, 3).await.expect("Bid");
         }
         for id in &ids[..limit] {
-            net.wait_until(&mut events, id, "Assigned", |r| {
-                r.status == RequestStatus::Assigned as i32
-            })
-            .await;
+            net.wait_until(id, "Assigned", |r| r.status == RequestStatus::Assigned as i32).await;
             let message = net
                 .sign(&prover.operator, |nonce| proto::FailFulfillmentBody {
                     nonce,
@@ -105,7 +102,7 @@ async fn repeated_misses_suspend_a_prover_from_bidding() {
         let info = net.account(&prover.address()).await.prover.expect("prover");
         assert!(info.suspended_until > now_secs(), "suspended: {info:?}");
         let last = ids[limit];
-        net.wait_until(&mut events, &last, "Executed", |r| {
+        net.wait_until(&last, "Executed", |r| {
             r.execution_status == proto::ExecutionStatus::Executed as i32
         })
         .await;

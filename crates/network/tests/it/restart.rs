@@ -59,12 +59,8 @@ async fn a_restart_mid_auction_keeps_the_state_and_the_auction_settles_after() {
         assert_status(net.rpc().bid(first_bid).await, Code::FailedPrecondition, "nonce");
 
         // The auction settles by its timer, on the relaunched network.
-        let mut events = net.events().await;
-        let r = net
-            .wait_until(&mut events, &id, "Assigned", |r| {
-                r.status == RequestStatus::Assigned as i32
-            })
-            .await;
+        let r =
+            net.wait_until(&id, "Assigned", |r| r.status == RequestStatus::Assigned as i32).await;
         assert_eq!(r.assigned_prover, cheap.address().as_bytes());
         assert_eq!(r.winning_price_per_pgu, "4");
         let settled = net.handle.state.market().request(&id).expect("stored").assignment.clone();
@@ -73,10 +69,7 @@ async fn a_restart_mid_auction_keeps_the_state_and_the_auction_settles_after() {
         // And is fulfilled there, from the artifacts kept on disk.
         let bundle = program.prove(program.inputs.clone()).await;
         net.fulfill(&cheap, &id, bundle).await.expect("FulfillProof after the restart");
-        net.wait_until(&mut events, &id, "Fulfilled", |r| {
-            r.status == RequestStatus::Fulfilled as i32
-        })
-        .await;
+        net.wait_until(&id, "Fulfilled", |r| r.status == RequestStatus::Fulfilled as i32).await;
         net.stop().await;
     })
     .await;

@@ -134,7 +134,7 @@ pub async fn tampered_proof_is_rejected(net: &Net) {
     // The genuine proof is still accepted.
     net.fulfill(&prover, &id, bundle).await.expect("the genuine proof");
     events.verdict(&id).await.expect("the genuine proof verifies");
-    net.wait_until(&mut events, &id, "Fulfilled", is(RequestStatus::Fulfilled)).await;
+    net.wait_until(&id, "Fulfilled", is(RequestStatus::Fulfilled)).await;
 }
 
 pub async fn failed_fulfillment_refunds_with_collateral(net: &Net) {
@@ -337,7 +337,7 @@ pub async fn private_inputs_are_read_only_by_requester_and_assigned_prover(net: 
         .await;
     let accepted = net.rpc().fulfill_proof(message).await.expect("FulfillProof by artifact id");
     assert_eq!(accepted.into_inner().proof_artifact_id, proof_id.as_bytes());
-    net.wait_until(&mut events, &id, "Fulfilled", is(RequestStatus::Fulfilled)).await;
+    net.wait_until(&id, "Fulfilled", is(RequestStatus::Fulfilled)).await;
 }
 
 #[tokio::test]

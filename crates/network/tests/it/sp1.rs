@@ -81,11 +81,8 @@ async fn sp1_requests_are_executed_and_their_proofs_verified() {
         }
         net.fulfill(&prover, &id, genuine.encode()).await.expect("submitted");
         events.verdict(&id).await.expect("the committed proof verifies");
-        let done = net
-            .wait_until(&mut events, &id, "Fulfilled", |r| {
-                r.status == RequestStatus::Fulfilled as i32
-            })
-            .await;
+        let done =
+            net.wait_until(&id, "Fulfilled", |r| r.status == RequestStatus::Fulfilled as i32).await;
         assert_eq!(done.pgus, executed.pgus);
 
         // A file that is not an RV64IM ELF is refused at registration, naming the problem.

@@ -249,15 +249,12 @@ async fn takeovers_mid_execution_and_mid_verification_finish_the_work_once() {
         // Mid-verification: the leader stops as soon as it has taken the proof; the new leader
         // verifies the proof that waits in the request and pays once.
         let third = second.another_process().await;
-        let mut events = third.events().await;
         let bundle = program.prove(program.inputs.clone()).await;
         second.fulfill(&prover, &id, bundle).await.expect("FulfillProof");
         second.stop().await;
         leads(&third).await;
         let fulfilled = third
-            .wait_until(&mut events, &id, "fulfilled", |r| {
-                r.status == RequestStatus::Fulfilled as i32
-            })
+            .wait_until(&id, "fulfilled", |r| r.status == RequestStatus::Fulfilled as i32)
             .await;
         let spent = crate::harness::FUNDS - third.balance(&requester.address()).await;
         let paid: u128 = fulfilled.paid.parse().unwrap();

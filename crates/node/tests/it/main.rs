@@ -21,14 +21,14 @@ use provernet_zkvm::samples::{ASSERT42, FIB, HASHCHAIN};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_wins_proves_and_is_paid() {
     bounded(async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
         let node = prover.launch().await;
         let mut finished = node.0.prover.finished();
-        let requester = Requester::new(&net).await;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let requester = requester(&net).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 60).await;
         let before = net.balance(&prover.address()).await;
-        let id = requester.request(&net, &spec).await;
+        let id = requester.request(&spec).await;
         let done = net.wait_until(&id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
         assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
@@ -61,22 +61,20 @@ async fn a_node_wins_proves_and_is_paid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_nodes_the_cheaper_wins() {
     bounded(async {
-        let net = Net::start().await;
+        let net = start().await;
         let cheap =
-            Prover::register(&net, NodeSpec { cost_per_hour: 100_000_000, ..Default::default() })
-                .await;
+            register(&net, NodeSpec { cost_per_hour: 100_000_000, ..Default::default() }).await;
         let dear =
-            Prover::register(&net, NodeSpec { cost_per_hour: 900_000_000, ..Default::default() })
-                .await;
+            register(&net, NodeSpec { cost_per_hour: 900_000_000, ..Default::default() }).await;
         let cheap_node = cheap.launch().await;
         let dear_node = dear.launch().await;
         let mut finished = cheap_node.0.prover.finished();
-        let requester = Requester::new(&net).await;
-        let mut spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let requester = requester(&net).await;
+        let mut spec = requester.spec(&FIB, FIB.inputs, 60).await;
         // An auction that settles on a bid arriving after its period (a busy executor) goes to
         // that bid: a longer period lets both nodes bid first.
         spec.min_auction_period = 15;
-        let id = requester.request(&net, &spec).await;
+        let id = requester.request(&spec).await;
         let done = net.wait_until(&id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled);
         assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), cheap.address());
@@ -105,15 +103,15 @@ async fn of_two_nodes_the_cheaper_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unexecutable_request_is_never_bid_on() {
     bounded(async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
         let node = prover.launch().await;
-        let requester = Requester::new(&net).await;
-        let bad = requester.spec(&net, &ASSERT42, ASSERT42.inputs, 60).await;
-        let bad_id = requester.request(&net, &bad).await;
+        let requester = requester(&net).await;
+        let bad = requester.spec(&ASSERT42, ASSERT42.inputs, 60).await;
+        let bad_id = requester.request(&bad).await;
         // A good request after it: once the node has proven it, it has seen the bad one.
-        let good = requester.spec(&net, &FIB, FIB.inputs, 60).await;
-        let good_id = requester.request(&net, &good).await;
+        let good = requester.spec(&FIB, FIB.inputs, 60).await;
+        let good_id = requester.request(&good).await;
         net.wait_until(&good_id, "fulfilled", is_closed).await;
         let closed = net.wait_until(&bad_id, "closed", is_closed).await;
         assert_eq!(status(&closed), RequestStatus::Unfulfillable, "{closed:?}");
@@ -132,16 +130,15 @@ async fn an_unexecutable_request_is_never_bid_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_closed_mid_proof_stops_the_proof() {
     bounded(async {
-        let net = Net::start().await;
+        let net = start().await;
         // A node that believes it is far faster than it is: it bids on a deadline it cannot make.
-        let prover =
-            Prover::register(&net, NodeSpec { pgus_per_second: 1e9, ..Default::default() }).await;
+        let prover = register(&net, NodeSpec { pgus_per_second: 1e9, ..Default::default() }).await;
         let node = prover.launch().await;
         let mut finished = node.0.prover.finished();
-        let requester = Requester::new(&net).await;
+        let requester = requester(&net).await;
         // 2^16 rows: several seconds of proving; 4 s to the deadline, 1 s of auction.
-        let spec = requester.spec(&net, &HASHCHAIN, r#"{"stack": [2000, 1, 2, 3, 4]}"#, 4).await;
-        let id = requester.request(&net, &spec).await;
+        let spec = requester.spec(&HASHCHAIN, r#"{"stack": [2000, 1, 2, 3, 4]}"#, 4).await;
+        let id = requester.request(&spec).await;
         net.wait_until(&id, "assigned", |r| status(r) == RequestStatus::Assigned || is_closed(r))
             .await;
         let closed = net.wait_until(&id, "closed", is_closed).await;
@@ -163,19 +160,19 @@ async fn a_request_closed_mid_proof_stops_the_proof() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_carries_on_after_the_network_restarts() {
     bounded(async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
         let node = prover.launch().await;
-        let requester = Requester::new(&net).await;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
-        let first = requester.request(&net, &spec).await;
+        let requester = requester(&net).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 60).await;
+        let first = requester.request(&spec).await;
         net.wait_until(&first, "fulfilled", is_closed).await;
 
         let mut subscribed = node.0.subscribed.clone();
         let net = net.restart().await;
         tokio::time::timeout(WAIT, subscribed.wait_for(|up| *up)).await.unwrap().unwrap();
         let spec = RequestSpecExt::fresh(&spec);
-        let second = requester.request(&net, &spec).await;
+        let second = requester.request(&spec).await;
         let done = net.wait_until(&second, "fulfilled after the restart", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
         assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
@@ -188,18 +185,17 @@ async fn the_node_carries_on_after_the_network_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_artifact_is_refused_and_reported() {
     bounded(async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
-        let requester = Requester::new(&net).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
+        let requester = requester(&net).await;
         let inputs = r#"{"stack": [17, 1, 2, 3, 4]}"#;
-        let mut spec = requester.spec(&net, &HASHCHAIN, inputs, 60).await;
+        let mut spec = requester.spec(&HASHCHAIN, inputs, 60).await;
         spec.min_auction_period = 2;
-        let id = requester.request(&net, &spec).await;
+        let id = requester.request(&spec).await;
         net.wait_until(&id, "executed", |r| r.pgus > 0).await;
         // After the network executed it, a byte of the stored inputs flips.
         let path = net
-            .dir
-            .path()
+            .dir()
             .join("artifacts")
             .join(provernet_artifacts::ArtifactStorage::object_key(&spec.inputs_artifact_id));
         let mut bytes = std::fs::read(&path).unwrap();
@@ -239,8 +235,8 @@ impl RequestSpecExt for provernet_types::RequestSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_setups_are_refused_with_what_is_wrong() {
     bounded(async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
         let dir = tempfile::tempdir().unwrap();
 
         let mut config = prover.config.clone();
@@ -287,12 +283,12 @@ async fn bad_setups_are_refused_with_what_is_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_reprices_the_next_bids_and_a_bad_one_changes_nothing() {
     bounded(async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
         let node = prover.launch().await;
         let reloader = node.0.reloader();
-        let requester = Requester::new(&net).await;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let requester = requester(&net).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 60).await;
         let bid_price = |id| {
             let store = &node.0.context.store;
             async move {
@@ -301,7 +297,7 @@ async fn a_reload_reprices_the_next_bids_and_a_bad_one_changes_nothing() {
                 bid.price_per_pgu.expect("a price").get()
             }
         };
-        let first = requester.request(&net, &spec).await;
+        let first = requester.request(&spec).await;
         net.wait_until(&first, "fulfilled", is_closed).await;
         let before = bid_price(first).await;
 
@@ -333,7 +329,7 @@ async fn a_reload_reprices_the_next_bids_and_a_bad_one_changes_nothing() {
             (&["bidding.cost_per_hour".to_owned()][..], None)
         );
         assert_eq!(node.0.context.config(), dearer);
-        let second = requester.request(&net, &spec.fresh()).await;
+        let second = requester.request(&spec.fresh()).await;
         net.wait_until(&second, "fulfilled", is_closed).await;
         let after = bid_price(second).await;
         assert!(after > before * 3 / 2, "bid {before} per PGU, then {after} at twice the cost");
@@ -346,17 +342,17 @@ async fn a_reload_reprices_the_next_bids_and_a_bad_one_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_configured_far_too_fast_learns_its_speed_from_its_proofs() {
     bounded(async {
-        let net = Net::start().await;
+        let net = start().await;
         // A thousand times what this machine proves: its deadlines would be a fiction.
         let spec = NodeSpec { pgus_per_second: 5_000_000.0, ..NodeSpec::default() };
-        let prover = Prover::register(&net, spec).await;
+        let prover = register(&net, spec).await;
         let node = prover.launch().await;
         let version = node.0.context.versions[0].clone();
-        let requester = Requester::new(&net).await;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 120).await;
+        let requester = requester(&net).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 120).await;
         let mut ids = Vec::new();
         for _ in 0..provernet_node::core::calibration::MIN_SAMPLES {
-            ids.push(requester.request(&net, &spec.fresh()).await);
+            ids.push(requester.request(&spec.fresh()).await);
         }
         for id in &ids {
             let done = net.wait_until(id, "fulfilled", is_closed).await;
@@ -405,15 +401,15 @@ impl provernet_node::clock::Clock for Ahead {
 async fn a_node_whose_clock_is_30_s_ahead_decides_by_the_networks_time() {
     use provernet_node::clock::{Clock, NetworkTime};
     bounded(async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
         let time = std::sync::Arc::new(NetworkTime::new(std::sync::Arc::new(Ahead(30))));
         let node = prover.launch_with_clock(time.clone()).await;
         assert!((-31..=-29).contains(&time.offset_secs()), "{}", time.offset_secs());
-        let requester = Requester::new(&net).await;
+        let requester = requester(&net).await;
         // 25 s to the deadline: past already by the machine's clock.
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 25).await;
-        let id = requester.request(&net, &spec).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 25).await;
+        let id = requester.request(&spec).await;
         let done = net.wait_until(&id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
         assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
@@ -494,18 +490,18 @@ async fn carry(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_a_slow_link_that_is_cut_carries_on_and_is_paid_once_each() {
     bounded(async {
-        let net = Net::start().await;
-        let mut prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let mut prover = register(&net, NodeSpec::default()).await;
         // 100 ms each way between the node and the network.
         let link = SlowLink::to(net.handle.grpc_addr, std::time::Duration::from_millis(100)).await;
         prover.config.network_url = link.url.clone();
         let node = prover.launch().await;
-        let requester = Requester::new(&net).await;
+        let requester = requester(&net).await;
         let before = net.balance(&prover.address()).await;
         let mut paid = 0;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 60).await;
         for round in 0..3 {
-            let id = requester.request(&net, &spec).await;
+            let id = requester.request(&spec).await;
             let connections = link.connections.load(std::sync::atomic::Ordering::SeqCst);
             if round == 1 {
                 // Mid-auction: the node's subscription and calls in flight break.

@@ -57,7 +57,7 @@ fn b256(id: &RequestId) -> B256 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_registers_requests_reads_and_cancels() {
     tokio::time::timeout(SDK_TEST_TIMEOUT, async {
-        let net = Net::start_succinct().await;
+        let net = start_succinct().await;
         let (client, requester) = sdk_client(&net).await;
         let pk = client.setup(Elf::Static(samples::FIB_ELF)).await.expect("setup");
         let vk_hash = pk.verifying_key().hash_bytes();
@@ -65,7 +65,7 @@ async fn the_sdk_registers_requests_reads_and_cancels() {
         // Registers the program (CreateArtifact, PUT, CreateProgram), simulates, requests.
         let id = client.prove(&pk, stdin(20)).core().request().await.expect("request");
         let id = request_id(id.as_slice());
-        let native = net.request(&id).await;
+        let native = net.get(&id).await;
         assert_eq!(status(&native), RequestStatus::Requested);
         assert_eq!(Address::from_slice(&native.requester).unwrap(), requester);
         let body = native.body.as_ref().unwrap();
@@ -84,7 +84,7 @@ async fn the_sdk_registers_requests_reads_and_cancels() {
         assert_ne!(request_id(again.as_slice()), id);
 
         client.cancel_request(b256(&id)).await.expect("cancel");
-        assert_eq!(status(&net.request(&id).await), RequestStatus::Cancelled);
+        assert_eq!(status(&net.get(&id).await), RequestStatus::Cancelled);
         let (shown, _) = client.get_proof_status(b256(&id)).await.unwrap();
         assert_eq!(fulfillment(&shown), FulfillmentStatus::Unfulfillable);
         net.stop().await;
@@ -98,9 +98,8 @@ async fn the_sdk_registers_requests_reads_and_cancels() {
 #[ignore = "12+ GB, minutes: cargo test --release -p provernet-node --features sdk-client --test it -- --ignored sdk::"]
 async fn an_sdk_request_is_proven_by_a_succinct_api_node_and_verified_by_the_sdk() {
     tokio::time::timeout(Duration::from_secs(1_800), async {
-        let net = Net::start_succinct().await;
-        let mut prover =
-            Prover::register(&net, NodeSpec { memory_gib: 16, ..Default::default() }).await;
+        let net = start_succinct().await;
+        let mut prover = register(&net, NodeSpec { memory_gib: 16, ..Default::default() }).await;
         prover.config.network.api = NetworkApi::Succinct;
         let node = prover.launch().await;
         let (client, _) = sdk_client(&net).await;

@@ -18,23 +18,23 @@ use crate::harness::*;
 async fn a_node_without_the_memory_for_sp1_skips_its_requests() {
     // SP1's setup (at the program's registration) takes a minute or more in the test profile.
     tokio::time::timeout(Duration::from_secs(600), async {
-        let net = Net::start().await;
-        let prover = Prover::register(&net, NodeSpec::default()).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec::default()).await;
         let node = prover.launch().await;
         let ctx = &node.0.context;
         assert!(ctx.versions.iter().any(|v| v == sp1::VERSION), "{:?}", ctx.versions);
         assert_eq!(ctx.max_pgus(sp1::VERSION, ProofMode::Core), 0, "4 GiB hold no SP1 proof");
-        let requester = Requester::new(&net).await;
+        let requester = requester(&net).await;
         let mut spec = requester
-            .spec_of(&net, "fib", sp1::VERSION, samples::FIB_ELF, &samples::fib_inputs(20), 600)
+            .spec_of("fib", sp1::VERSION, samples::FIB_ELF, &samples::fib_inputs(20), 600)
             .await;
         spec.gas_limit = 1_000_000;
-        let sp1_id = requester.request(&net, &spec).await;
+        let sp1_id = requester.request(&spec).await;
         net.wait_until(&sp1_id, "executed", |r| r.pgus > 0).await;
         // A Miden request after it: the node decides in event order, so once it has proven
         // this one it has decided on the SP1 request.
-        let miden = requester.spec(&net, &FIB, FIB.inputs, 60).await;
-        let miden_id = requester.request(&net, &miden).await;
+        let miden = requester.spec(&FIB, FIB.inputs, 60).await;
+        let miden_id = requester.request(&miden).await;
         let done = net.wait_until(&miden_id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled);
         {
@@ -44,7 +44,7 @@ async fn a_node_without_the_memory_for_sp1_skips_its_requests() {
             assert!(!book.outstanding.contains_key(&sp1_id) && !book.jobs.contains_key(&sp1_id));
             assert_eq!(book.skipped, 1, "skipped: over capacity");
         }
-        assert_eq!(status(&net.request(&sp1_id).await), RequestStatus::Requested, "no bid");
+        assert_eq!(status(&net.get(&sp1_id).await), RequestStatus::Requested, "no bid");
         stop(node).await;
         net.stop().await;
     })
@@ -58,18 +58,17 @@ async fn a_node_without_the_memory_for_sp1_skips_its_requests() {
 async fn a_node_proves_an_sp1_request_when_asked() {
     let within = Duration::from_secs(1_200);
     tokio::time::timeout(within, async {
-        let net = Net::start().await;
-        let prover =
-            Prover::register(&net, NodeSpec { memory_gib: 16, ..Default::default() }).await;
+        let net = start().await;
+        let prover = register(&net, NodeSpec { memory_gib: 16, ..Default::default() }).await;
         let node = prover.launch().await;
         let mut finished = node.0.prover.finished();
-        let requester = Requester::new(&net).await;
+        let requester = requester(&net).await;
         let mut spec = requester
-            .spec_of(&net, "fib", sp1::VERSION, samples::FIB_ELF, &samples::fib_inputs(20), 1_100)
+            .spec_of("fib", sp1::VERSION, samples::FIB_ELF, &samples::fib_inputs(20), 1_100)
             .await;
         spec.gas_limit = 1_000_000;
         let before = net.balance(&prover.address()).await;
-        let id = requester.request(&net, &spec).await;
+        let id = requester.request(&spec).await;
         let done = net.wait_until_within(within, &id, "fulfilled", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
         assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());

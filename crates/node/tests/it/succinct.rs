@@ -26,7 +26,7 @@ use crate::harness::*;
 
 /// A prover registered on `net` whose node speaks the Succinct API, polling every 200 ms.
 async fn succinct_prover(net: &Net) -> Prover {
-    let mut prover = Prover::register(net, NodeSpec::default()).await;
+    let mut prover = register(net, NodeSpec::default()).await;
     prover.config.network.api = NetworkApi::Succinct;
     prover.config.network.poll_interval_ms = 200;
     prover
@@ -147,7 +147,7 @@ async fn proven_and_paid(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_succinct_api_node_wins_proves_and_is_paid_for_an_sdk_request() {
     bounded(async {
-        let net = Net::start_succinct().await;
+        let net = start_succinct().await;
         let prover = succinct_prover(&net).await;
         let node = prover.launch().await;
         let before = net.balance(&prover.address()).await;
@@ -168,24 +168,24 @@ async fn a_succinct_api_node_wins_proves_and_is_paid_for_an_sdk_request() {
 async fn a_natively_made_request_is_proven_through_the_succinct_api_and_private_inputs_are_skipped()
 {
     bounded(async {
-        let net = Net::start_succinct().await;
+        let net = start_succinct().await;
         let prover = succinct_prover(&net).await;
         let node = prover.launch().await;
-        let requester = Requester::new(&net).await;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
+        let requester = requester(&net).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 60).await;
         // Requested first: the node sees it no later than the public one.
         let private = requester
-            .request(&net, &provernet_types::RequestSpec { inputs_private: true, ..spec.clone() })
+            .request(&provernet_types::RequestSpec { inputs_private: true, ..spec.clone() })
             .await;
         let before = net.balance(&prover.address()).await;
-        let id = requester.request(&net, &spec).await;
+        let id = requester.request(&spec).await;
         proven_and_paid(&net, &prover, &node, id, before).await;
         let bids = node.0.context.store.recent_bids(10).await.unwrap();
         let skipped = bids.iter().find(|b| b.id == private).expect("the private request decided");
         assert_eq!(skipped.outcome, "skipped");
         let reason = skipped.reason.as_deref().unwrap_or_default();
         assert!(reason.contains("inputs unreachable"), "{reason}");
-        assert_eq!(status(&net.request(&private).await), RequestStatus::Requested, "no bid");
+        assert_eq!(status(&net.get(&private).await), RequestStatus::Requested, "no bid");
         stop(node).await;
         net.stop().await;
     })
@@ -196,14 +196,14 @@ async fn a_natively_made_request_is_proven_through_the_succinct_api_and_private_
 async fn a_succinct_api_setup_that_cannot_work_is_refused_with_what_is_wrong() {
     bounded(async {
         // A network that speaks only its own API.
-        let native = Net::start().await;
+        let native = start().await;
         let prover = succinct_prover(&native).await;
         let err = launch_refused(prover.config.clone()).await;
         assert!(err.contains("--succinct-api") && err.contains("network.api"), "{err}");
         native.stop().await;
 
         // A key that does not act for the prover it names.
-        let net = Net::start_succinct().await;
+        let net = start_succinct().await;
         let mut prover = succinct_prover(&net).await;
         // On a provernet network the node checks the registration on the native API beside.
         let mut stranger = prover.config.clone();
@@ -226,18 +226,18 @@ async fn a_succinct_api_setup_that_cannot_work_is_refused_with_what_is_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_succinct_api_node_carries_on_after_the_network_restarts() {
     bounded(async {
-        let net = Net::start_succinct().await;
+        let net = start_succinct().await;
         let prover = succinct_prover(&net).await;
         let node = prover.launch().await;
-        let requester = Requester::new(&net).await;
-        let spec = requester.spec(&net, &FIB, FIB.inputs, 60).await;
-        let first = requester.request(&net, &spec).await;
+        let requester = requester(&net).await;
+        let spec = requester.spec(&FIB, FIB.inputs, 60).await;
+        let first = requester.request(&spec).await;
         net.wait_until(&first, "fulfilled", is_closed).await;
 
         // Polls fail while the network is down, and answer again once it is back.
         let net = net.restart().await;
         let spec = provernet_types::RequestSpec { deadline: now() + 61, ..spec };
-        let second = requester.request(&net, &spec).await;
+        let second = requester.request(&spec).await;
         let done = net.wait_until(&second, "fulfilled after the restart", is_closed).await;
         assert_eq!(status(&done), RequestStatus::Fulfilled, "{done:?}");
         assert_eq!(Address::from_slice(&done.assigned_prover).unwrap(), prover.address());
