@@ -29,22 +29,25 @@
 //! on a closed request is refused or does nothing, so the service [`Market::recall`]s one from
 //! the store for the length of an operation that names it, for the same refusal as before.
 
+mod changes;
 mod entities;
 mod error;
 mod query;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use provernet_types::{Address, Amount, ArtifactId, ProgramName, RequestId, RequestSpec, proto};
 
 pub use self::{
+    changes::{Changes, NewBid},
     entities::{
         Account, Assignment, Bid, Execution, PendingProof, Program, Prover, Request, Status,
     },
     error::{MarketError, Result},
     query::RequestQuery,
+    snapshot::{LedgerTotals, Snapshot},
 };
-use crate::store::{Changes, LedgerTotals, NewBid, Snapshot};
 
 /// Basis points in one whole.
 const BPS: u128 = 10_000;
