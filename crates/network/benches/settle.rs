@@ -11,10 +11,7 @@
 use std::{hint::black_box, time::Duration};
 
 use criterion::{BatchSize, Criterion};
-use provernet_network::{
-    market::{Market, MarketConfig, Program},
-    store::Snapshot,
-};
+use provernet_network::market::{Market, MarketConfig, Program, Snapshot};
 use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
 
 /// Unix milliseconds at which the request is created.

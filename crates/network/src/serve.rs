@@ -19,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     NetworkConfig,
     leader::{self, Leadership},
-    market::Market,
+    market::{Market, Snapshot},
     service::{
         Background, NetworkService, NetworkState, StandbyGateLayer, succinct::SuccinctService,
     },
-    store::{Followed, Snapshot, SqlStore, StoreError, StoreWriter, journal},
+    store::{Followed, SqlStore, StoreError, StoreWriter, journal},
 };
 
 /// Why the network could not start or stopped with an error.

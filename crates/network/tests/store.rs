@@ -21,12 +21,10 @@ use futures::FutureExt;
 use provernet_network::{
     leader::{self, Leadership},
     market::{
-        Account, Assignment, Bid, Event, Execution, Program, Prover, Request, RequestQuery, Status,
+        Account, Assignment, Bid, Changes, Event, Execution, LedgerTotals, NewBid, Program, Prover,
+        Request, RequestQuery, Snapshot, Status,
     },
-    store::{
-        CHANGES_CHANNEL_CAPACITY, Changes, Followed, LedgerTotals, NewBid, Snapshot, SqlStore,
-        StoreError, StoreWriter,
-    },
+    store::{CHANGES_CHANNEL_CAPACITY, Followed, SqlStore, StoreError, StoreWriter},
     test_utils::postgres as test_pg,
 };
 use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
 
-use super::*;
+use super::{lifecycle::MAX_REASON_CHARS, *};
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 use super::{NetworkState, now_ms};
-use crate::store::{Changes, StoreError};
+use crate::{market::Changes, store::StoreError};
 
 /// Requests handled per database read of a sweep.
 const SWEEP_BATCH: usize = 256;

@@ -720,10 +720,7 @@ mod tests {
     use provernet_types::{Amount, ArtifactId};
 
     use super::*;
-    use crate::{
-        market::{Assignment, Execution, MarketConfig, Request},
-        store::Snapshot,
-    };
+    use crate::market::{Assignment, Execution, MarketConfig, Request, Snapshot};
 
     #[test]
     fn a_status_filter_sees_the_status_the_event_left_not_the_current_one() {

@@ -25,10 +25,8 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::{PgPool, Row};
 
-use super::{
-    Changes,
-    error::{Result, StoreError},
-};
+use super::error::{Result, StoreError};
+use crate::market::Changes;
 
 /// How many of the last journal rows the leader keeps: at the leader's busiest (a group commit
 /// every few milliseconds) a minute or two of changes, enough for a standby that paused to catch

@@ -6,11 +6,8 @@ use std::collections::BTreeMap;
 use provernet_types::{Address, RequestId};
 use serde::Serialize;
 
-use super::{
-    Changes, NewBid,
-    error::{Result, StoreError},
-};
-use crate::market::{Account, Program, Prover, Request, Status};
+use super::error::{Result, StoreError};
+use crate::market::{Account, Changes, NewBid, Program, Prover, Request, Status};
 
 /// A program id as stored in `programs.program_id`: `0x`-prefixed lowercase hex.
 pub fn program_key(program_id: &[u8]) -> String {

@@ -32,13 +32,15 @@ use sqlx::{
 };
 
 use super::{
-    Changes, LedgerTotals, NewBid, Snapshot,
     error::{Result, StoreError, redact_url},
     journal::{self, Followed},
     rows::{Rows, program_key, status_key},
     upsert::{commit_postgres, commit_sqlite},
 };
-use crate::market::{Account, Bid, Program, Prover, Request, RequestQuery, Status};
+use crate::market::{
+    Account, Bid, Changes, LedgerTotals, NewBid, Program, Prover, Request, RequestQuery, Snapshot,
+    Status,
+};
 
 /// How long a SQLite connection waits for another connection's lock before failing with
 /// [`StoreError::Busy`]: long enough to ride out a checkpoint or an operator's query.

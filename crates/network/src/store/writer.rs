@@ -40,7 +40,8 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Changes, SqlStore, error::StoreError};
+use super::{SqlStore, error::StoreError};
+use crate::market::Changes;
 
 /// How many submitted [`Changes`] may wait to be written before [`StoreWriterHandle::reserve`]
 /// waits. A few group commits' worth: enough to keep the writer busy at ≥ 5,000 operations/s

@@ -17,9 +17,8 @@ use std::{
 };
 
 use anyhow::Context as _;
-use provernet_network::{
-    market::{Event as MarketEvent, Market, MarketConfig, Outcome, Program},
-    store::Snapshot,
+use provernet_network::market::{
+    Event as MarketEvent, Market, MarketConfig, Outcome, Program, Snapshot,
 };
 use provernet_types::{Address, Amount, ArtifactId, RequestId, RequestSpec};
 

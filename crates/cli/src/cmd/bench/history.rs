@@ -14,8 +14,10 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Args;
 use provernet_network::{
-    market::{Assignment, Bid, Execution, Request, Status, status_name},
-    store::{Changes, LedgerTotals, NewBid, SqlStore},
+    market::{
+        Assignment, Bid, Changes, Execution, LedgerTotals, NewBid, Request, Status, status_name,
+    },
+    store::SqlStore,
 };
 use provernet_types::{
     Address, Amount, ArtifactId, RequestId, RequestSpec,
