@@ -233,7 +233,10 @@ impl Requester {
     ) -> Result<ArtifactId> {
         let progress = self.upload_progress.clone().map(|report| -> ProgressFn {
             let (id, total) = (ArtifactId::of(bytes), bytes.len() as u64);
-            report(UploadProgress { label, id, done: 0, total });
+            // An empty artifact's only report is its end: `done == total` means done.
+            if total > 0 {
+                report(UploadProgress { label, id, done: 0, total });
+            }
             Arc::new(move |p: Progress| report(UploadProgress { label, id, done: p.done, total }))
         });
         self.upload(UploadSource::Bytes(bytes), kind, progress).await
