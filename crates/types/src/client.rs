@@ -428,9 +428,10 @@ impl NetworkClient {
             .map_err(|status| ClientError::Rpc { call, status })
     }
 
-    /// Waits until request `id` satisfies `done` and returns it: subscribes (with `filter`)
-    /// first, so that no change is missed, reads the request, then reads it again after each of
-    /// its events or a lag notice — never polling.
+    /// Waits until request `id` satisfies `done` and returns it: subscribes first (with
+    /// `filter`, narrowed to `id`'s events), so that no change is missed, reads the request,
+    /// then reads it again after each of its events or a lag notice — never polling. `done` sees
+    /// every read, so a caller can also report changes from it.
     ///
     /// # Errors
     /// A failed read or subscription; an ended stream (the network stopping) is `UNAVAILABLE`,
@@ -439,9 +440,11 @@ impl NetworkClient {
         &self,
         id: &RequestId,
         filter: proto::SubscribeRequestsRequest,
-        done: impl Fn(&proto::ProofRequest) -> bool,
+        mut done: impl FnMut(&proto::ProofRequest) -> bool,
     ) -> Result<proto::ProofRequest, ClientError> {
         use proto::request_event::Event;
+        let filter =
+            proto::SubscribeRequestsRequest { request_ids: vec![id.as_bytes().to_vec()], ..filter };
         let mut events = self.subscribe(filter).await?;
         loop {
             let request = self.proof_request(id).await?;
@@ -457,6 +460,8 @@ impl NetworkClient {
                         call: "SubscribeRequests",
                         status: Status::unavailable("the network ended the event stream"),
                     })?;
+                // The filter passes only this request's events, but a lag notice too: after a
+                // lag, this request's events may be among those dropped.
                 if event.request_id == id.as_bytes()
                     || matches!(event.event, Some(Event::Lagged(_)))
                 {

@@ -21,18 +21,17 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use provernet_artifacts::ArtifactClient;
 use provernet_network::{NetworkConfig, SuccinctApiConfig, launch as launch_network};
 use provernet_node::{NodeConfig, NodeHandle, config::NetworkApi, launch as launch_node};
+use provernet_requester::{Requester, Submission, close_reason, is_closed, status_name};
 use provernet_types::{Address, Amount, NetworkClient, RequestId, Signer, proto};
 use provernet_zkvm::{miden, samples};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::artifacts::shutdown_signal;
-use crate::{
-    keys::write_new_key,
-    requester::{Requester, Submission, close_reason, is_closed, status_name},
-};
+use crate::{keys::write_new_key, requester::explain};
 
 /// The network id of every devnet.
 const NETWORK_ID: &str = "provernet-devnet";
@@ -325,7 +324,8 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     // The requester.
     let requester_key = write_new_key(&dir.join("requester.key"))?;
     client.faucet(&requester_key, Amount::new(FUNDS)).await.context("faucet")?;
-    let requester = Requester::connect(&network_url, Some(requester_key.clone())).await?;
+    let artifacts = ArtifactClient::new().context("cannot set up the ArtifactStore client")?;
+    let requester = Requester::from_parts(client.clone(), artifacts, Some(requester_key.clone()));
     eprintln!("requester   {}", requester_key.address());
     // A funded key for SP1's SDK, written to the data folder and printed for the walk-through
     // (a throwaway devnet key; `--sp1` or `--keep` only).
@@ -580,7 +580,11 @@ async fn follow_stream(
         paid += request.paid.parse::<u128>().unwrap_or(0);
         if request.status == proto::RequestStatus::Fulfilled as i32 {
             row.verified = Some(
-                requester.fetch_proof(&row.id, None).await.map(drop).map_err(|e| format!("{e:#}")),
+                requester
+                    .fetch_proof(&row.id)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{:#}", anyhow::Error::new(e))),
             );
         }
     }
@@ -610,6 +614,7 @@ async fn submit(
     let id = requester
         .submit(&submission)
         .await
+        .map_err(explain)
         .with_context(|| format!("cannot submit {}", planned.label))?;
     Ok(Row {
         planned,

@@ -6,7 +6,7 @@ use anyhow::Context;
 use provernet_types::{Address, proto};
 use provernet_zkvm::miden;
 
-use crate::requester::{ConnectArgs, program_name_from};
+use crate::requester::{ConnectArgs, explain, program_name_from, upload_progress};
 
 /// The program commands.
 #[derive(Debug, clap::Subcommand)]
@@ -49,8 +49,9 @@ pub async fn run(command: ProgramCommand) -> anyhow::Result<()> {
         ProgramCommand::Register(args) => {
             let source = read_program(&args.program)?;
             let name = args.name.unwrap_or_else(|| program_name_from(&args.program));
-            let requester = args.connect.connect().await?.with_progress(true);
-            let program = requester.register_program(&name, &args.zkvm, &source).await?;
+            let requester = args.connect.connect().await?.with_upload_progress(upload_progress());
+            let program =
+                requester.register_program(&name, &args.zkvm, &source).await.map_err(explain)?;
             if program.name != name {
                 eprintln!("this program was registered already, as {:?}", program.name);
             }
@@ -59,7 +60,8 @@ pub async fn run(command: ProgramCommand) -> anyhow::Result<()> {
         }
         ProgramCommand::Show(args) => {
             let requester = args.connect.connect().await?;
-            for (i, program) in requester.find_programs(&args.program).await?.iter().enumerate() {
+            let programs = requester.find_programs(&args.program).await.map_err(explain)?;
+            for (i, program) in programs.iter().enumerate() {
                 if i > 0 {
                     println!();
                 }

@@ -7,10 +7,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use provernet_types::{Address, Amount, proto};
 use provernet_zkvm::{PublicOutputs, ZkVmRegistry};
 
+use provernet_requester::{Requester, Submission, close_reason, execution_name, status_name};
+
 use super::local::ProgramArgs;
 use crate::requester::{
-    ConnectArgs, Requester, Submission, close_reason, execution_name, parse_request_id,
-    program_name_from, status_name,
+    ConnectArgs, explain, parse_request_id, program_name_from, upload_progress,
 };
 
 /// The requester's commands.
@@ -203,8 +204,8 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         min_auction_period: args.auction_secs,
         expected_outputs_hash,
     };
-    let requester = args.connect.connect().await?.with_progress(true);
-    let id = requester.submit(&submission).await?;
+    let requester = args.connect.connect().await?.with_upload_progress(upload_progress());
+    let id = requester.submit(&submission).await.map_err(explain)?;
     println!("{id}");
     if args.wait {
         wait(&requester, &id, args.timeout_secs).await?;
@@ -215,7 +216,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
 async fn status(args: IdArgs) -> anyhow::Result<()> {
     let id = parse_request_id(&args.id)?;
     let requester = args.connect.connect().await?;
-    let r = requester.status(&id).await?;
+    let r = requester.status(&id).await.map_err(explain)?;
     let body = r.body.clone().unwrap_or_default();
     println!("request     {id}");
     println!("status      {}", status_name(&r));
@@ -285,7 +286,7 @@ async fn wait(
         })
         .await;
     spinner.finish_and_clear();
-    let r = result?;
+    let r = result.map_err(explain)?;
     if r.status != proto::RequestStatus::Fulfilled as i32 {
         bail!(
             "request {id} ended {} without a proof: {}",
@@ -300,7 +301,12 @@ async fn wait(
 async fn get(args: GetArgs) -> anyhow::Result<()> {
     let id = parse_request_id(&args.request.id)?;
     let requester = args.request.connect.connect().await?;
-    let proof = requester.fetch_proof(&id, args.output.as_deref()).await?;
+    let proof = requester.fetch_proof(&id).await.map_err(explain)?;
+    if let Some(path) = &args.output {
+        tokio::fs::write(path, &proof.bundle_bytes)
+            .await
+            .with_context(|| format!("cannot write the proof to {}", path.display()))?;
+    }
     println!("verified    proof of request {id}");
     println!("program id  {}", proof.bundle.program_id);
     println!("zkvm        {}", proof.bundle.zkvm);
@@ -363,7 +369,7 @@ async fn faucet(args: FaucetArgs) -> anyhow::Result<()> {
     requester.client().faucet(&signer, args.amount).await.context(
         "the faucet refused (is this a devnet? its limit is in `provernet network --faucet-limit`)",
     )?;
-    let balance = requester.balance().await?;
+    let balance = requester.balance().await.map_err(explain)?;
     println!("{}  balance {balance}", signer.address());
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The `ProverNetwork` gRPC service: each RPC opens its envelope, checks what needs more than
 //! the market (versions, artifacts, proofs), and applies one market operation.
 
-use std::{pin::Pin, sync::Arc};
+use std::{collections::HashSet, pin::Pin, sync::Arc};
 
 use futures::{Stream, StreamExt};
 use provernet_artifacts::{ArtifactKind, Visibility};
@@ -22,6 +22,9 @@ use crate::market::{Market, Program, RequestQuery, Status as RequestStatus};
 
 /// Most requests one List call returns.
 const MAX_LIST_LIMIT: usize = 1_000;
+/// Most request ids one subscription may filter on: enough for a requester's batch, and a bound
+/// on the set each event is looked up in.
+const MAX_SUBSCRIBED_IDS: usize = 256;
 
 /// The gRPC service over a [`NetworkState`].
 #[derive(Clone)]
@@ -479,8 +482,7 @@ impl ProverNetwork for NetworkService {
         request: Request<proto::SubscribeRequestsRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let peer = request.remote_addr();
-        let filter = request.into_inner();
-        let prover = field::optional_address("prover", &filter.prover)?;
+        let filter = Subscription::read(request.into_inner())?;
         let closing = self.state.closing().clone();
         if closing.is_cancelled() {
             return Err(shutting_down());
@@ -496,7 +498,7 @@ impl ProverNetwork for NetworkService {
                 loop {
                     match rx.recv().await {
                         Ok(event) => {
-                            if passes(&state.market(), &filter, prover, &event) {
+                            if passes(&state.market(), &filter, &event) {
                                 return Some((Ok(event.message), (rx, place)));
                             }
                         }
@@ -684,16 +686,55 @@ fn event_status(event: &proto::RequestEvent) -> Option<RequestStatus> {
     })
 }
 
-/// Whether a subscriber with `filter` (and prover) wants `event`: judged on its request as it
-/// is now, or as it was when the event happened once it has left memory.
-fn passes(
-    market: &Market,
-    filter: &proto::SubscribeRequestsRequest,
+/// A subscriber's filter, its bytes fields read once when it subscribes.
+#[derive(Debug, Clone)]
+struct Subscription {
+    /// The filter as sent (its zkVM versions and statuses are used as they are).
+    filter: proto::SubscribeRequestsRequest,
+    /// The prover whose requests are wanted, if set.
     prover: Option<Address>,
-    published: &Published,
-) -> bool {
+    /// The requests whose events are wanted; empty means any.
+    request_ids: HashSet<RequestId>,
+}
+
+impl Subscription {
+    /// Reads `filter`, refusing a malformed prover or request id, or too many request ids.
+    fn read(filter: proto::SubscribeRequestsRequest) -> Result<Self, field::FieldError> {
+        let prover = field::optional_address("prover", &filter.prover)?;
+        if filter.request_ids.len() > MAX_SUBSCRIBED_IDS {
+            return Err(field::FieldError::Invalid {
+                field: "request_ids",
+                reason: format!(
+                    "{} ids, at most {MAX_SUBSCRIBED_IDS} are allowed",
+                    filter.request_ids.len()
+                ),
+            });
+        }
+        let request_ids = filter
+            .request_ids
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                RequestId::from_slice(bytes).map_err(|e| field::FieldError::Invalid {
+                    field: "request_ids",
+                    reason: format!("item {i}: {e}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { filter, prover, request_ids })
+    }
+}
+
+/// Whether a subscriber with `subscription` wants `event`: judged on its request as it is now,
+/// or as it was when the event happened once it has left memory.
+fn passes(market: &Market, subscription: &Subscription, published: &Published) -> bool {
+    let Subscription { filter, prover, request_ids } = subscription;
     let event = &published.message;
+    // A lag notice is about no request: every subscriber needs it.
     let Ok(id) = RequestId::from_slice(&event.request_id) else { return true };
+    if !request_ids.is_empty() && !request_ids.contains(&id) {
+        return false;
+    }
     let Some(r) = market.request(&id).or(published.request.as_deref()) else { return true };
     if !filter.zkvm_versions.is_empty() && !filter.zkvm_versions.contains(&r.spec.zkvm_version) {
         return false;
@@ -705,11 +746,11 @@ fn passes(
         return false;
     }
     if let Some(p) = prover {
-        if !r.spec.admits(&p) {
+        if !r.spec.admits(p) {
             return false;
         }
         if let Some(a) = &r.assignment {
-            return a.prover == p;
+            return a.prover == *p;
         }
     }
     true
@@ -783,15 +824,19 @@ mod tests {
         let fulfilled = event(proto::request_event::Event::Fulfilled(proto::RequestFulfilled {
             proof_artifact_id: vec![],
         }));
-        let only = |status: proto::RequestStatus| proto::SubscribeRequestsRequest {
-            statuses: vec![status as i32],
-            ..Default::default()
+        let only = |status: proto::RequestStatus, prover: Option<Address>| {
+            Subscription::read(proto::SubscribeRequestsRequest {
+                statuses: vec![status as i32],
+                prover: prover.map(|p| p.as_bytes().to_vec()).unwrap_or_default(),
+                ..Default::default()
+            })
+            .expect("a well-formed filter")
         };
-        let assigned_only = only(proto::RequestStatus::Assigned);
-        assert!(passes(&market, &assigned_only, None, &assigned));
-        assert!(!passes(&market, &assigned_only, None, &fulfilled));
-        assert!(passes(&market, &only(proto::RequestStatus::Fulfilled), None, &fulfilled));
-        assert!(passes(&market, &assigned_only, Some(prover), &assigned));
+        let assigned_only = only(proto::RequestStatus::Assigned, None);
+        assert!(passes(&market, &assigned_only, &assigned));
+        assert!(!passes(&market, &assigned_only, &fulfilled));
+        assert!(passes(&market, &only(proto::RequestStatus::Fulfilled, None), &fulfilled));
+        assert!(passes(&market, &only(proto::RequestStatus::Assigned, Some(prover)), &assigned));
         // The same answers once the request has left memory: the event carries it.
         let empty = Market::default();
         let carried = |mut published: Published| {
@@ -799,9 +844,52 @@ mod tests {
             published
         };
         let (assigned, fulfilled) = (carried(assigned), carried(fulfilled));
-        assert!(passes(&empty, &assigned_only, None, &assigned));
-        assert!(!passes(&empty, &assigned_only, None, &fulfilled));
-        assert!(passes(&empty, &assigned_only, Some(prover), &assigned));
-        assert!(!passes(&empty, &assigned_only, Some(Address::from_bytes([9; 20])), &assigned));
+        assert!(passes(&empty, &assigned_only, &assigned));
+        assert!(!passes(&empty, &assigned_only, &fulfilled));
+        assert!(passes(&empty, &only(proto::RequestStatus::Assigned, Some(prover)), &assigned));
+        let stranger = Some(Address::from_bytes([9; 20]));
+        assert!(!passes(&empty, &only(proto::RequestStatus::Assigned, stranger), &assigned));
+    }
+
+    #[test]
+    fn a_request_id_filter_passes_its_requests_and_lag_notices_only() {
+        let (mine, other) = (RequestId::from_bytes([1; 32]), RequestId::from_bytes([2; 32]));
+        let created = |id: RequestId| Published {
+            message: proto::RequestEvent {
+                request_id: id.as_bytes().to_vec(),
+                sequence: 1,
+                at: 1_700_000_000,
+                event: Some(proto::request_event::Event::Created(Default::default())),
+            },
+            request: None,
+        };
+        let lagged = Published {
+            message: proto::RequestEvent {
+                event: Some(proto::request_event::Event::Lagged(proto::Lagged { missed: 3 })),
+                ..Default::default()
+            },
+            request: None,
+        };
+        let read = |request_ids: Vec<Vec<u8>>| {
+            Subscription::read(proto::SubscribeRequestsRequest {
+                request_ids,
+                ..Default::default()
+            })
+        };
+        let market = Market::default();
+        let only_mine = read(vec![mine.as_bytes().to_vec()]).expect("one id");
+        assert!(passes(&market, &only_mine, &created(mine)));
+        assert!(!passes(&market, &only_mine, &created(other)));
+        assert!(passes(&market, &only_mine, &lagged));
+        let any = read(Vec::new()).expect("no ids");
+        assert!(passes(&market, &any, &created(other)));
+
+        let err = read(vec![mine.as_bytes().to_vec(), vec![7; 5]]).expect_err("5 bytes");
+        assert_eq!(err.field(), "request_ids");
+        assert!(err.to_string().contains("item 1"), "{err}");
+        let ids = (0..=MAX_SUBSCRIBED_IDS).map(|i| vec![i as u8; 32]).collect();
+        let err = read(ids).expect_err("too many");
+        assert_eq!(err.field(), "request_ids");
+        assert!(err.to_string().contains("at most 256"), "{err}");
     }
 }

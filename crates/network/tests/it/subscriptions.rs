@@ -1,5 +1,5 @@
 //! Subscriptions deliver what their filter asks for: by prover (whitelist, and assignments to
-//! it), by zkVM version, by status. Every stream is read to its end, which the network's stop
+//! it), by zkVM version, by status, by request id. Every stream is read to its end, which the network's stop
 //! brings, so "nothing else" is checked without waiting for a timeout.
 
 use provernet_types::{
@@ -7,8 +7,9 @@ use provernet_types::{
     proto::{self, RequestStatus, SubscribeRequestsRequest, request_event::Event},
 };
 use provernet_zkvm::samples::FIB;
+use tonic::Code;
 
-use crate::harness::{Events, Net, bounded};
+use crate::harness::{Events, Net, assert_status, bounded};
 
 /// Every event left on `events`, until the stream ends.
 async fn drain(mut events: Events) -> Vec<proto::RequestEvent> {
@@ -107,6 +108,51 @@ async fn subscriptions_deliver_what_their_filter_asks_for() {
         assert_eq!(kinds(&cancelled, &cancel), ["cancelled"]);
         // The unfiltered stream got the events still unread after the waits above, in order.
         assert!(all.windows(2).all(|w| w[0].sequence < w[1].sequence), "{all:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_id_filter_delivers_only_those_requests_events() {
+    bounded(async {
+        let net = Net::start().await;
+        let requester = net.funded().await;
+        let program = net.program(&requester, &FIB, false).await;
+        let malformed = SubscribeRequestsRequest {
+            request_ids: vec![vec![1; 32], vec![2; 5]],
+            ..Default::default()
+        };
+        let refused = net.rpc().subscribe_requests(malformed).await.map(|_| ());
+        assert_status(refused, Code::InvalidArgument, "request_ids");
+        let too_many = SubscribeRequestsRequest {
+            request_ids: (0..=256u32).map(|i| [i.to_le_bytes(); 8].concat()).collect(),
+            ..Default::default()
+        };
+        let refused = net.rpc().subscribe_requests(too_many).await.map(|_| ());
+        assert_status(refused, Code::InvalidArgument, "request_ids");
+
+        // A request's id derives from its signed body, so it is known before it is sent and the
+        // subscription sees its first event.
+        let first = net.sign(&requester, |nonce| program.spec(1).to_body(nonce)).await;
+        let first_id = RequestId::derive(&requester.address(), &first.body);
+        let mut all = net.events().await;
+        let only_first = net
+            .events_for(SubscribeRequestsRequest {
+                request_ids: vec![first_id.as_bytes().to_vec()],
+                ..Default::default()
+            })
+            .await;
+        net.rpc().request_proof(first).await.expect("RequestProof");
+        let second = net.request(&requester, &program.spec(1)).await;
+        all.executed_each(&[first_id, second]).await;
+
+        net.stop().await;
+        let only_first = drain(only_first).await;
+        assert_eq!(kinds(&only_first, &first_id), ["created", "executed"]);
+        assert!(
+            only_first.iter().all(|e| e.request_id == first_id.as_bytes()),
+            "only events about {first_id}: {only_first:?}"
+        );
     })
     .await;
 }
