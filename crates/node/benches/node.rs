@@ -9,8 +9,11 @@
 //! - **bid-latency**: 1,000 requests; for each, from the moment the bench's own subscriber
 //!   receives the network's `Executed` event (the request is published to provers) to the moment
 //!   the network accepted the node's bid (`Bid.at_ms`, the network's clock: same machine).
-//!   The auctions are long (an hour), so the node bids on all and proves none.
-//!
+//!   The auctions are long (an hour), so the node bids on all and wins none. Twice in one run:
+//!   the node only bidding, then the node also winning, proving and submitting a hashchain
+//!   proof (2^14 rows) requested every half second, its FulfillProof calls signed by the same
+//!   operator key as its bids; the bids that waited while the network verified one of those
+//!   proofs are reported apart (bids must not wait for verification).
 //! - **pool**: the same job mix end to end through a node proving in-process and through a
 //!   node whose one pool worker (same cores and memory, in this process) claims its proofs from
 //!   PostgreSQL (`PROVERNET_BENCH_POSTGRES_URL`), alternated A B B A; their PGUs/s and ratio.
@@ -250,7 +253,69 @@ async fn pool() {
     println!("  one worker through the queue / in-process: {:.3}", pool / alone);
 }
 
+/// What one bid-latency run measured.
+struct BidLatency {
+    /// Published (`Executed` received) → bid accepted, ms, one per request.
+    latencies: Vec<f64>,
+    /// Requests submitted per second.
+    rate: f64,
+    /// Of `latencies`, the bids whose wait overlapped the network's verification of one of the
+    /// node's proofs (from its `ProofSubmitted` to its `Fulfilled`, as the bench received them).
+    during_verification: Vec<f64>,
+    /// Proofs the node submitted and the network verified during the run.
+    proofs: usize,
+}
+
+/// Bid latency twice in one run: the node only bidding, then the node bidding while it wins,
+/// proves and submits proofs (signed by the same operator key) all along the stream.
 async fn bid_latency() {
+    let idle = bid_latency_run(false).await;
+    let busy = bid_latency_run(true).await;
+    let (i, b) = (percentiles(&idle.latencies), percentiles(&busy.latencies));
+    println!(
+        "bid latency: {BID_REQUESTS} requests, published (Executed event) -> bid accepted by the network"
+    );
+    println!(
+        "  only bidding ({:.0} requests/s):          p50 {:.0} ms   p90 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+        idle.rate, i[0], i[1], i[2], i[3]
+    );
+    println!(
+        "  while submitting {} proofs ({:.0} requests/s): p50 {:.0} ms   p90 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+        busy.proofs, busy.rate, b[0], b[1], b[2], b[3]
+    );
+    if busy.during_verification.is_empty() {
+        println!("  no bid waited while the network verified one of the node's proofs");
+    } else {
+        let d = percentiles(&busy.during_verification);
+        println!(
+            "  {} bids waited while the network verified one of the node's proofs: p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+            busy.during_verification.len(),
+            d[0],
+            d[2],
+            d[3]
+        );
+    }
+    println!(
+        "  while submitting / only bidding: p50 +{:.0} ms, p99 +{:.0} ms",
+        b[0] - i[0],
+        b[2] - i[2]
+    );
+}
+
+/// p50, p90, p99 and max of `values`.
+fn percentiles(values: &[f64]) -> [f64; 4] {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)]
+    };
+    [pct(0.50), pct(0.90), pct(0.99), sorted[sorted.len() - 1]]
+}
+
+/// One bid-latency run: [`BID_REQUESTS`] requests with hour-long auctions at 100/s that the
+/// node bids on and never wins; with `submitting`, also a hashchain request (2^14 rows, 1 s
+/// auction) every half second that the node wins, proves and submits during the stream.
+async fn bid_latency_run(submitting: bool) -> BidLatency {
     let net = Net::start().await;
     let mut prover = register(&net, NodeSpec::default()).await;
     prover.config.bidding.committed_cap_pgus = u64::MAX / 4;
@@ -260,24 +325,32 @@ async fn bid_latency() {
     // Nobody wins within the bench: the node bids on every request and proves none.
     spec.min_auction_period = 3_600;
     spec.gas_limit = 1 << 12;
+    let work = requester.spec(&HASHCHAIN, &inputs(500), 3_000).await;
 
     let mut events =
         net.client.subscribe(proto::SubscribeRequestsRequest::default()).await.unwrap();
-    let published: Arc<std::sync::Mutex<HashMap<RequestId, u64>>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Seen>> = Arc::default();
     let watcher = {
-        let published = published.clone();
+        let seen = seen.clone();
         tokio::spawn(async move {
             while let Ok(Some(event)) = events.message().await {
-                if let (Ok(id), Some(Event::Executed(_))) =
-                    (RequestId::from_slice(&event.request_id), &event.event)
-                {
-                    published.lock().unwrap().insert(id, unix_ms());
+                let (Ok(id), Some(body)) = (RequestId::from_slice(&event.request_id), &event.event)
+                else {
+                    continue;
+                };
+                let mut seen = seen.lock().unwrap();
+                match body {
+                    Event::Executed(_) => _ = seen.published.insert(id, unix_ms()),
+                    Event::ProofSubmitted(_) => _ = seen.submitted.insert(id, unix_ms()),
+                    Event::Fulfilled(_) => _ = seen.fulfilled.insert(id, unix_ms()),
+                    _ => {}
                 }
             }
         })
     };
     let started = Instant::now();
     let mut ids = Vec::with_capacity(BID_REQUESTS);
+    let mut proven = Vec::new();
     let mut pace = tokio::time::interval(Duration::from_millis(10));
     for i in 0..BID_REQUESTS {
         pace.tick().await;
@@ -285,20 +358,21 @@ async fn bid_latency() {
         s.deadline = now() + 7_200 + i as u64 % 600;
         s.base_fee = provernet_types::Amount::new(1_000 + i as u128);
         ids.push(requester.request(&s).await);
+        if submitting && i % 50 == 0 {
+            let mut w = work.clone();
+            w.base_fee = provernet_types::Amount::new(2_000 + i as u128);
+            proven.push(requester.request(&w).await);
+        }
     }
-    let submit_secs = started.elapsed().as_secs_f64();
+    let rate = ids.len() as f64 / started.elapsed().as_secs_f64();
     // Wait until the node has bid on every request (each bid is one market operation).
     let deadline = Instant::now() + Duration::from_secs(120);
     let latencies = loop {
-        let collected: Option<Vec<f64>> = {
+        let collected: Option<Vec<(u64, u64)>> = {
             let market = net.handle.state.market();
-            let published = published.lock().unwrap();
+            let seen = seen.lock().unwrap();
             ids.iter()
-                .map(|id| {
-                    let bid = market.request(id)?.bids.first()?.at_ms;
-                    let at = *published.get(id)?;
-                    Some(bid.saturating_sub(at) as f64)
-                })
+                .map(|id| Some((*seen.published.get(id)?, market.request(id)?.bids.first()?.at_ms)))
                 .collect()
         };
         if let Some(l) = collected {
@@ -307,27 +381,40 @@ async fn bid_latency() {
         assert!(Instant::now() < deadline, "the node did not bid on every request");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    for id in &proven {
+        let fulfilled =
+            |r: &proto::ProofRequest| r.status == proto::RequestStatus::Fulfilled as i32;
+        net.wait_until_within(Duration::from_secs(300), id, "a proof of the node's", fulfilled)
+            .await;
+    }
     watcher.abort();
     stop(node).await;
     net.stop().await;
 
-    let mut sorted = latencies;
-    sorted.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)]
-    };
-    println!(
-        "bid latency: {} requests at {:.0}/s, published (Executed event) -> bid accepted by the network",
-        sorted.len(),
-        sorted.len() as f64 / submit_secs
-    );
-    println!(
-        "  p50 {:.0} ms   p90 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        sorted[sorted.len() - 1]
-    );
+    let seen = seen.lock().unwrap();
+    let windows: Vec<(u64, u64)> = proven
+        .iter()
+        .filter_map(|id| Some((*seen.submitted.get(id)?, *seen.fulfilled.get(id)?)))
+        .collect();
+    let overlaps = |(from, to): (u64, u64)| windows.iter().any(|&(s, f)| from <= f && s <= to);
+    BidLatency {
+        latencies: latencies.iter().map(|&(from, to)| to.saturating_sub(from) as f64).collect(),
+        rate,
+        during_verification: latencies
+            .iter()
+            .filter(|&&span| overlaps(span))
+            .map(|&(from, to)| to.saturating_sub(from) as f64)
+            .collect(),
+        proofs: proven.len(),
+    }
+}
+
+/// When the bench's subscriber received each request's events, ms.
+#[derive(Default)]
+struct Seen {
+    published: HashMap<RequestId, u64>,
+    submitted: HashMap<RequestId, u64>,
+    fulfilled: HashMap<RequestId, u64>,
 }
 
 fn unix_ms() -> u64 {

@@ -12,6 +12,7 @@
 use std::{sync::Arc, time::Duration};
 
 use provernet_artifacts::ArtifactClient;
+use provernet_requester::{Requester, UploadSource, VerifiedProof};
 use provernet_types::{
     Address, Amount, ArtifactId, NetworkClient, RequestId, RequestSpec, Signer, proto,
 };
@@ -115,30 +116,33 @@ pub async fn stop(node: (NodeHandle, CancellationToken)) {
     tokio::time::timeout(WAIT, node.0.join).await.expect("node stopped in time").unwrap();
 }
 
-/// A funded requester that uploads, registers programs and asks for proofs through a
-/// [`NetworkClient`].
+/// A funded requester on the requester client library ([`Requester`]), with specs that tests
+/// tweak before they ask.
 pub struct TestRequester {
     /// Its key.
     pub key: Signer,
     /// The network's client.
     pub client: NetworkClient,
-    /// An ArtifactStore client.
-    pub artifacts: ArtifactClient,
+    /// The requester client library, acting for [`Self::key`].
+    pub requester: Requester,
 }
 
 impl TestRequester {
     /// A requester with the funded `key`.
     pub fn new(client: &NetworkClient, key: Signer) -> Self {
-        Self { key, client: client.clone(), artifacts: ArtifactClient::new().unwrap() }
+        let artifacts = ArtifactClient::new().unwrap();
+        let requester = Requester::from_parts(client.clone(), artifacts, Some(key.clone()));
+        Self { key, client: client.clone(), requester }
     }
 
     /// Uploads `bytes` as `kind` through a URL the network presigns; its id.
     pub async fn upload(&self, bytes: &[u8], kind: proto::ArtifactKind) -> ArtifactId {
-        let id = ArtifactId::of(bytes);
-        let size = bytes.len() as u64;
-        let url = self.client.presign_upload(&self.key, &id, kind, size).await.unwrap();
-        self.artifacts.upload_bytes(&url, bytes::Bytes::copy_from_slice(bytes)).await.unwrap();
-        id
+        self.requester.upload(UploadSource::Bytes(bytes), kind, None).await.unwrap()
+    }
+
+    /// Downloads the fulfilled request's proof, program and inputs and verifies the proof here.
+    pub async fn fetch_proof(&self, id: &RequestId) -> VerifiedProof {
+        self.requester.fetch_proof(id).await.unwrap()
     }
 
     /// Uploads and registers `sample` (under a name unique to this requester), uploads

@@ -286,7 +286,7 @@ impl TestNetwork {
         &self,
         id: &RequestId,
         what: &str,
-        done: impl Fn(&proto::ProofRequest) -> bool,
+        done: impl FnMut(&proto::ProofRequest) -> bool,
     ) -> proto::ProofRequest {
         self.wait_until_within(WAIT, id, what, done).await
     }
@@ -297,7 +297,7 @@ impl TestNetwork {
         within: Duration,
         id: &RequestId,
         what: &str,
-        done: impl Fn(&proto::ProofRequest) -> bool,
+        done: impl FnMut(&proto::ProofRequest) -> bool,
     ) -> proto::ProofRequest {
         let filter = proto::SubscribeRequestsRequest::default();
         tokio::time::timeout(within, self.client.wait_until(id, filter, done))
@@ -320,6 +320,13 @@ impl TestNetwork {
     }
 
     // --- actors ---
+
+    /// The requester client library acting for `signer` on this network: what a requester's
+    /// program uses to submit, wait, and fetch and verify proofs.
+    pub fn requester(&self, signer: &Signer) -> provernet_requester::Requester {
+        let (client, artifacts) = (self.client.clone(), self.artifacts.clone());
+        provernet_requester::Requester::from_parts(client, artifacts, Some(signer.clone()))
+    }
 
     /// Records an account the ledger check should add up.
     pub fn track(&self, address: Address) {

@@ -2,7 +2,7 @@
 //! request, execution, auction, local proving, fulfilment, payment and the proof download.
 
 use provernet_types::{ArtifactId, proto::request_event::Event};
-use provernet_zkvm::{MidenBackend, ProgramId, ProofBundle, PublicOutputs, ZkVm};
+use provernet_zkvm::PublicOutputs;
 
 use crate::harness::{Net, amount, bounded};
 
@@ -81,20 +81,13 @@ pub async fn happy_path(net: &Net) {
     assert_eq!(amount(&account.locked), 0, "the lock is released");
     assert_eq!(amount(&account.balance), requester_before - paid);
 
-    // Anyone can fetch the proof and check it.
+    // Anyone can fetch the proof and check it; the requester's client library does.
     let downloaded = net.download_public(&proof_id).await;
     assert_eq!(downloaded, bundle);
-    let decoded = ProofBundle::decode(&downloaded).expect("a bundle");
-    let program_id = ProgramId::from_slice(&program.program_id).expect("program id");
-    assert_eq!(decoded.program_id, program_id);
-    assert_eq!(decoded.outputs, PublicOutputs(r.public_outputs.clone()));
-    let inputs = program.inputs.clone();
-    tokio::task::spawn_blocking(move || {
-        MidenBackend::new().verify(&program_id, &inputs, &decoded.outputs, &decoded.proof)
-    })
-    .await
-    .expect("verifier thread")
-    .expect("the downloaded proof verifies");
+    let verified = net.requester(&requester).fetch_proof(&id).await.expect("the proof verifies");
+    assert_eq!(verified.bundle_bytes, bundle);
+    assert_eq!(verified.outputs, PublicOutputs(r.public_outputs.clone()));
+    assert!(verified.security_bits >= 96, "security {}", verified.security_bits);
 }
 
 #[tokio::test]

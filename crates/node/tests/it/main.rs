@@ -36,6 +36,9 @@ async fn a_node_wins_proves_and_is_paid() {
         let paid = spec.cost(provernet_types::Amount::new(price), done.pgus).unwrap().get();
         assert!(price > 0 && price <= 1_000);
         assert_eq!(net.balance(&prover.address()).await, before + paid, "paid price × PGUs + fee");
+        // The requester downloads the node's proof and verifies it on its own.
+        let proof = requester.fetch_proof(&id).await;
+        assert_eq!(proof.outputs.0, done.public_outputs, "the proof attests the executed outputs");
         // The network answers FulfillProof before the node records `done`: wait for the node.
         let (ended, state) = tokio::time::timeout(WAIT, finished.recv()).await.unwrap().unwrap();
         assert_eq!((ended, state), (id, JobState::Done));
