@@ -262,8 +262,14 @@ struct BidLatency {
     /// Of `latencies`, the bids whose wait overlapped the network's verification of one of the
     /// node's proofs (from its `ProofSubmitted` to its `Fulfilled`, as the bench received them).
     during_verification: Vec<f64>,
+    /// Of `latencies`, the bids whose wait overlapped none of those verifications but one of
+    /// the node's proofs running (from its `Assigned` to its `ProofSubmitted`): the cores'
+    /// contention alone, to compare with.
+    during_proving: Vec<f64>,
     /// Proofs the node submitted and the network verified during the run.
     proofs: usize,
+    /// Each proof's verification as the bench saw it: `ProofSubmitted` → `Fulfilled`, ms.
+    verifications: Vec<f64>,
 }
 
 /// Bid latency twice in one run: the node only bidding, then the node bidding while it wins,
@@ -293,6 +299,23 @@ async fn bid_latency() {
             d[0],
             d[2],
             d[3]
+        );
+    }
+    if !busy.during_proving.is_empty() {
+        let d = percentiles(&busy.during_proving);
+        println!(
+            "  {} bids waited while a proof ran but none was verified: p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+            busy.during_proving.len(),
+            d[0],
+            d[2],
+            d[3]
+        );
+    }
+    if !busy.verifications.is_empty() {
+        let v = percentiles(&busy.verifications);
+        println!(
+            "  the network's verifications (ProofSubmitted -> Fulfilled): p50 {:.0} ms   max {:.0} ms",
+            v[0], v[3]
         );
     }
     println!(
@@ -341,6 +364,7 @@ async fn bid_latency_run(submitting: bool) -> BidLatency {
                 let mut seen = seen.lock().unwrap();
                 match body {
                     Event::Executed(_) => _ = seen.published.insert(id, unix_ms()),
+                    Event::Assigned(_) => _ = seen.assigned.insert(id, unix_ms()),
                     Event::ProofSubmitted(_) => _ = seen.submitted.insert(id, unix_ms()),
                     Event::Fulfilled(_) => _ = seen.fulfilled.insert(id, unix_ms()),
                     _ => {}
@@ -396,16 +420,29 @@ async fn bid_latency_run(submitting: bool) -> BidLatency {
         .iter()
         .filter_map(|id| Some((*seen.submitted.get(id)?, *seen.fulfilled.get(id)?)))
         .collect();
-    let overlaps = |(from, to): (u64, u64)| windows.iter().any(|&(s, f)| from <= f && s <= to);
+    let proving: Vec<(u64, u64)> = proven
+        .iter()
+        .filter_map(|id| Some((*seen.assigned.get(id)?, *seen.submitted.get(id)?)))
+        .collect();
+    let overlaps = |spans: &[(u64, u64)], (from, to): (u64, u64)| {
+        spans.iter().any(|&(s, f)| from <= f && s <= to)
+    };
+    let wait = |&(from, to): &(u64, u64)| to.saturating_sub(from) as f64;
     BidLatency {
-        latencies: latencies.iter().map(|&(from, to)| to.saturating_sub(from) as f64).collect(),
+        latencies: latencies.iter().map(wait).collect(),
         rate,
         during_verification: latencies
             .iter()
-            .filter(|&&span| overlaps(span))
-            .map(|&(from, to)| to.saturating_sub(from) as f64)
+            .filter(|&&span| overlaps(&windows, span))
+            .map(wait)
+            .collect(),
+        during_proving: latencies
+            .iter()
+            .filter(|&&span| !overlaps(&windows, span) && overlaps(&proving, span))
+            .map(wait)
             .collect(),
         proofs: proven.len(),
+        verifications: windows.iter().map(|&(s, f)| f.saturating_sub(s) as f64).collect(),
     }
 }
 
@@ -413,6 +450,7 @@ async fn bid_latency_run(submitting: bool) -> BidLatency {
 #[derive(Default)]
 struct Seen {
     published: HashMap<RequestId, u64>,
+    assigned: HashMap<RequestId, u64>,
     submitted: HashMap<RequestId, u64>,
     fulfilled: HashMap<RequestId, u64>,
 }
