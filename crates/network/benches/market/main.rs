@@ -152,7 +152,7 @@ async fn run(sizes: &Sizes, server: &tokio::runtime::Handle, database: &Database
     for _ in 0..sizes.provers {
         provers.push(Prover::register(&net, &mut rpc).await?);
     }
-    let program = Program::register(&net, &mut rpc, &mut requesters[0]).await?;
+    let program = Program::register(&net, &mut requesters[0]).await?;
 
     // 1. RequestProof/s.
     let spec = program.spec(LONG_PERIOD, 2 * LONG_PERIOD);

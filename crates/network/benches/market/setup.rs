@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use provernet_artifacts::ArtifactClient;
 use provernet_network::{
     service::NetworkState,
-    test_utils::{Engine, Options, TestNetwork, postgres},
+    test_utils::{self, Engine, Options, TestNetwork, postgres},
 };
 use provernet_types::{
-    Amount, ArtifactId, Domain, RequestSpec, SignedBody, Signer,
+    Domain, RequestSpec, SignedBody, Signer,
     proto::{self, SignedMessage, prover_network_client::ProverNetworkClient},
     seal,
 };
@@ -21,8 +20,6 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::Result;
 
-/// The Miden version string.
-pub const MIDEN: &str = "miden-0.23";
 /// What every account gets from the faucet (below the default faucet limit of 10^12).
 pub const FUNDS: u128 = 100_000_000_000;
 /// The stake provers register with.
@@ -181,88 +178,22 @@ impl Prover {
 }
 
 /// The registered fib program and its uploaded inputs.
-pub struct Program {
-    program_id: Vec<u8>,
-    artifact_id: ArtifactId,
-    inputs_id: ArtifactId,
-}
+pub struct Program(test_utils::Program);
 
 impl Program {
-    /// Uploads and registers the fib sample and uploads its inputs, as `account`.
-    pub async fn register(net: &Net, rpc: &mut Rpc, account: &mut Account) -> Result<Self> {
-        let artifacts = ArtifactClient::new()?;
-        let artifact_id = upload(
-            net,
-            rpc,
-            &artifacts,
-            account,
-            FIB.source.as_bytes(),
-            proto::ArtifactKind::Program,
-        )
-        .await?;
-        let message = account.sign(&net.domain, |nonce| proto::RegisterProgramBody {
-            nonce,
-            name: FIB.name.into(),
-            zkvm_version: MIDEN.into(),
-            program_artifact_id: artifact_id.as_bytes().to_vec(),
-        });
-        let program_id = rpc
-            .register_program(message)
-            .await?
-            .into_inner()
-            .program
-            .ok_or("RegisterProgram returned no program")?
-            .program_id;
-        let inputs_id = upload(
-            net,
-            rpc,
-            &artifacts,
-            account,
-            FIB.inputs.as_bytes(),
-            proto::ArtifactKind::Inputs,
-        )
-        .await?;
-        Ok(Self { program_id, artifact_id, inputs_id })
+    /// Uploads and registers the fib sample and uploads its inputs, as `account` (whose next
+    /// nonce is then read back).
+    pub async fn register(net: &Net, account: &mut Account) -> Result<Self> {
+        let program = net.leader.program(&account.signer, &FIB, false).await;
+        account.nonce = net.leader.nonce(&account.signer.address()).await;
+        Ok(Self(program))
     }
 
     /// A request: at most 2^16 PGUs at 10 per PGU plus a base fee of 1,000, auction period
     /// `period` seconds, deadline `deadline_in` seconds from now.
     pub fn spec(&self, period: u64, deadline_in: u64) -> RequestSpec {
-        RequestSpec {
-            program_id: self.program_id.clone(),
-            zkvm_version: MIDEN.into(),
-            program_artifact_id: self.artifact_id,
-            inputs_artifact_id: self.inputs_id,
-            inputs_private: false,
-            deadline: provernet_network::service::now_ms() / 1000 + deadline_in,
-            gas_limit: 1 << 16,
-            max_price_per_pgu: Amount::new(10),
-            base_fee: Amount::new(1_000),
-            min_auction_period: period,
-            whitelist: Vec::new(),
-            expected_outputs_hash: None,
-            proof_mode: String::new(),
-        }
+        let mut spec = self.0.spec(period);
+        spec.deadline = test_utils::now_secs() + deadline_in;
+        spec
     }
-}
-
-/// Uploads `bytes` through a presigned URL.
-async fn upload(
-    net: &Net,
-    rpc: &mut Rpc,
-    artifacts: &ArtifactClient,
-    account: &mut Account,
-    bytes: &[u8],
-    kind: proto::ArtifactKind,
-) -> Result<ArtifactId> {
-    let id = ArtifactId::of(bytes);
-    let message = account.sign(&net.domain, |nonce| proto::PresignArtifactUploadBody {
-        nonce,
-        artifact_id: id.as_bytes().to_vec(),
-        kind: kind as i32,
-        size: bytes.len() as u64,
-    });
-    let url = rpc.presign_artifact_upload(message).await?.into_inner().url;
-    artifacts.upload_bytes(&url, bytes::Bytes::copy_from_slice(bytes)).await?;
-    Ok(id)
 }
