@@ -1,4 +1,4 @@
-//! The command line's side of the requester ([`provernet_requester`]): the flags that say where
+//! The command line's side of the requester ([`provernet_client`]): the flags that say where
 //! the network is and who signs, progress bars for uploads, and the library's errors turned into
 //! messages that name the flags to change.
 
@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
-use provernet_requester::{Requester, RequesterError, UploadProgress, UploadProgressFn};
+use provernet_client::{Requester, RequesterError, UploadProgress, UploadProgressFn};
 use provernet_types::{ProgramName, RequestId, Signer};
 
 /// The network URL used when none is given.

@@ -12,7 +12,7 @@
 use std::{sync::Arc, time::Duration};
 
 use provernet_artifacts::ArtifactClient;
-use provernet_requester::{Requester, UploadSource, VerifiedProof};
+use provernet_client::{Requester, UploadSource, VerifiedProof};
 use provernet_types::{
     Address, Amount, ArtifactId, NetworkClient, RequestId, RequestSpec, Signer, proto,
 };

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use provernet_types::{Address, Amount, proto};
 use provernet_zkvm::{PublicOutputs, ZkVmRegistry};
 
-use provernet_requester::{Requester, Submission, close_reason, execution_name, status_name};
+use provernet_client::{Requester, Submission, close_reason, execution_name, status_name};
 
 use super::local::ProgramArgs;
 use crate::requester::{

@@ -323,9 +323,9 @@ impl TestNetwork {
 
     /// The requester client library acting for `signer` on this network: what a requester's
     /// program uses to submit, wait, and fetch and verify proofs.
-    pub fn requester(&self, signer: &Signer) -> provernet_requester::Requester {
+    pub fn requester(&self, signer: &Signer) -> provernet_client::Requester {
         let (client, artifacts) = (self.client.clone(), self.artifacts.clone());
-        provernet_requester::Requester::from_parts(client, artifacts, Some(signer.clone()))
+        provernet_client::Requester::from_parts(client, artifacts, Some(signer.clone()))
     }
 
     /// Records an account the ledger check should add up.

@@ -15,7 +15,9 @@
 //! client of `provernet-artifacts` and `provernet-zkvm` (to assemble programs, check inputs and
 //! verify proofs); the `provernet` binary (`crates/cli`: `provernet request`, `provernet program`,
 //! the devnet) uses it, and adds what is about the command line: flags, key files, progress bars
-//! and the hints that name flags.
+//! and the hints that name flags. The end-to-end tests' requesters use it too (through the
+//! `test-utils` features of `provernet-network` and `provernet-node`). DESIGN.md calls this
+//! crate `client/`, the requester library.
 //!
 //! **Layout**
 //! - [`error`]: [`RequesterError`], one variant per thing a caller may need to tell apart.
