@@ -22,9 +22,9 @@ use std::{
 
 use anyhow::{Context, bail};
 use provernet_artifacts::ArtifactClient;
+use provernet_client::{Requester, Submission, close_reason, is_closed, status_name};
 use provernet_network::{NetworkConfig, SuccinctApiConfig, launch as launch_network};
 use provernet_node::{NodeConfig, NodeHandle, config::NetworkApi, launch as launch_node};
-use provernet_client::{Requester, Submission, close_reason, is_closed, status_name};
 use provernet_types::{Address, Amount, NetworkClient, RequestId, Signer, proto};
 use provernet_zkvm::{miden, samples};
 use tokio::net::TcpListener;
