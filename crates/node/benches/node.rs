@@ -29,11 +29,10 @@ use std::{
 };
 
 use provernet_network::test_utils::{TestNetwork as Net, postgres};
-use provernet_node::test_utils::{
-    NodeSpec, TestNode as Prover, TestRequester as Requester, now, stop,
-};
+use provernet_node::test_utils::{NodeSpec, TestNode as Prover, TestRequester as Requester, stop};
 use provernet_node::{
     Resources,
+    clock::now_secs as now,
     pool::{ClusterSecret, Worker, WorkerConfig},
 };
 use provernet_types::{RequestId, proto, proto::request_event::Event};
@@ -292,24 +291,13 @@ async fn bid_latency() {
     if busy.during_verification.is_empty() {
         println!("  no bid waited while the network verified one of the node's proofs");
     } else {
-        let d = percentiles(&busy.during_verification);
-        println!(
-            "  {} bids waited while the network verified one of the node's proofs: p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
-            busy.during_verification.len(),
-            d[0],
-            d[2],
-            d[3]
+        print_waited(
+            &busy.during_verification,
+            "while the network verified one of the node's proofs",
         );
     }
     if !busy.during_proving.is_empty() {
-        let d = percentiles(&busy.during_proving);
-        println!(
-            "  {} bids waited while a proof ran but none was verified: p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
-            busy.during_proving.len(),
-            d[0],
-            d[2],
-            d[3]
-        );
+        print_waited(&busy.during_proving, "while a proof ran but none was verified");
     }
     if !busy.verifications.is_empty() {
         let v = percentiles(&busy.verifications);
@@ -322,6 +310,18 @@ async fn bid_latency() {
         "  while submitting / only bidding: p50 +{:.0} ms, p99 +{:.0} ms",
         b[0] - i[0],
         b[2] - i[2]
+    );
+}
+
+/// One line for the bids of a subset: how many, and their p50, p99 and max.
+fn print_waited(subset: &[f64], when: &str) {
+    let d = percentiles(subset);
+    println!(
+        "  {} bids waited {when}: p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+        subset.len(),
+        d[0],
+        d[2],
+        d[3]
     );
 }
 

@@ -173,7 +173,7 @@ impl TestRequester {
             program_artifact_id: artifact,
             inputs_artifact_id: inputs_id,
             inputs_private: false,
-            deadline: now() + deadline_secs,
+            deadline: crate::clock::now_secs() + deadline_secs,
             gas_limit: 1 << 16,
             max_price_per_pgu: Amount::new(1_000),
             base_fee: Amount::new(1_000),
@@ -188,9 +188,4 @@ impl TestRequester {
     pub async fn request(&self, spec: &RequestSpec) -> RequestId {
         self.client.request_proof(&self.key, spec).await.unwrap()
     }
-}
-
-/// Unix seconds now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

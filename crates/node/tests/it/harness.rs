@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
+pub use provernet_client::is_closed;
 pub use provernet_network::test_utils::{MIDEN, TestNetwork as Net, bounded};
 use provernet_network::{SuccinctApiConfig, test_utils::Options};
+pub use provernet_node::clock::now_secs as now;
 pub use provernet_node::test_utils::{
-    NodeSpec, TestNode as Prover, TestRequester as Requester, WAIT, launch_refused, now, stop,
+    NodeSpec, TestNode as Prover, TestRequester as Requester, WAIT, launch_refused, stop,
 };
 use provernet_types::proto;
 
@@ -46,9 +48,4 @@ pub async fn requester(net: &Net) -> Requester {
 /// The request's status.
 pub fn status(request: &proto::ProofRequest) -> proto::RequestStatus {
     proto::RequestStatus::try_from(request.status).unwrap()
-}
-
-/// Whether the request is closed: fulfilled, unfulfillable or cancelled.
-pub fn is_closed(request: &proto::ProofRequest) -> bool {
-    status(request).is_closed()
 }
